@@ -1,0 +1,46 @@
+""" The evaluation loop shared by train.py and validate.py."""
+import logging
+import time
+from contextlib import suppress
+
+import torch
+from timm import utils
+
+_logger = logging.getLogger(__name__)
+
+
+def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, channels_last=False, distributed=False,
+                   log_interval=50, log_suffix='', is_primary=True):
+    """ Forward every batch into `evaluator` and return its metrics (gathered once across ranks).
+
+    Args:
+        model: Model in any wrapper. loader: Evaluation loader. evaluator: MultiLabelEvaluator.
+        device: Input device. amp_autocast: Autocast context factory.
+        log_interval: Batches between progress lines. is_primary: Log on this rank.
+    """
+    batch_time_m = utils.AverageMeter()
+    evaluator.reset()
+    model.eval()
+    end = time.time()
+    last_idx = len(loader) - 1
+    with torch.inference_mode():
+        for batch_idx, (input, target) in enumerate(loader):
+            input, target = input.to(device), target.to(device)
+            if channels_last:
+                input = input.contiguous(memory_format=torch.channels_last)
+            with amp_autocast():
+                output = model(input)
+            evaluator.update(output.float(), target)
+            batch_time_m.update(time.time() - end)
+            end = time.time()
+            if is_primary and (batch_idx == last_idx or batch_idx % log_interval == 0):
+                _logger.info(f'Test{log_suffix}: [{batch_idx:>4d}/{last_idx}]  '
+                             f'Time: {batch_time_m.val:.3f} ({batch_time_m.avg:.3f})')
+    metrics = evaluator.compute(distributed=distributed)
+    if is_primary:
+        _logger.info(f'Eval{log_suffix}: ' + '  '.join(
+            f'{k}: {v:.3f}' for k, v in metrics.items() if k in ('loss', 'map', 'CF1', 'OF1', 'attr_mean_acc')))
+        if evaluator.result is not None and evaluator.result.excluded:
+            _logger.info(f'{len(evaluator.result.excluded)} classes without a known positive left out of the mAP: '
+                         f'{evaluator.result.excluded[:10]}')
+    return metrics

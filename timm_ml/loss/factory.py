@@ -1,0 +1,91 @@
+""" One loss factory for every head: --loss bce|asl|aam|csl|ce and timm's other multi-label losses."""
+from typing import Optional, Sequence
+
+import torch.nn as nn
+from timm.loss import MULTI_LABEL_LOSS_TYPES, create_classification_loss
+
+from .aam import AsymmetricAngularMarginLoss
+from .attribute_ce import AttributeCrossEntropy
+from .csl import ClassAwareSelectiveLoss
+from .masked import MaskedMultiLabelLoss
+from .prior import read_class_prior
+
+ML_LOSSES = ('csl', 'aam', 'ce') + MULTI_LABEL_LOSS_TYPES
+
+
+def create_ml_loss(
+        loss_type: str = 'bce',
+        classes: Optional[Sequence[str]] = None,
+        group_sizes: Optional[Sequence[int]] = None,
+        smoothing: float = 0.,
+        soft_targets: bool = False,
+        gamma_pos: Optional[float] = None,
+        gamma_neg: Optional[float] = None,
+        gamma_unann: float = 2.,
+        clip: Optional[float] = None,
+        partial_loss_mode: str = 'negative',
+        likelihood_topk: int = 5,
+        prior_threshold: float = 0.05,
+        prior_path: Optional[str] = None,
+        aam_s: float = 30.,
+        aam_m: float = 0.35,
+        aam_k: float = 0.8,
+        reduction: Optional[str] = None,
+        class_counts=None,
+        num_samples: Optional[int] = None,
+) -> nn.Module:
+    """ Create a training loss that honours unknown targets (-1).
+
+    Args:
+        loss_type: 'bce', 'asl', 'poly', 'twoway', 'zlpr', 'db' (timm's, masked), 'csl', 'aam' (cosine head),
+            'ce' (per-attribute cross-entropy, attribute heads).
+        classes: Class names (to check a CSL prior file against).
+        group_sizes: Attribute group sizes ('ce').
+        smoothing: Label smoothing (bce / asl / poly / ce).
+        soft_targets: Targets come from mixup / cutmix.
+        gamma_pos, gamma_neg, clip: Focusing and probability shift (asl defaults 1 / 4 / 0.05, csl 0 / 1 / 0,
+            aam 0 / 0 / 0.05).
+        gamma_unann, partial_loss_mode, likelihood_topk, prior_threshold, prior_path: CSL options.
+        aam_s, aam_m, aam_k: AAM scale, margin and positive weight.
+        reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
+        class_counts, num_samples: Training label statistics for timm's 'db' loss.
+    """
+    if loss_type not in ML_LOSSES:
+        raise ValueError(f'Unknown --loss {loss_type!r}, expected one of {ML_LOSSES}')
+    if loss_type == 'ce':
+        if not group_sizes:
+            raise ValueError("--loss ce is the per-attribute cross-entropy: use it with --ml-head attributes")
+        return AttributeCrossEntropy(group_sizes, smoothing=smoothing)
+    if loss_type == 'csl':
+        prior = read_class_prior(prior_path, classes) if prior_path else None
+        return ClassAwareSelectiveLoss(
+            partial_loss_mode=partial_loss_mode,
+            gamma_pos=0. if gamma_pos is None else gamma_pos,
+            gamma_neg=1. if gamma_neg is None else gamma_neg,
+            gamma_unann=gamma_unann,
+            clip=0. if clip is None else clip,
+            likelihood_topk=likelihood_topk,
+            prior=prior,
+            prior_threshold=prior_threshold,
+            reduction=reduction or 'sum',
+        )
+    if loss_type == 'aam':
+        return AsymmetricAngularMarginLoss(
+            s=aam_s, m=aam_m, k=aam_k,
+            gamma_pos=0. if gamma_pos is None else gamma_pos,
+            gamma_neg=0. if gamma_neg is None else gamma_neg,
+            clip=0.05 if clip is None else clip,
+        )
+    kwargs = {}
+    if loss_type == 'asl':
+        kwargs.update(
+            asl_gamma_pos=1. if gamma_pos is None else gamma_pos,
+            asl_gamma_neg=4. if gamma_neg is None else gamma_neg,
+            asl_clip=0.05 if clip is None else clip,
+            asl_reduction=reduction or 'batchmean',
+        )
+    if loss_type == 'db':
+        kwargs.update(class_counts=class_counts, num_samples=num_samples)
+    base = create_classification_loss(
+        loss_type, multi_label=True, smoothing=smoothing, soft_targets=soft_targets, **kwargs)
+    return MaskedMultiLabelLoss(base, loss_type)

@@ -1,0 +1,65 @@
+""" Class prior for CSL's selective mode: mean predicted probability per class over the training set."""
+import csv
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+class PriorFileError(ValueError):
+    pass
+
+
+@torch.no_grad()
+def estimate_class_prior(model, loader, device='cpu', amp_autocast=None) -> np.ndarray:
+    """Mean sigmoid output per class over every batch of `loader` (e.g. the training set, a model trained
+    in 'ignore' mode)."""
+    model.eval()
+    total, count = None, 0
+    for input, _ in loader:
+        input = input.to(device)
+        if amp_autocast is not None:
+            with amp_autocast():
+                logits = model(input)
+        else:
+            logits = model(input)
+        prob = logits.float().sigmoid().sum(0).double().cpu()
+        total = prob if total is None else total + prob
+        count += input.shape[0]
+    return (total / max(count, 1)).numpy()
+
+
+def write_class_prior(path: str, classes: Sequence[str], prior: Sequence[float]):
+    if len(classes) != len(prior):
+        raise ValueError(f'{len(prior)} prior values for {len(classes)} classes')
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['index', 'class', 'prior'])
+        for i, (c, p) in enumerate(zip(classes, prior)):
+            w.writerow([i, c, f'{float(p):.8g}'])
+
+
+def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
+    """Read a prior CSV keyed by class index, checking each name against `classes` (no silent collapse)."""
+    values = [None] * len(classes)
+    with open(path, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {'index', 'class', 'prior'} <= set(reader.fieldnames):
+            raise PriorFileError(f'{path}: expected columns index,class,prior, got {reader.fieldnames}')
+        for row_num, row in enumerate(reader, start=2):
+            try:
+                idx, value = int(row['index']), float(row['prior'])
+            except (TypeError, ValueError):
+                raise PriorFileError(f'{path}: row {row_num}: bad index or prior value {row}')
+            if not 0 <= idx < len(classes):
+                raise PriorFileError(f'{path}: row {row_num}: class index {idx} out of range (0..{len(classes) - 1})')
+            if row['class'] != classes[idx]:
+                raise PriorFileError(
+                    f'{path}: row {row_num}: class {idx} is named {row["class"]!r}, the model calls it {classes[idx]!r}')
+            if values[idx] is not None:
+                raise PriorFileError(f'{path}: row {row_num}: duplicate entry for class {idx} ({classes[idx]!r})')
+            values[idx] = value
+    missing = [classes[i] for i, v in enumerate(values) if v is None]
+    if missing:
+        raise PriorFileError(f'{path}: no prior for {len(missing)} classes, e.g. {missing[:5]}')
+    return torch.tensor(values, dtype=torch.float32)

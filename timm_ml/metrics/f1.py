@@ -1,0 +1,54 @@
+""" Per-class and overall precision / recall / F1 (CP, CR, CF1, OP, OR, OF1) over known targets.
+
+Per-class metrics are averaged over classes (not images). A 0/0 ratio counts as 0.
+"""
+from collections import OrderedDict
+from typing import Optional, Union
+
+import torch
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    return torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
+
+
+def _f1(p, r):
+    return 2 * p * r / (p + r) if (p + r) > 0 else 0.
+
+
+def confusion_counts(
+        pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(3, C) TP, FP, FN per class from boolean predictions; unknown (-1) targets are not counted."""
+    pos, neg = target == 1, target == 0
+    return torch.stack([
+        (pred & pos).sum(0), (pred & neg).sum(0), (~pred & pos).sum(0)]).double()
+
+
+def threshold_predictions(scores: torch.Tensor, threshold: Union[float, torch.Tensor]) -> torch.Tensor:
+    """Scores are probabilities; threshold a float or (C,) per class."""
+    return scores >= torch.as_tensor(threshold, dtype=scores.dtype)
+
+
+def topk_predictions(scores: torch.Tensor, k: int = 3) -> torch.Tensor:
+    k = min(k, scores.shape[1])
+    pred = torch.zeros_like(scores, dtype=torch.bool)
+    pred.scatter_(1, scores.topk(k, dim=1).indices, True)
+    return pred
+
+
+def precision_recall_f1(counts: torch.Tensor, prefix: str = '') -> 'OrderedDict[str, float]':
+    """CP, CR, CF1, OP, OR, OF1 in percent from (3, C) TP / FP / FN counts."""
+    tp, fp, fn = counts
+    cp = _ratio(tp, tp + fp).mean().item()
+    cr = _ratio(tp, tp + fn).mean().item()
+    op = (tp.sum() / (tp + fp).sum()).item() if (tp + fp).sum() > 0 else 0.
+    o_r = (tp.sum() / (tp + fn).sum()).item() if (tp + fn).sum() > 0 else 0.
+    return OrderedDict((prefix + k, 100 * v) for k, v in (
+        ('CP', cp), ('CR', cr), ('CF1', _f1(cp, cr)), ('OP', op), ('OR', o_r), ('OF1', _f1(op, o_r))))
+
+
+def per_class_f1(counts: torch.Tensor):
+    tp, fp, fn = counts
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return precision, recall, f1

@@ -1,0 +1,109 @@
+""" All multi-label metrics of one evaluation, computed class-chunk by class-chunk from stored logits."""
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .attributes import attribute_metrics
+from .average_precision import masked_average_precision
+from .f1 import confusion_counts, per_class_f1, precision_recall_f1
+
+CHUNK_ELEMENTS = 1 << 24
+
+
+@dataclass
+class MultiLabelResult:
+    """ summary: percent metrics for logs / summary.csv; per_class: rows for the per-class CSV;
+    excluded: classes without a known positive (left out of the mAP mean)."""
+    summary: 'OrderedDict[str, float]'
+    per_class: List[Dict] = field(default_factory=list)
+    excluded: List[str] = field(default_factory=list)
+    attributes: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+
+def _probabilities(logits: torch.Tensor, group_sizes) -> torch.Tensor:
+    if group_sizes:
+        return torch.cat([g.float().softmax(-1) for g in logits.split(list(group_sizes), -1)], -1)
+    return logits.float().sigmoid()
+
+
+def _topk_kth_value(scores_fn, num_rows, num_classes, k):
+    """k-th largest score per row, computed in row chunks (bounded memory)."""
+    k = min(k, num_classes)
+    rows = max(1, CHUNK_ELEMENTS // max(num_classes, 1))
+    return torch.cat([scores_fn(slice(r, r + rows), slice(None)).topk(k, dim=1).values[:, -1]
+                      for r in range(0, num_rows, rows)])
+
+
+def compute_multilabel_metrics(
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        classes: Optional[Sequence[str]] = None,
+        group_sizes: Optional[Sequence[int]] = None,
+        group_names: Optional[Sequence[str]] = None,
+        threshold: float = 0.5,
+        thresholds: Optional[torch.Tensor] = None,
+        topk: int = 3,
+) -> MultiLabelResult:
+    """ mAP (unknowns masked), CP..OF1 at `threshold`, at per-class `thresholds` and at top-k, per-class table,
+    and for attribute heads per-attribute accuracy / balanced accuracy / macro-F1.
+
+    Args:
+        logits: (N, C) model outputs (float16 or float32).
+        target: (N, C) int8 / float targets, 1 / 0 / -1.
+        classes: Class names for the per-class table.
+        group_sizes: Attribute groups: scores are softmax within each group instead of sigmoid.
+        threshold: Global probability threshold.
+        thresholds: Optional (C,) per-class probability thresholds.
+        topk: k for the top-k metrics.
+    """
+    num_rows, num_classes = logits.shape
+    classes = list(classes) if classes is not None else [str(i) for i in range(num_classes)]
+    if group_sizes:
+        probs_all = _probabilities(logits, group_sizes)
+        scores_fn = lambda r, c: probs_all[r, c]  # noqa: E731
+        rank_scores = probs_all
+    else:
+        scores_fn = lambda r, c: logits[r, c].float().sigmoid()  # noqa: E731
+        rank_scores = logits  # logits rank without sigmoid saturation ties
+    ap, valid = masked_average_precision(rank_scores, target, CHUNK_ELEMENTS)
+
+    kth = _topk_kth_value(scores_fn, num_rows, num_classes, topk) if num_rows else torch.zeros(0)
+    counts = {name: torch.zeros(3, num_classes, dtype=torch.float64) for name in ('thr', 'top', 'pcthr')}
+    chunk = max(1, CHUNK_ELEMENTS // max(num_rows, 1))
+    for c in range(0, num_classes, chunk):
+        cs = slice(c, c + chunk)
+        s, t = scores_fn(slice(None), cs), target[:, cs]
+        counts['thr'][:, cs] = confusion_counts(s >= threshold, t)
+        counts['top'][:, cs] = confusion_counts(s >= kth.unsqueeze(1), t)
+        if thresholds is not None:
+            counts['pcthr'][:, cs] = confusion_counts(s >= thresholds[cs].to(s.dtype), t)
+
+    summary = OrderedDict(map=100 * ap[valid].mean().item() if valid.any() else 0.)
+    summary.update(precision_recall_f1(counts['thr']))
+    summary.update(precision_recall_f1(counts['top'], prefix=f'top{topk}_'))
+    if thresholds is not None:
+        summary.update(precision_recall_f1(counts['pcthr'], prefix='thr_'))
+
+    attributes = {}
+    if group_sizes:
+        attributes = attribute_metrics(rank_scores, target, group_sizes, group_names)
+        for name, m in attributes.items():
+            for k, v in m.items():
+                summary[f'{name}_{k}'] = v
+        summary['attr_mean_acc'] = sum(m['acc'] for m in attributes.values()) / max(len(attributes), 1)
+
+    table_counts = counts['pcthr'] if thresholds is not None else counts['thr']
+    precision, recall, f1 = per_class_f1(table_counts)
+    positives = (target == 1).sum(0)
+    unknown = (target == -1).sum(0)
+    per_class = []
+    for i, name in enumerate(classes):
+        per_class.append(OrderedDict(
+            index=i, name=name, ap=100 * ap[i].item() if valid[i] else float('nan'),
+            positives=int(positives[i]), unknown=int(unknown[i]),
+            precision=100 * precision[i].item(), recall=100 * recall[i].item(), f1=100 * f1[i].item(),
+            threshold=float(thresholds[i]) if thresholds is not None else threshold))
+    excluded = [classes[i] for i in range(num_classes) if not valid[i]]
+    return MultiLabelResult(summary, per_class, excluded, attributes)

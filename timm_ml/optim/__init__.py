@@ -1,0 +1,1 @@
+from .gradient_centralization import add_gradient_centralization, centralize_gradients

@@ -1,0 +1,974 @@
+#!/usr/bin/env python3
+""" timm_ml training script
+
+timm's train.py for multi-label data: a folder of images with a label file (OTX JSON, label-list CSV, attribute CSV,
+TSV), multi-label heads (linear, ML-Decoder, cosine, attribute groups), masked losses (bce, asl, csl, aam, ...),
+exact masked mAP. Same flags, same output layout (output/train/<experiment>/ with args.yaml, summary.csv,
+last.pth.tar, model_best.pth.tar).
+
+    ./distributed_train.sh 2 data/fmnist_mosaic --model efficientnet_b2 -b 64 --opt adamp --amp
+"""
+import argparse
+import logging
+import math
+import os
+import time
+from collections import OrderedDict
+from contextlib import suppress
+from datetime import datetime
+
+import torch
+import torch.nn as nn
+import yaml
+from timm import utils
+from timm.data import create_loader, resolve_data_config
+from timm.layers import convert_sync_batchnorm, set_fast_norm
+from timm.models import load_checkpoint, model_parameters, resume_checkpoint
+from timm.optim import create_optimizer_v2, optimizer_kwargs
+from timm.scheduler import create_scheduler_v2, scheduler_kwargs
+from timm.task import evaluation_sample_limit
+
+from timm_ml.data import MultiLabelDataset, PartialLabelMixup, create_eval_loader, create_label_set, simulate_partial
+from timm_ml.eval_loop import run_evaluation
+from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss
+from timm_ml.metrics import MultiLabelEvaluator
+from timm_ml.models import ML_HEADS, create_ml_model
+from timm_ml.optim import add_gradient_centralization
+from timm_ml.utils import CheckpointContent
+from timm_ml.utils.amp import resolve_amp
+from timm_ml.utils.early_stop import EarlyStopping
+
+_logger = logging.getLogger('train')
+
+# The first arg parser parses out only the --config argument, this argument is used to
+# load a yaml file containing key-values that override the defaults for the main parser below
+config_parser = parser = argparse.ArgumentParser(description='Training Config', add_help=False)
+parser.add_argument('-c', '--config', default='', type=str, metavar='FILE',
+                    help='YAML config file specifying default arguments')
+
+parser = argparse.ArgumentParser(description='timm_ml multi-label training')
+
+# Dataset parameters
+group = parser.add_argument_group('Dataset parameters')
+group.add_argument('data', nargs='?', metavar='DIR', const=None,
+                   help='path to dataset (folder holding <split>.{json,csv,tsv} and the images)')
+group.add_argument('--data-dir', metavar='DIR', help='path to dataset (root dir)')
+group.add_argument('--train-split', metavar='NAME', default='train',
+                   help='dataset train split or label file (default: train)')
+group.add_argument('--val-split', metavar='NAME', default='val',
+                   help='dataset validation split or label file (default: val)')
+group.add_argument('--class-map', default='', type=str, metavar='FILENAME',
+                   help='path to class list file (one class per line) fixing the class order (default: "")')
+group.add_argument('--label-delimiter', default=None, type=str,
+                   help='separator inside a label-list cell (CSV default " ", TSV default ",")')
+group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
+group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
+group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
+                   help='unreadable images / malformed label rows: error (default) or counted, logged skip')
+group.add_argument('--simulate-partial', default=None, type=str, metavar='SPEC',
+                   help='hide training annotations: rps:P (each with prob. P) or fpc:N (N pos + N neg per class)')
+
+# Model parameters
+group = parser.add_argument_group('Model parameters')
+group.add_argument('--model', default='resnet50', type=str, metavar='MODEL',
+                   help='Name of timm model to train (default: "resnet50")')
+group.add_argument('--pretrained', action='store_true', default=False,
+                   help='Start with pretrained version of specified network (needs network access)')
+group.add_argument('--pretrained-path', default=None, type=str,
+                   help='Load this local weights file as the backbone (classifier dropped, head re-initialised)')
+group.add_argument('--initial-checkpoint', default='', type=str, metavar='PATH',
+                   help='Load this checkpoint into model after initialization (default: none)')
+group.add_argument('--resume', default='', type=str, metavar='PATH',
+                   help='Resume full model and optimizer state from checkpoint (default: none)')
+group.add_argument('--no-resume-opt', action='store_true', default=False,
+                   help='prevent resume of optimizer state when resuming model')
+group.add_argument('--gp', default=None, type=str, metavar='POOL',
+                   help='Global pool type, one of (fast, avg, max, avgmax, avgmaxc). Model default if None.')
+group.add_argument('--img-size', type=int, default=None, metavar='N',
+                   help='Image size (default: None => model default)')
+group.add_argument('--in-chans', type=int, default=None, metavar='N',
+                   help='Image input channels (default: None => 3)')
+group.add_argument('--input-size', default=None, nargs=3, type=int, metavar='N N N',
+                   help='Input all image dimensions (d h w, e.g. --input-size 3 224 224)')
+group.add_argument('--crop-pct', default=None, type=float, metavar='N',
+                   help='Input image center crop percent (for validation only)')
+group.add_argument('--mean', type=float, nargs='+', default=None, metavar='MEAN',
+                   help='Override mean pixel value of dataset')
+group.add_argument('--std', type=float, nargs='+', default=None, metavar='STD',
+                   help='Override std deviation of dataset')
+group.add_argument('--interpolation', default='', type=str, metavar='NAME',
+                   help='Image resize interpolation type (overrides model)')
+group.add_argument('-b', '--batch-size', type=int, default=128, metavar='N',
+                   help='Input batch size for training (default: 128)')
+group.add_argument('-vb', '--validation-batch-size', type=int, default=None, metavar='N',
+                   help='Validation batch size override (default: None)')
+group.add_argument('--channels-last', action='store_true', default=False,
+                   help='Use channels_last memory layout')
+group.add_argument('--grad-accum-steps', type=int, default=1, metavar='N',
+                   help='The number of steps to accumulate gradients (default: 1)')
+group.add_argument('--grad-checkpointing', action='store_true', default=False,
+                   help='Enable gradient checkpointing through model blocks/stages')
+group.add_argument('--fast-norm', default=False, action='store_true',
+                   help='enable experimental fast-norm')
+group.add_argument('--model-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
+group.add_argument('--torchcompile', nargs='?', type=str, default=None, const='inductor',
+                   help='Enable compilation w/ specified backend (default: inductor).')
+
+# Multi-label head parameters
+group = parser.add_argument_group('Multi-label head parameters')
+group.add_argument('--ml-head', default='linear', choices=ML_HEADS,
+                   help='classification head: linear | mldecoder | cosine | attributes (default: linear)')
+group.add_argument('--mld-groups', type=int, default=100, help='ML-Decoder query groups (default: 100)')
+group.add_argument('--mld-dim', type=int, default=768, help='ML-Decoder embedding size (default: 768)')
+group.add_argument('--mld-heads', type=int, default=8, help='ML-Decoder attention heads (default: 8)')
+group.add_argument('--mld-ff', type=int, default=2048, help='ML-Decoder feed-forward size (default: 2048)')
+group.add_argument('--mld-dropout', type=float, default=0.1, help='ML-Decoder dropout (default: 0.1)')
+group.add_argument('--cosine-scale', type=float, default=None,
+                   help='cosine head scale s (default: --aam-s)')
+
+# Device & distributed
+group = parser.add_argument_group('Device parameters')
+group.add_argument('--device', default=None, type=str, help='Device (default: cuda if available, else cpu)')
+group.add_argument('--amp', action='store_true', default=False,
+                   help='use mixed precision (CUDA: float16/bfloat16 autocast; CPU: bfloat16 autocast)')
+group.add_argument('--amp-dtype', default='float16', type=str,
+                   help='lower precision AMP dtype on CUDA (default: float16); CPU always uses bfloat16')
+group.add_argument('--amp-impl', default='native', type=str,
+                   help='AMP impl to use, "native" only (default: native)')
+group.add_argument('--no-ddp-bb', action='store_true', default=False,
+                   help='Force broadcast buffers for native DDP to off.')
+group.add_argument('--synchronize-step', action='store_true', default=False,
+                   help='torch.cuda.synchronize() end of each step')
+group.add_argument('--local_rank', '--local-rank', default=0, type=int)
+
+# Optimizer parameters
+group = parser.add_argument_group('Optimizer parameters')
+group.add_argument('--opt', default='sgd', type=str, metavar='OPTIMIZER',
+                   help='Optimizer (default: "sgd")')
+group.add_argument('--opt-eps', default=None, type=float, metavar='EPSILON',
+                   help='Optimizer Epsilon (default: None, use opt default)')
+group.add_argument('--opt-betas', default=None, type=float, nargs='+', metavar='BETA',
+                   help='Optimizer Betas (default: None, use opt default)')
+group.add_argument('--momentum', type=float, default=0.9, metavar='M',
+                   help='Optimizer momentum (default: 0.9)')
+group.add_argument('--weight-decay', type=float, default=2e-5,
+                   help='weight decay (default: 2e-5)')
+group.add_argument('--clip-grad', type=float, default=None, metavar='NORM',
+                   help='Clip gradient norm (default: None, no clipping)')
+group.add_argument('--clip-mode', type=str, default='norm',
+                   help='Gradient clipping mode. One of ("norm", "value", "agc")')
+group.add_argument('--layer-decay', type=float, default=None,
+                   help='layer-wise learning rate decay (default: None)')
+group.add_argument('--opt-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
+group.add_argument('--gc', action='store_true', default=False,
+                   help='gradient centralization before each optimizer step (weights with ndim > 1)')
+group.add_argument('--gc-conv-only', action='store_true', default=False,
+                   help='gradient centralization on conv kernels only (ndim > 3); implies --gc')
+
+# Learning rate schedule parameters
+group = parser.add_argument_group('Learning rate schedule parameters')
+group.add_argument('--sched', type=str, default='cosine', metavar='SCHEDULER',
+                   help='LR scheduler (default: "cosine"), e.g. plateau (stepped on --eval-metric)')
+group.add_argument('--sched-on-updates', action='store_true', default=False,
+                   help='Apply LR scheduler step on update instead of epoch end.')
+group.add_argument('--lr', type=float, default=None, metavar='LR',
+                   help='learning rate, overrides lr-base if set (default: None)')
+group.add_argument('--lr-base', type=float, default=0.1, metavar='LR',
+                   help='base learning rate: lr = lr_base * global_batch_size / base_size')
+group.add_argument('--lr-base-size', type=int, default=256, metavar='DIV',
+                   help='base learning rate batch size (divisor, default: 256).')
+group.add_argument('--lr-base-scale', type=str, default='', metavar='SCALE',
+                   help='base learning rate vs batch_size scaling ("linear", "sqrt", based on opt if empty)')
+group.add_argument('--lr-noise', type=float, nargs='+', default=None, metavar='pct, pct',
+                   help='learning rate noise on/off epoch percentages')
+group.add_argument('--lr-noise-pct', type=float, default=0.67, metavar='PERCENT',
+                   help='learning rate noise limit percent (default: 0.67)')
+group.add_argument('--lr-noise-std', type=float, default=1.0, metavar='STDDEV',
+                   help='learning rate noise std-dev (default: 1.0)')
+group.add_argument('--lr-cycle-mul', type=float, default=1.0, metavar='MULT',
+                   help='learning rate cycle len multiplier (default: 1.0)')
+group.add_argument('--lr-cycle-decay', type=float, default=0.5, metavar='MULT',
+                   help='amount to decay each learning rate cycle (default: 0.5)')
+group.add_argument('--lr-cycle-limit', type=int, default=1, metavar='N',
+                   help='learning rate cycle limit, cycles enabled if > 1')
+group.add_argument('--lr-k-decay', type=float, default=1.0,
+                   help='learning rate k-decay for cosine/poly (default: 1.0)')
+group.add_argument('--warmup-lr', type=float, default=1e-5, metavar='LR',
+                   help='warmup learning rate (default: 1e-5)')
+group.add_argument('--min-lr', type=float, default=0, metavar='LR',
+                   help='lower lr bound for cyclic schedulers that hit 0 (default: 0)')
+group.add_argument('--epochs', type=int, default=300, metavar='N',
+                   help='number of epochs to train (default: 300)')
+group.add_argument('--epoch-repeats', type=float, default=0., metavar='N',
+                   help='epoch repeat multiplier (number of times to repeat dataset epoch per train epoch).')
+group.add_argument('--start-epoch', default=None, type=int, metavar='N',
+                   help='manual epoch number (useful on restarts)')
+group.add_argument('--decay-milestones', default=[90, 180, 270], type=int, nargs='+', metavar="MILESTONES",
+                   help='list of decay epoch indices for multistep lr. must be increasing')
+group.add_argument('--decay-epochs', type=float, default=90, metavar='N',
+                   help='epoch interval to decay LR')
+group.add_argument('--warmup-epochs', type=int, default=5, metavar='N',
+                   help='epochs to warmup LR, if scheduler supports')
+group.add_argument('--warmup-prefix', action='store_true', default=False,
+                   help='Exclude warmup period from decay schedule.')
+group.add_argument('--cooldown-epochs', type=int, default=0, metavar='N',
+                   help='epochs to cooldown LR at min_lr, after cyclic schedule ends')
+group.add_argument('--patience-epochs', type=int, default=10, metavar='N',
+                   help='patience epochs for Plateau LR scheduler (default: 10)')
+group.add_argument('--decay-rate', '--dr', type=float, default=0.1, metavar='RATE',
+                   help='LR decay rate (default: 0.1)')
+group.add_argument('--early-stop-patience', type=int, default=0, metavar='N',
+                   help='stop when --eval-metric has not improved for N epochs (default: 0, off)')
+group.add_argument('--early-stop-min-delta', type=float, default=0., metavar='D',
+                   help='smallest change of --eval-metric that counts as an improvement (default: 0)')
+
+# Augmentation & regularization parameters
+group = parser.add_argument_group('Augmentation and regularization parameters')
+group.add_argument('--no-aug', action='store_true', default=False,
+                   help='Disable all training augmentation, override other train aug args')
+group.add_argument('--train-crop-mode', type=str, default=None,
+                   help='Crop-mode in train'),
+group.add_argument('--scale', type=float, nargs='+', default=[0.08, 1.0], metavar='PCT',
+                   help='Random resize scale (default: 0.08 1.0)')
+group.add_argument('--ratio', type=float, nargs='+', default=[3. / 4., 4. / 3.], metavar='RATIO',
+                   help='Random resize aspect ratio (default: 0.75 1.33)')
+group.add_argument('--hflip', type=float, default=0.5,
+                   help='Horizontal flip training aug probability')
+group.add_argument('--vflip', type=float, default=0.,
+                   help='Vertical flip training aug probability')
+group.add_argument('--color-jitter', type=float, default=0.4, metavar='PCT',
+                   help='Color jitter factor (default: 0.4)')
+group.add_argument('--aa', type=str, default=None, metavar='NAME',
+                   help='Use AutoAugment policy. "v0" or "original". (default: None)'),
+group.add_argument('--reprob', type=float, default=0., metavar='PCT',
+                   help='Random erase prob (default: 0.)')
+group.add_argument('--remode', type=str, default='pixel',
+                   help='Random erase mode (default: "pixel")')
+group.add_argument('--recount', type=int, default=1,
+                   help='Random erase count (default: 1)')
+group.add_argument('--resplit', action='store_true', default=False,
+                   help='Do not random erase first (clean) augmentation split')
+group.add_argument('--mixup', type=float, default=0.0,
+                   help='mixup alpha, mixup enabled if > 0. (default: 0.)')
+group.add_argument('--cutmix', type=float, default=0.0,
+                   help='cutmix alpha, cutmix enabled if > 0. (default: 0.)')
+group.add_argument('--cutmix-minmax', type=float, nargs='+', default=None,
+                   help='cutmix min/max ratio, overrides alpha and enables cutmix if set (default: None)')
+group.add_argument('--mixup-prob', type=float, default=1.0,
+                   help='Probability of performing mixup or cutmix when either/both is enabled')
+group.add_argument('--mixup-switch-prob', type=float, default=0.5,
+                   help='Probability of switching to cutmix when both mixup and cutmix enabled')
+group.add_argument('--mixup-mode', type=str, default='batch',
+                   help='How to apply mixup/cutmix params. Per "batch", "pair", or "elem"')
+group.add_argument('--mixup-off-epoch', default=0, type=int, metavar='N',
+                   help='Turn off mixup after this epoch, disabled if 0 (default: 0)')
+group.add_argument('--smoothing', type=float, default=0.0,
+                   help='Label smoothing (default: 0.0)')
+group.add_argument('--train-interpolation', type=str, default='random',
+                   help='Training interpolation (random, bilinear, bicubic default: "random")')
+group.add_argument('--drop', type=float, default=0.0, metavar='PCT',
+                   help='Dropout rate (default: 0.)')
+group.add_argument('--drop-connect', type=float, default=None, metavar='PCT',
+                   help='Drop connect rate, DEPRECATED, use drop-path (default: None)')
+group.add_argument('--drop-path', type=float, default=None, metavar='PCT',
+                   help='Drop path rate (default: None)')
+group.add_argument('--drop-block', type=float, default=None, metavar='PCT',
+                   help='Drop block rate (default: None)')
+
+# Loss parameters
+group = parser.add_argument_group('Loss parameters')
+group.add_argument('--loss', default=None, choices=ML_LOSSES,
+                   help='bce | asl | aam | csl | ce (attribute heads) | poly | twoway | zlpr | db '
+                        '(default: bce; ce for --ml-head attributes; aam for --ml-head cosine)')
+group.add_argument('--gamma-pos', type=float, default=None, help='positive focusing (asl 1, csl 0, aam 0)')
+group.add_argument('--gamma-neg', type=float, default=None, help='negative focusing (asl 4, csl 1, aam 0)')
+group.add_argument('--gamma-unann', type=float, default=2., help='CSL unknown focusing (default: 2)')
+group.add_argument('--clip', type=float, default=None, help='probability shift (asl 0.05, csl 0, aam 0.05)')
+group.add_argument('--loss-reduction', default=None, type=str,
+                   help="asl: batchmean (default) | sum (paper); csl: sum (default, reference) | batchmean")
+group.add_argument('--partial-loss-mode', default='negative', choices=PARTIAL_MODES, help='CSL mode')
+group.add_argument('--likelihood-topk', type=int, default=5, help='CSL selective: unknowns ignored per sample')
+group.add_argument('--prior-threshold', type=float, default=0.05, help='CSL selective: prior threshold')
+group.add_argument('--prior-path', default=None, type=str, help='CSL class prior CSV (index,class,prior)')
+group.add_argument('--estimate-prior', action='store_true', default=False,
+                   help='after training, write the class prior (mean sigmoid over the train set) to class_prior.csv')
+group.add_argument('--aam-s', type=float, default=30., help='AAM scale s (default: 30)')
+group.add_argument('--aam-m', type=float, default=0.35, help='AAM margin m (default: 0.35)')
+group.add_argument('--aam-k', type=float, default=0.8, help='AAM positive weight k (default: 0.8)')
+
+# Batch norm parameters
+group = parser.add_argument_group('Batch norm parameters', 'Only works with gen_efficientnet based models currently.')
+group.add_argument('--bn-momentum', type=float, default=None,
+                   help='BatchNorm momentum override (if not None)')
+group.add_argument('--bn-eps', type=float, default=None,
+                   help='BatchNorm epsilon override (if not None)')
+group.add_argument('--sync-bn', action='store_true',
+                   help='Enable NVIDIA Apex or Torch synchronized BatchNorm.')
+group.add_argument('--dist-bn', type=str, default='reduce',
+                   help='Distribute BatchNorm stats between nodes after each epoch ("broadcast", "reduce", or "")')
+
+# Model Exponential Moving Average
+group = parser.add_argument_group('Model exponential moving average parameters')
+group.add_argument('--model-ema', action='store_true', default=False,
+                   help='Enable tracking moving average of model weights.')
+group.add_argument('--model-ema-force-cpu', action='store_true', default=False,
+                   help='Force ema to be tracked on CPU, rank=0 node only. Disables EMA validation.')
+group.add_argument('--model-ema-decay', type=float, default=0.9998,
+                   help='Decay factor for model weights moving average (default: 0.9998)')
+group.add_argument('--model-ema-warmup', action='store_true',
+                   help='Enable warmup for model EMA decay.')
+
+# Misc
+group = parser.add_argument_group('Miscellaneous parameters')
+group.add_argument('--seed', type=int, default=42, metavar='S',
+                   help='random seed (default: 42)')
+group.add_argument('--worker-seeding', type=str, default='all',
+                   help='worker seed mode (default: all)')
+group.add_argument('--log-interval', type=int, default=50, metavar='N',
+                   help='how many batches to wait before logging training status')
+group.add_argument('--recovery-interval', type=int, default=0, metavar='N',
+                   help='how many batches to wait before writing recovery checkpoint')
+group.add_argument('--checkpoint-hist', type=int, default=10, metavar='N',
+                   help='number of checkpoints to keep (default: 10)')
+group.add_argument('-j', '--workers', type=int, default=4, metavar='N',
+                   help='how many training processes to use (default: 4)')
+group.add_argument('--pin-mem', action='store_true', default=False,
+                   help='Pin CPU memory in DataLoader for more efficient (sometimes) transfer to GPU.')
+group.add_argument('--output', default='', type=str, metavar='PATH',
+                   help='path to output folder (default: none, current dir)')
+group.add_argument('--experiment', default='', type=str, metavar='NAME',
+                   help='name of train experiment, name of sub-folder for output')
+group.add_argument('--eval-metric', default='map', type=str, metavar='EVAL_METRIC',
+                   help='Best metric (default: "map"); any evaluation column, e.g. OF1, CF1, loss')
+group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
+group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
+group.add_argument('--use-multi-epochs-loader', action='store_true', default=False,
+                   help='use the multi-epochs-loader to save time at the beginning of every epoch')
+
+
+def _parse_args():
+    # Do we have a config file to parse?
+    args_config, remaining = config_parser.parse_known_args()
+    if args_config.config:
+        with open(args_config.config, 'r') as f:
+            cfg = yaml.safe_load(f)
+            parser.set_defaults(**cfg)
+
+    # The main arg parser parses the rest of the args, the usual
+    # defaults will have been overridden if config file specified.
+    args = parser.parse_args(remaining)
+
+    # Cache the args as a text string to save them in the output dir later
+    args_text = yaml.safe_dump(args.__dict__, default_flow_style=False)
+    return args, args_text
+
+
+def main():
+    utils.setup_default_logging()
+    args, args_text = _parse_args()
+
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = utils.init_distributed_device(args)
+    if args.distributed:
+        _logger.info(
+            'Training in distributed mode with multiple processes, 1 device per process.'
+            f'Process {args.rank}, total {args.world_size}, device {args.device}.')
+    else:
+        _logger.info(f'Training with a single process on 1 device ({args.device}).')
+    assert args.rank >= 0
+
+    amp_autocast, loss_scaler, amp_notice = resolve_amp(args.amp, args.amp_dtype, device)
+    if amp_notice and utils.is_primary(args):
+        _logger.info(amp_notice)
+
+    utils.random_seed(args.seed, args.rank)
+
+    if args.fast_norm:
+        set_fast_norm()
+
+    # label files: train defines the class order, val must agree with it
+    data_root = args.data or args.data_dir
+    label_kwargs = dict(label_delimiter=args.label_delimiter, path_column=args.path_column,
+                        labels_column=args.labels_column, on_bad=args.bad_images)
+    train_labels = create_label_set(data_root, args.train_split, class_map=args.class_map, **label_kwargs)
+    val_labels = create_label_set(
+        data_root, args.val_split, classes=train_labels.classes, attributes=train_labels.attributes or None,
+        **label_kwargs) if args.val_split else None
+    if args.simulate_partial:
+        train_labels.targets = simulate_partial(train_labels.targets, args.simulate_partial, seed=args.seed)
+        if utils.is_primary(args):
+            unknown = (train_labels.targets.class_counts()[2].sum() /
+                       max(1, len(train_labels) * train_labels.num_classes))
+            _logger.info(f'Simulated partial labels {args.simulate_partial}: {100 * unknown:.1f}% entries unknown')
+    group_sizes = [len(g.values) for g in train_labels.attributes] or None
+    if utils.is_primary(args):
+        _logger.info(f'{train_labels.source}: {len(train_labels)} images, {train_labels.num_classes} classes'
+                     + (f', attributes {[g.name for g in train_labels.attributes]}' if group_sizes else ''))
+
+    if args.ml_head == 'attributes' and not group_sizes:
+        raise ValueError('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
+    loss_type = args.loss or {'attributes': 'ce', 'cosine': 'aam'}.get(args.ml_head, 'bce')
+
+    in_chans = 3
+    if args.in_chans is not None:
+        in_chans = args.in_chans
+    elif args.input_size is not None:
+        in_chans = args.input_size[0]
+
+    head_args = {}
+    if args.ml_head == 'mldecoder':
+        head_args = dict(num_groups=args.mld_groups, embed_dim=args.mld_dim, num_heads=args.mld_heads,
+                         dim_feedforward=args.mld_ff, dropout=args.mld_dropout)
+    elif args.ml_head == 'cosine':
+        head_args = dict(scale=args.cosine_scale if args.cosine_scale is not None else args.aam_s)
+    timm_kwargs = dict(
+        drop_rate=args.drop,
+        drop_path_rate=args.drop_path if args.drop_path is not None else args.drop_connect,
+        drop_block_rate=args.drop_block,
+        global_pool=args.gp,
+        bn_momentum=args.bn_momentum,
+        bn_eps=args.bn_eps,
+        in_chans=in_chans,
+        **args.model_kwargs,
+    )
+    timm_kwargs = {k: v for k, v in timm_kwargs.items() if v is not None}
+    model = create_ml_model(
+        args.model,
+        train_labels.classes,
+        ml_head=args.ml_head,
+        head_args=head_args,
+        group_sizes=group_sizes,
+        pretrained=args.pretrained,
+        pretrained_path=args.pretrained_path,
+        timm_kwargs=timm_kwargs,
+    )
+    if args.grad_checkpointing:
+        model.set_grad_checkpointing(enable=True)
+    if args.initial_checkpoint:
+        load_checkpoint(model.backbone.model, args.initial_checkpoint, strict=False, filter_fn=_backbone_only)
+
+    if utils.is_primary(args):
+        _logger.info(
+            f'Model {args.model} + {args.ml_head} head created, param count: {sum(m.numel() for m in model.parameters())}')
+
+    data_config = resolve_data_config(vars(args), model=model.backbone.model, verbose=utils.is_primary(args))
+    model.config['data_config'] = {k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()}
+    model.config['attribute_names'] = [g.name for g in train_labels.attributes] or None
+
+    model.to(device=device)
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+
+    if args.distributed and args.sync_bn:
+        args.dist_bn = ''  # disable dist_bn when sync BN active
+        model = convert_sync_batchnorm(model)
+        if utils.is_primary(args):
+            _logger.info('Converted model to use Synchronized BatchNorm.')
+
+    if args.lr is None:
+        global_batch_size = args.batch_size * args.world_size * args.grad_accum_steps
+        batch_ratio = global_batch_size / args.lr_base_size
+        if not args.lr_base_scale:
+            on = args.opt.lower()
+            args.lr_base_scale = 'sqrt' if any([o in on for o in ('ada', 'lamb')]) else 'linear'
+        if args.lr_base_scale == 'sqrt':
+            batch_ratio = batch_ratio ** 0.5
+        args.lr = args.lr_base * batch_ratio
+        if utils.is_primary(args):
+            _logger.info(
+                f'Learning rate ({args.lr}) calculated from base learning rate ({args.lr_base}) '
+                f'and effective global batch size ({global_batch_size}) with {args.lr_base_scale} scaling.')
+
+    optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg=args))
+    if args.gc or args.gc_conv_only:
+        add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
+        if utils.is_primary(args):
+            _logger.info(f'Gradient centralization on ({"conv kernels" if args.gc_conv_only else "weights ndim > 1"}).')
+
+    # optionally resume from a checkpoint
+    resume_epoch = None
+    if args.resume:
+        resume_epoch = resume_checkpoint(
+            model,
+            args.resume,
+            optimizer=None if args.no_resume_opt else optimizer,
+            loss_scaler=None if args.no_resume_opt else loss_scaler,
+            log_info=utils.is_primary(args),
+        )
+
+    # setup exponential moving average of model weights, SWA could be used here too
+    model_ema = None
+    if args.model_ema:
+        # Important to create EMA model after cuda(), DP wrapper, and AMP but before DDP wrapper
+        model_ema = utils.ModelEmaV3(
+            model,
+            decay=args.model_ema_decay,
+            use_warmup=args.model_ema_warmup,
+            device='cpu' if args.model_ema_force_cpu else None,
+        )
+        if args.resume:
+            load_checkpoint(model_ema.module, args.resume, use_ema=True)
+
+    # setup distributed training
+    if args.distributed:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == 'cuda' else None, broadcast_buffers=not args.no_ddp_bb)
+    if args.torchcompile:
+        model = torch.compile(model, backend=args.torchcompile)
+
+    # create the datasets and loaders
+    dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images)
+    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images) if val_labels is not None else None
+
+    collate_fn = None
+    mixup_fn = None
+    mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
+    if mixup_active:
+        mixup_fn = PartialLabelMixup(
+            mixup_alpha=args.mixup,
+            cutmix_alpha=args.cutmix,
+            cutmix_minmax=args.cutmix_minmax,
+            prob=args.mixup_prob,
+            switch_prob=args.mixup_switch_prob,
+            mode=args.mixup_mode,
+            label_smoothing=args.smoothing,
+            num_classes=train_labels.num_classes,
+        )
+
+    train_interpolation = args.train_interpolation
+    if args.no_aug or not train_interpolation:
+        train_interpolation = data_config['interpolation']
+    loader_train = create_loader(
+        dataset_train,
+        input_size=data_config['input_size'],
+        batch_size=args.batch_size,
+        is_training=True,
+        no_aug=args.no_aug,
+        re_prob=args.reprob,
+        re_mode=args.remode,
+        re_count=args.recount,
+        re_split=args.resplit,
+        train_crop_mode=args.train_crop_mode,
+        scale=args.scale,
+        ratio=args.ratio,
+        hflip=args.hflip,
+        vflip=args.vflip,
+        color_jitter=args.color_jitter,
+        auto_augment=args.aa,
+        interpolation=train_interpolation,
+        mean=data_config['mean'],
+        std=data_config['std'],
+        num_workers=args.workers,
+        distributed=args.distributed,
+        collate_fn=collate_fn,
+        pin_memory=args.pin_mem,
+        device=device,
+        use_prefetcher=False,
+        use_multi_epochs_loader=args.use_multi_epochs_loader,
+        worker_seeding=args.worker_seeding,
+        persistent_workers=False,
+    )
+
+    loader_eval = None
+    if dataset_eval is not None:
+        loader_eval = create_eval_loader(
+            dataset_eval, data_config, args.validation_batch_size or args.batch_size, args.workers,
+            args.distributed, device, args.pin_mem)
+
+    # setup loss function
+    train_loss_fn = create_ml_loss(
+        loss_type,
+        classes=train_labels.classes,
+        group_sizes=group_sizes,
+        smoothing=args.smoothing,
+        soft_targets=mixup_active,
+        gamma_pos=args.gamma_pos,
+        gamma_neg=args.gamma_neg,
+        gamma_unann=args.gamma_unann,
+        clip=args.clip,
+        partial_loss_mode=args.partial_loss_mode,
+        likelihood_topk=args.likelihood_topk,
+        prior_threshold=args.prior_threshold,
+        prior_path=args.prior_path,
+        aam_s=args.aam_s,
+        aam_m=args.aam_m,
+        aam_k=args.aam_k,
+        reduction=args.loss_reduction,
+        class_counts=train_labels.targets.class_counts()[0] if loss_type == 'db' else None,
+        num_samples=len(train_labels) if loss_type == 'db' else None,
+    ).to(device=device)
+    validate_loss_fn = create_ml_loss(
+        loss_type, classes=train_labels.classes, group_sizes=group_sizes, gamma_pos=args.gamma_pos,
+        gamma_neg=args.gamma_neg, gamma_unann=args.gamma_unann, clip=args.clip,
+        partial_loss_mode='ignore' if loss_type == 'csl' else args.partial_loss_mode,
+        aam_s=args.aam_s, aam_m=args.aam_m, aam_k=args.aam_k, reduction=args.loss_reduction,
+        class_counts=train_labels.targets.class_counts()[0] if loss_type == 'db' else None,
+        num_samples=len(train_labels) if loss_type == 'db' else None,
+    ).to(device=device)
+    if utils.is_primary(args):
+        _logger.info(f'Loss: {loss_type} ({type(train_loss_fn).__name__})')
+
+    # setup checkpoint saver and eval metric tracking
+    eval_metric = args.eval_metric if loader_eval is not None else 'loss'
+    decreasing_metric = eval_metric == 'loss'
+    saver = None
+    output_dir = None
+    if utils.is_primary(args):
+        if args.experiment:
+            exp_name = args.experiment
+        else:
+            exp_name = '-'.join([
+                datetime.now().strftime("%Y%m%d-%H%M%S"),
+                args.model,
+                args.ml_head,
+                str(data_config['input_size'][-1])
+            ])
+        output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name)
+        saver = utils.CheckpointSaver(
+            model=model,
+            optimizer=optimizer,
+            args=args,
+            model_ema=model_ema,
+            amp_scaler=loss_scaler,
+            checkpoint_dir=output_dir,
+            recovery_dir=output_dir,
+            decreasing=decreasing_metric,
+            max_history=args.checkpoint_hist,
+            task=CheckpointContent(model, model_ema, model.config if not args.distributed else model.module.config),
+        )
+        if args.resume:
+            saver.load_state_dict_from_checkpoint(args.resume)
+        with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
+            f.write(args_text)
+
+    # setup learning rate schedule and starting epoch
+    updates_per_epoch = (len(loader_train) + args.grad_accum_steps - 1) // args.grad_accum_steps
+    lr_scheduler, num_epochs = create_scheduler_v2(
+        optimizer,
+        **scheduler_kwargs(args, decreasing_metric=decreasing_metric),
+        updates_per_epoch=updates_per_epoch,
+    )
+    start_epoch = 0
+    if args.start_epoch is not None:
+        # a specified start_epoch will always override the resume epoch
+        start_epoch = args.start_epoch
+    elif resume_epoch is not None:
+        start_epoch = resume_epoch
+    if lr_scheduler is not None and start_epoch > 0:
+        if args.sched_on_updates:
+            lr_scheduler.step_update(start_epoch * updates_per_epoch)
+        else:
+            lr_scheduler.step(start_epoch)
+
+    if utils.is_primary(args):
+        _logger.info(
+            f'Scheduled epochs: {num_epochs}. LR stepped per {"epoch" if lr_scheduler.t_in_epochs else "update"}.')
+
+    early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
+        if args.early_stop_patience > 0 else None
+
+    evaluator = None
+    if loader_eval is not None:
+        evaluator = MultiLabelEvaluator(
+            device,
+            max_samples=evaluation_sample_limit(loader_eval),
+            criterion=validate_loss_fn,
+            classes=train_labels.classes,
+            group_sizes=group_sizes,
+            group_names=model.config['attribute_names'] if group_sizes else None,
+            threshold=args.threshold,
+            topk=args.topk,
+        )
+
+    best_metric = None
+    best_epoch = None
+    results = []
+    try:
+        for epoch in range(start_epoch, num_epochs):
+            if hasattr(dataset_train, 'set_epoch'):
+                dataset_train.set_epoch(epoch)
+            elif args.distributed and hasattr(loader_train.sampler, 'set_epoch'):
+                loader_train.sampler.set_epoch(epoch)
+
+            train_metrics = train_one_epoch(
+                epoch,
+                model,
+                loader_train,
+                optimizer,
+                train_loss_fn,
+                args,
+                device=device,
+                lr_scheduler=lr_scheduler,
+                saver=saver,
+                amp_autocast=amp_autocast,
+                loss_scaler=loss_scaler,
+                model_ema=model_ema,
+                mixup_fn=mixup_fn,
+                num_updates_total=num_epochs * updates_per_epoch,
+            )
+
+            if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
+                if utils.is_primary(args):
+                    _logger.info("Distributing BatchNorm running means and vars")
+                utils.distribute_bn(model, args.world_size, args.dist_bn == 'reduce')
+
+            if loader_eval is not None:
+                eval_metrics = validate(model, loader_eval, evaluator, args, device=device, amp_autocast=amp_autocast)
+
+                if model_ema is not None and not args.model_ema_force_cpu:
+                    if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
+                        utils.distribute_bn(model_ema, args.world_size, args.dist_bn == 'reduce')
+
+                    ema_eval_metrics = validate(
+                        model_ema,
+                        loader_eval,
+                        evaluator,
+                        args,
+                        device=device,
+                        amp_autocast=amp_autocast,
+                        log_suffix=' (EMA)',
+                    )
+                    eval_metrics = ema_eval_metrics
+            else:
+                eval_metrics = None
+
+            if eval_metrics is not None and eval_metric not in eval_metrics:
+                raise ValueError(f'--eval-metric {eval_metric!r} is not an evaluation column: {list(eval_metrics)}')
+            latest_metric = eval_metrics[eval_metric] if eval_metrics is not None else train_metrics[eval_metric]
+
+            if output_dir is not None:
+                lrs = [param_group['lr'] for param_group in optimizer.param_groups]
+                utils.update_summary(
+                    epoch,
+                    train_metrics,
+                    eval_metrics,
+                    filename=os.path.join(output_dir, 'summary.csv'),
+                    lr=sum(lrs) / len(lrs),
+                    write_header=best_metric is None and start_epoch == epoch and not args.resume,
+                )
+
+            if saver is not None:
+                # save proper checkpoint with eval metric
+                best_metric, best_epoch = saver.save_checkpoint(epoch, metric=latest_metric)
+
+            if lr_scheduler is not None:
+                # step LR for next epoch
+                lr_scheduler.step(epoch + 1, latest_metric)
+
+            results.append({
+                'epoch': epoch,
+                'train': dict(train_metrics),
+                'validation': dict(eval_metrics) if eval_metrics is not None else None,
+            })
+
+            if early_stopping is not None and early_stopping.step(latest_metric):
+                if utils.is_primary(args):
+                    _logger.info(
+                        f'Early stopping at epoch {epoch}: {eval_metric} has not improved by more than '
+                        f'{args.early_stop_min_delta} for {args.early_stop_patience} epochs '
+                        f'(best {early_stopping.best:.4f} at epoch {early_stopping.best_epoch}).')
+                break
+
+    except KeyboardInterrupt:
+        pass
+
+    if args.estimate_prior and utils.is_primary(args):
+        from timm_ml.loss import estimate_class_prior, write_class_prior
+        prior_loader = create_eval_loader(
+            MultiLabelDataset(train_labels), data_config, args.validation_batch_size or args.batch_size,
+            args.workers, device=device)
+        prior = estimate_class_prior(model.module if args.distributed else model, prior_loader, device, amp_autocast)
+        write_class_prior(os.path.join(output_dir, 'class_prior.csv'), train_labels.classes, prior)
+        _logger.info(f'Wrote class prior to {os.path.join(output_dir, "class_prior.csv")}')
+
+    if args.distributed:
+        torch.distributed.destroy_process_group()
+
+    if best_metric is not None:
+        # log best metric as tracked by checkpoint saver
+        _logger.info('*** Best metric: {0} (epoch {1})'.format(best_metric, best_epoch))
+
+    if utils.is_primary(args):
+        # for parsable results display, dump top-10 summaries to avoid excess console spam
+        display_results = sorted(
+            results,
+            key=lambda x: (x['validation'] or x['train']).get(eval_metric, 0),
+            reverse=not decreasing_metric,
+        )
+        print(f'--result')
+        print(yaml.safe_dump(display_results[-10:] if decreasing_metric else display_results[:10], sort_keys=False))
+
+
+def _backbone_only(state_dict, model):
+    """--initial-checkpoint: plain timm weights into the backbone, classifier entries dropped."""
+    from timm.models import clean_state_dict
+    state_dict = clean_state_dict(state_dict)
+    own = model.state_dict()
+    return {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+
+
+def train_one_epoch(
+        epoch,
+        model,
+        loader,
+        optimizer,
+        loss_fn,
+        args,
+        device=torch.device('cuda'),
+        lr_scheduler=None,
+        saver=None,
+        amp_autocast=suppress,
+        loss_scaler=None,
+        model_ema=None,
+        mixup_fn=None,
+        num_updates_total=None,
+):
+    if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:
+        if mixup_fn is not None:
+            mixup_fn.mixup_enabled = False
+
+    second_order = hasattr(optimizer, 'is_second_order') and optimizer.is_second_order
+    has_no_sync = hasattr(model, "no_sync")
+    update_time_m = utils.AverageMeter()
+    data_time_m = utils.AverageMeter()
+    losses_m = utils.AverageMeter()
+
+    model.train()
+
+    accum_steps = args.grad_accum_steps
+    last_accum_steps = len(loader) % accum_steps
+    updates_per_epoch = (len(loader) + accum_steps - 1) // accum_steps
+    num_updates = epoch * updates_per_epoch
+    last_batch_idx = len(loader) - 1
+    last_batch_idx_to_accum = len(loader) - last_accum_steps
+
+    data_start_time = update_start_time = time.time()
+    optimizer.zero_grad()
+    update_sample_count = 0
+    for batch_idx, (input, target) in enumerate(loader):
+        last_batch = batch_idx == last_batch_idx
+        need_update = last_batch or (batch_idx + 1) % accum_steps == 0
+        update_idx = batch_idx // accum_steps
+        if batch_idx >= last_batch_idx_to_accum:
+            accum_steps = last_accum_steps
+
+        input, target = input.to(device), target.to(device)
+        if mixup_fn is not None:
+            input, target = mixup_fn(input, target)
+        if args.channels_last:
+            input = input.contiguous(memory_format=torch.channels_last)
+
+        # multiply by accum steps to get equivalent for full update
+        data_time_m.update(accum_steps * (time.time() - data_start_time))
+
+        def _forward():
+            with amp_autocast():
+                output = model(input)
+                loss = loss_fn(output, target)
+            if accum_steps > 1:
+                loss /= accum_steps
+            return loss
+
+        def _backward(_loss):
+            if loss_scaler is not None:
+                loss_scaler(
+                    _loss,
+                    optimizer,
+                    clip_grad=args.clip_grad,
+                    clip_mode=args.clip_mode,
+                    parameters=model_parameters(model, exclude_head='agc' in args.clip_mode),
+                    create_graph=second_order,
+                    need_update=need_update,
+                )
+            else:
+                _loss.backward(create_graph=second_order)
+                if need_update:
+                    if args.clip_grad is not None:
+                        utils.dispatch_clip_grad(
+                            model_parameters(model, exclude_head='agc' in args.clip_mode),
+                            value=args.clip_grad,
+                            mode=args.clip_mode,
+                        )
+                    optimizer.step()
+
+        if has_no_sync and not need_update:
+            with model.no_sync():
+                loss = _forward()
+                _check_finite(loss, epoch, batch_idx)
+                _backward(loss)
+        else:
+            loss = _forward()
+            _check_finite(loss, epoch, batch_idx)
+            _backward(loss)
+
+        losses_m.update(loss.item() * accum_steps, input.size(0))
+        update_sample_count += input.size(0)
+
+        if not need_update:
+            data_start_time = time.time()
+            continue
+
+        num_updates += 1
+        optimizer.zero_grad()
+        if model_ema is not None:
+            model_ema.update(model, step=num_updates)
+
+        if args.synchronize_step and device.type == 'cuda':
+            torch.cuda.synchronize()
+        time_now = time.time()
+        update_time_m.update(time.time() - update_start_time)
+        update_start_time = time_now
+
+        if update_idx % args.log_interval == 0 or last_batch:
+            lrl = [param_group['lr'] for param_group in optimizer.param_groups]
+            lr = sum(lrl) / len(lrl)
+
+            if args.distributed:
+                reduced_loss = utils.reduce_tensor(loss.data, args.world_size)
+                losses_m.update(reduced_loss.item() * accum_steps, input.size(0))
+                update_sample_count *= args.world_size
+
+            if utils.is_primary(args):
+                _logger.info(
+                    f'Train: {epoch} [{update_idx:>4d}/{updates_per_epoch} '
+                    f'({100. * (update_idx + 1) / updates_per_epoch:>3.0f}%)]  '
+                    f'Loss: {losses_m.val:#.3g} ({losses_m.avg:#.3g})  '
+                    f'Time: {update_time_m.val:.3f}s, {update_sample_count / update_time_m.val:>7.2f}/s  '
+                    f'({update_time_m.avg:.3f}s, {update_sample_count / update_time_m.avg:>7.2f}/s)  '
+                    f'LR: {lr:.3e}  '
+                    f'Data: {data_time_m.val:.3f} ({data_time_m.avg:.3f})'
+                )
+
+        if saver is not None and args.recovery_interval and (
+                (update_idx + 1) % args.recovery_interval == 0):
+            saver.save_recovery(epoch, batch_idx=update_idx)
+
+        if lr_scheduler is not None:
+            lr_scheduler.step_update(num_updates=num_updates, metric=losses_m.avg)
+
+        update_sample_count = 0
+        data_start_time = time.time()
+        # end for
+
+    if hasattr(optimizer, 'sync_lookahead'):
+        optimizer.sync_lookahead()
+
+    return OrderedDict([('loss', losses_m.avg)])
+
+
+def _check_finite(loss, epoch, batch_idx):
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(
+            f'Loss is {loss.item()} at epoch {epoch}, step {batch_idx}: stopping. Lower --lr, add --clip-grad, '
+            'or check the inputs of that step; the last good checkpoint is last.pth.tar.')
+
+
+def validate(model, loader, evaluator, args, device=torch.device('cuda'), amp_autocast=suppress, log_suffix=''):
+    return run_evaluation(
+        model, loader, evaluator, device, amp_autocast, channels_last=args.channels_last, distributed=args.distributed,
+        log_interval=args.log_interval, log_suffix=log_suffix, is_primary=utils.is_primary(args))
+
+
+if __name__ == '__main__':
+    main()
