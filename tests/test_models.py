@@ -1,0 +1,100 @@
+import copy
+
+import pytest
+import timm
+import torch
+
+from timm_ml.models import (MLDecoderHead, as_sequential_for_ML, create_ml_model, scores_from_logits)
+from timm_ml.models.heads import LinearHead
+
+# (name, input size, extra create kwargs): families across CNNs, ViTs and hierarchical transformers
+ARCHS = [
+    ('test_resnet', 64, {}), ('test_efficientnet', 64, {}), ('resnet10t', 64, {}), ('resnet18', 64, {}),
+    ('resnet50d', 64, {}), ('seresnext26d_32x4d', 64, {}), ('efficientnet_b0', 64, {}),
+    ('tf_efficientnet_lite0', 64, {}), ('mobilenetv3_small_050', 64, {}), ('mobilenetv3_large_100', 64, {}),
+    ('mobilenetv4_conv_small', 64, {}), ('convnext_atto', 64, {}), ('convnextv2_atto', 64, {}),
+    ('regnetx_002', 64, {}), ('regnety_002', 64, {}), ('tresnet_m', 64, {}), ('densenet121', 64, {}),
+    ('ghostnet_100', 64, {}), ('dla34', 64, {}), ('rexnet_100', 64, {}), ('dpn48b', 64, {}),
+    ('vit_tiny_patch16_224', 64, dict(img_size=64)), ('deit_tiny_patch16_224', 64, dict(img_size=64)),
+    ('swin_tiny_patch4_window7_224', 112, dict(img_size=112)), ('levit_128s', 224, {}),
+    ('efficientvit_b0', 64, {}), ('mobilevitv2_050', 64, {}), ('poolformer_s12', 64, {}),
+]
+
+
+@pytest.mark.parametrize('name,size,kwargs', ARCHS, ids=[a[0] for a in ARCHS])
+def test_backbone_truncation_any_timm_model(name, size, kwargs):
+    torch.manual_seed(0)
+    stock = timm.create_model(name, num_classes=5, **kwargs).eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        expected = stock(x)
+        backbone = as_sequential_for_ML(copy.deepcopy(stock)).eval()
+        features = backbone(x)
+        tokens = backbone.tokens(features)
+        pooled = backbone.pool(features)
+    # unpooled features: width num_features, a map or tokens
+    assert features.ndim in (3, 4)
+    assert tokens.ndim == 3 and tokens.shape[0] == 2 and tokens.shape[-1] == backbone.num_features
+    assert pooled.shape == (2, backbone.head_hidden_size)
+    # a linear head with the stock classifier's weights reproduces the stock model
+    classifier = stock.get_classifier()
+    if isinstance(classifier, (tuple, list)):
+        pytest.skip('distilled model with two classifiers')
+    head = LinearHead(backbone.head_hidden_size, 5)
+    head.fc.weight.data.copy_(classifier.weight.data.reshape(5, -1))
+    head.fc.bias.data.copy_(classifier.bias.data)
+    with torch.no_grad():
+        assert torch.allclose(head(pooled), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('classes,dim,groups,total,trainable', [
+    (80, 2048, 100, 7_212_112, 7_150_672),
+    (80, 2048, 40, 7_181_392, 7_150_672),
+    (20, 768, 100, 6_136_852, 6_121_492),
+    (9605, 2048, 100, 14_625_157, 14_548_357),
+])
+def test_ml_decoder_parameter_counts(classes, dim, groups, total, trainable):
+    head = MLDecoderHead(dim, classes, num_groups=groups)
+    assert sum(p.numel() for p in head.parameters()) == total
+    assert sum(p.numel() for p in head.parameters() if p.requires_grad) == trainable
+
+
+def test_ml_decoder_structure_and_shapes():
+    head = MLDecoderHead(64, 10, num_groups=4, embed_dim=32, num_heads=4, dim_feedforward=48).eval()
+    names = [n for n, _ in head.named_modules()]
+    assert not any('self_attn' in n for n in names)
+    assert not head.query_embed.weight.requires_grad
+    assert head.group_fc.weight.shape == (4, 32, 3)  # ceil(10 / 4) outputs per group
+    assert (head.group_fc.bias == 0).all()
+    out = head(torch.randn(3, 49, 64))
+    assert out.shape == (3, 10)
+    # the group FC: out[b, g*K + k] = h[b, g] @ W[g][:, k]
+    h = torch.randn(2, 4, 32)
+    ref = torch.stack([h[:, g] @ head.group_fc.weight[g] for g in range(4)], 1).flatten(1)[:, :10]
+    assert torch.allclose(head.group_fc(h), ref + head.group_fc.bias, atol=1e-6)
+
+
+@pytest.mark.parametrize('model_name,size,kw', [('test_resnet', 64, {}), ('vit_tiny_patch16_224', 64,
+                                                                           dict(img_size=64))])
+@pytest.mark.parametrize('head', ['linear', 'mldecoder', 'cosine'])
+def test_heads_on_maps_and_tokens(model_name, size, kw, head):
+    model = create_ml_model(model_name, [f'c{i}' for i in range(7)], head,
+                            dict(num_groups=3, embed_dim=32, num_heads=2, dim_feedforward=16) if head == 'mldecoder'
+                            else {}, timm_kwargs=kw)
+    out = model(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 7)
+    if head == 'cosine':
+        assert out.abs().max() <= 30 + 1e-4
+
+
+def test_attribute_head_scores_softmax_per_group():
+    model = create_ml_model('test_resnet', [f'c{i}' for i in range(7)], 'attributes', group_sizes=[3, 4])
+    logits = model(torch.randn(2, 3, 64, 64))
+    scores = scores_from_logits(logits, model.group_sizes)
+    assert torch.allclose(scores[:, :3].sum(1), torch.ones(2)) and torch.allclose(scores[:, 3:].sum(1), torch.ones(2))
+
+
+def test_pretrained_without_network_points_to_pretrained_path(monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(RuntimeError, match='--pretrained-path'):
+        create_ml_model('resnet10t', ['a', 'b'], pretrained=True)
