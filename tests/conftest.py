@@ -31,3 +31,15 @@ def run_script(args, env=None, timeout=600):
     if proc.returncode != 0:
         raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
     return proc
+
+
+TINY = ['--model', 'test_resnet', '--input-size', '3', '32', '32', '-b', '32', '-j', '0', '--log-interval', '5',
+        '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3', '--scale', '0.8', '1']
+
+
+@pytest.fixture(scope='session')
+def trained(mosaic_data, tmp_path_factory):
+    """A 3-epoch tiny run on the mosaic data: (output folder, process)."""
+    out = tmp_path_factory.mktemp('train')
+    proc = run_script(['train.py', mosaic_data, *TINY, '--epochs', '3', '--output', str(out), '--experiment', 'run'])
+    return os.path.join(out, 'run'), proc

@@ -4,11 +4,9 @@ import os
 import pandas as pd
 import pytest
 
-from conftest import free_port, run_script
+from conftest import TINY, free_port, run_script
 from timm_ml.utils import load_checkpoint_file
 
-TINY = ['--model', 'test_resnet', '--input-size', '3', '32', '32', '-b', '32', '-j', '0', '--log-interval', '5',
-        '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3', '--scale', '0.8', '1']
 
 
 def summary_of(out_dir):
@@ -23,13 +21,6 @@ def validate_json(data, checkpoint, tmp_path, extra=(), name='val.json', distrib
         ['torchrun', '--standalone', f'--nproc_per_node={distributed}', *args])
     with open(results) as f:
         return json.load(f), proc
-
-
-@pytest.fixture(scope='module')
-def trained(mosaic_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp('train')
-    proc = run_script(['train.py', mosaic_data, *TINY, '--epochs', '3', '--output', str(out), '--experiment', 'run'])
-    return os.path.join(out, 'run'), proc
 
 
 def test_train_writes_timm_layout(trained):

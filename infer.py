@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+""" timm_ml inference to CSV
+
+    python infer.py <image | folder | label file> --checkpoint CK --output preds.csv
+
+One row per image: path, predicted labels (score >= threshold; per-class thresholds saved in the checkpoint are used
+unless --threshold is given), top-k, and one score_<class> column per class (sigmoid probability). Attribute heads add
+`Predicted <attribute>` and `Score <attribute>` columns (softmax within the attribute).
+Everything comes from the checkpoint alone. `--export onnx` writes an ONNX model with score outputs instead.
+"""
+import argparse
+import csv
+import logging
+import os
+
+import numpy as np
+import torch
+from timm import utils
+from timm.data import create_transform
+from tqdm import tqdm
+
+from timm_ml.data import load_image, read_label_file
+from timm_ml.data.readers import LABEL_EXTENSIONS
+from timm_ml.models import scores_from_logits
+from timm_ml.utils import load_model_from_checkpoint
+from timm_ml.utils.amp import resolve_amp
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif')
+_logger = logging.getLogger('infer')
+
+parser = argparse.ArgumentParser(description='timm_ml inference')
+parser.add_argument('input', nargs='?', help='an image, a folder of images (recursive) or a label file')
+parser.add_argument('--checkpoint', required=True, help='timm_ml checkpoint')
+parser.add_argument('--output', default='predictions.csv', help='CSV (or .onnx with --export onnx) to write')
+parser.add_argument('--threshold', type=float, default=None,
+                    help='global probability threshold; overrides the checkpoint thresholds (default: 0.5)')
+parser.add_argument('--topk', type=int, default=3, help='top-k column size (default: 3)')
+parser.add_argument('-b', '--batch-size', type=int, default=64)
+parser.add_argument('-j', '--workers', type=int, default=2)
+parser.add_argument('--device', default=None)
+parser.add_argument('--amp', action='store_true', default=False)
+parser.add_argument('--no-ema', action='store_true', default=False)
+parser.add_argument('--export', choices=('onnx',), default=None, help='export the model instead of predicting')
+
+
+def list_inputs(path: str):
+    """(root, relative paths) for an image, a folder or a label file."""
+    if os.path.isdir(path):
+        found = []
+        for dirpath, _, files in os.walk(path):
+            found += [os.path.relpath(os.path.join(dirpath, f), path) for f in files
+                      if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not found:
+            raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) under {path}')
+        return path, sorted(found)
+    if path.lower().endswith(LABEL_EXTENSIONS):
+        labels = read_label_file(path)
+        return labels.root, labels.paths
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'No such image, folder or label file: {path}')
+    return os.path.dirname(path), [os.path.basename(path)]
+
+
+class ImageList(torch.utils.data.Dataset):
+    def __init__(self, root, paths, transform):
+        self.root, self.paths, self.transform = root, paths, transform
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        path = os.path.join(self.root, self.paths[i])
+        try:
+            img = load_image(path)
+        except Exception as e:
+            raise RuntimeError(f'Cannot read image {path}: {type(e).__name__}: {e}') from e
+        return self.transform(img), i
+
+
+def predict(model, config, root, paths, batch_size=64, workers=2, device='cpu', amp_autocast=None):
+    """(N, C) float32 scores (sigmoid, or softmax per attribute) for the images in order."""
+    dc = config['data_config']
+    transform = create_transform(
+        tuple(dc['input_size']), is_training=False, interpolation=dc['interpolation'], mean=tuple(dc['mean']),
+        std=tuple(dc['std']), crop_pct=dc['crop_pct'], crop_mode=dc.get('crop_mode'))
+    loader = torch.utils.data.DataLoader(ImageList(root, paths, transform), batch_size=batch_size,
+                                         num_workers=workers)
+    scores = np.zeros((len(paths), len(config['classes'])), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for input, index in tqdm(loader, desc='infer', unit='batch', disable=None):
+            with (amp_autocast() if amp_autocast else torch.autocast('cpu', enabled=False)):
+                logits = model(input.to(device))
+            scores[index.numpy()] = scores_from_logits(logits.float(), config.get('group_sizes')).cpu().numpy()
+    return scores
+
+
+def write_predictions(out_path, paths, scores, config, thresholds, topk=3):
+    classes = config['classes']
+    group_sizes = config.get('group_sizes')
+    names = config.get('attribute_names') or []
+    header = ['path', 'labels', f'top{topk}']
+    if group_sizes:
+        for name in names:
+            header += [f'Predicted {name}', f'Score {name}']
+    header += [f'score_{c}' for c in classes]
+    starts = np.cumsum([0] + list(group_sizes or []))
+    with open(out_path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for path, s in zip(paths, scores):
+            if group_sizes:
+                picks = [starts[a] + int(np.argmax(s[starts[a]:starts[a + 1]])) for a in range(len(group_sizes))]
+                labels = [classes[i] for i in picks]
+            else:
+                labels = [c for c, v, t in zip(classes, s, thresholds) if v >= t]
+            top = [classes[i] for i in np.argsort(-s, kind='stable')[:topk]]
+            row = [path, ';'.join(labels), ';'.join(top)]
+            if group_sizes:
+                for a, i in enumerate(picks):
+                    row += [classes[i].split('=', 1)[-1], f'{s[i]:.6f}']
+            row += [f'{v:.6f}' for v in s]
+            w.writerow(row)
+
+
+def main():
+    utils.setup_default_logging()
+    args = parser.parse_args()
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    model, config, _ = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
+    model.to(device)
+    if args.export == 'onnx':
+        from timm_ml.export import export_onnx
+        export_onnx(model, config, args.output)
+        print(f'wrote {args.output}')
+        return
+    if not args.input:
+        parser.error('input (image, folder or label file) is required')
+    root, paths = list_inputs(args.input)
+    amp_autocast, _, _ = resolve_amp(args.amp, 'float16', device)
+    scores = predict(model, config, root, paths, args.batch_size, args.workers, device,
+                     amp_autocast if args.amp else None)
+    if args.threshold is not None:
+        thresholds = np.full(len(config['classes']), args.threshold, dtype=np.float32)
+    elif config.get('thresholds') is not None:
+        thresholds = np.asarray(config['thresholds'], dtype=np.float32)
+        _logger.info('Using the per-class thresholds saved in the checkpoint.')
+    else:
+        thresholds = np.full(len(config['classes']), 0.5, dtype=np.float32)
+    write_predictions(args.output, paths, scores, config, thresholds, args.topk)
+    print(f'wrote {len(paths)} predictions to {args.output}')
+
+
+if __name__ == '__main__':
+    main()
