@@ -6,6 +6,7 @@ JSON label file per split (the real loading path):
     python -m fashion_attrs.mosaic --out data/fmnist_mosaic --train 4000 --val 1000 --test 1000
 """
 import argparse
+import csv
 import json
 import logging
 import os
@@ -50,7 +51,18 @@ def build_split(out_dir: str, split: str, count: int, images, labels, seed: int,
         cells.append(cell_labels)
     with open(os.path.join(out_dir, f'{split}.json'), 'w') as f:
         json.dump({'classes': list(CLASSES), 'images': entries}, f)
+    write_attribute_csv(os.path.join(out_dir, f'{split}_attributes.csv'), entries, cells, grid)
     return {'entries': entries, 'cells': cells}
+
+
+def write_attribute_csv(path: str, entries, cells, grid: int = 2):
+    """Attribute view of the same mosaics: one column per cell holding its garment, '#N/A' for an empty cell."""
+    columns = [f'cell{r}{k}' for r in range(grid) for k in range(grid)]
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['filename'] + columns)
+        for (rel, _), cell_labels in zip(entries, cells):
+            w.writerow([rel] + ['#N/A' if c is None else CLASSES[c] for c in cell_labels])
 
 
 def build_mosaic_dataset(out_dir: str, train: int = 4000, val: int = 1000, test: int = 1000, seed: int = 0,
