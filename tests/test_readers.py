@@ -120,3 +120,17 @@ def test_simulate_partial_rps_and_fpc():
     assert ((fpc == d) | (fpc == -1)).all()
     with pytest.raises(ValueError, match='rps:P or fpc:N'):
         simulate_partial(t, 'drop:3')
+
+
+def test_partial_label_mixup_keeps_unknowns_unknown():
+    import torch
+    from timm_ml.data import PartialLabelMixup
+    np.random.seed(0)
+    x = torch.randn(4, 3, 8, 8)
+    y = torch.tensor([[1, 0, -1], [0, 1, 0], [1, 1, 0], [-1, 0, 1]]).float()
+    mixup = PartialLabelMixup(mixup_alpha=1.0, label_smoothing=0., num_classes=3)
+    x2, mixed = mixup(x, y)
+    known = (y >= 0) & (y.flip(0) >= 0)
+    assert ((mixed == -1) == ~known).all()
+    lam = float((x2[0] - x[3]).flatten()[0] / (x[0] - x[3]).flatten()[0])
+    assert torch.allclose(mixed[known], (lam * y + (1 - lam) * y.flip(0))[known], atol=1e-5)
