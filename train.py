@@ -35,6 +35,7 @@ from timm_ml.metrics import MultiLabelEvaluator
 from timm_ml.models import ML_HEADS, create_ml_model
 from timm_ml.optim import add_gradient_centralization
 from timm_ml.utils import CheckpointContent
+from timm_ml.utils.checkpoint import resume_position, save_recovery
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.early_stop import EarlyStopping
 
@@ -488,6 +489,7 @@ def main():
 
     # optionally resume from a checkpoint
     resume_epoch = None
+    resume_updates = 0
     if args.resume:
         resume_epoch = resume_checkpoint(
             model,
@@ -496,6 +498,9 @@ def main():
             loss_scaler=None if args.no_resume_opt else loss_scaler,
             log_info=utils.is_primary(args),
         )
+        resume_epoch, resume_updates = resume_position(args.resume, resume_epoch)
+        if utils.is_primary(args) and resume_updates:
+            _logger.info(f'Resuming inside epoch {resume_epoch} after {resume_updates} updates (recovery checkpoint).')
 
     # setup exponential moving average of model weights, SWA could be used here too
     model_ema = None
@@ -686,6 +691,8 @@ def main():
     results = []
     try:
         for epoch in range(start_epoch, num_epochs):
+            # per-epoch seeding: data order and augmentation depend on the epoch only, so a resumed run repeats them
+            utils.random_seed(args.seed + epoch, args.rank)
             if hasattr(dataset_train, 'set_epoch'):
                 dataset_train.set_epoch(epoch)
             elif args.distributed and hasattr(loader_train.sampler, 'set_epoch'):
@@ -706,7 +713,9 @@ def main():
                 model_ema=model_ema,
                 mixup_fn=mixup_fn,
                 num_updates_total=num_epochs * updates_per_epoch,
+                skip_updates=resume_updates if epoch == start_epoch else 0,
             )
+            train_metrics['skipped_images'] = len(dataset_train.skipped) + len(train_labels.skipped)
 
             if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
                 if utils.is_primary(args):
@@ -823,6 +832,7 @@ def train_one_epoch(
         model_ema=None,
         mixup_fn=None,
         num_updates_total=None,
+        skip_updates=0,
 ):
     if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:
         if mixup_fn is not None:
@@ -847,6 +857,10 @@ def train_one_epoch(
     optimizer.zero_grad()
     update_sample_count = 0
     for batch_idx, (input, target) in enumerate(loader):
+        if batch_idx < skip_updates * accum_steps:
+            num_updates += (batch_idx + 1) % accum_steps == 0
+            data_start_time = update_start_time = time.time()
+            continue  # already trained before the recovery checkpoint
         last_batch = batch_idx == last_batch_idx
         need_update = last_batch or (batch_idx + 1) % accum_steps == 0
         update_idx = batch_idx // accum_steps
@@ -942,7 +956,7 @@ def train_one_epoch(
 
         if saver is not None and args.recovery_interval and (
                 (update_idx + 1) % args.recovery_interval == 0):
-            saver.save_recovery(epoch, batch_idx=update_idx)
+            save_recovery(saver, epoch, update_idx)
 
         if lr_scheduler is not None:
             lr_scheduler.step_update(num_updates=num_updates, metric=losses_m.avg)

@@ -21,11 +21,15 @@ class CheckpointContent:
         self.model = model
         self.model_ema = model_ema
         self.ml_config = ml_config
+        self.recovery_updates = None
 
     def get_checkpoint_state(self, ema: bool = False, unwrap_fn=unwrap_model):
         if ema:
             return {} if self.model_ema is None else {'state_dict_ema': get_state_dict(self.model_ema, unwrap_fn)}
-        return {'state_dict': get_state_dict(self.model, unwrap_fn), ML_CONFIG_KEY: self.ml_config}
+        state = {'state_dict': get_state_dict(self.model, unwrap_fn), ML_CONFIG_KEY: self.ml_config}
+        if self.recovery_updates:
+            state['recovery_updates'] = self.recovery_updates
+        return state
 
 
 def load_checkpoint_file(path: str) -> Dict[str, Any]:
@@ -56,3 +60,22 @@ def load_model_from_checkpoint(path: str, use_ema: bool = True):
     state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in checkpoint[key].items()}
     model.load_state_dict(state_dict)
     return model, config, checkpoint
+
+
+def save_recovery(saver, epoch: int, update_idx: int):
+    """timm's recovery checkpoint, recording how many updates of `epoch` it holds so --resume continues after them."""
+    saver.task.recovery_updates = update_idx + 1
+    try:
+        saver.save_recovery(epoch, batch_idx=update_idx)
+    finally:
+        saver.task.recovery_updates = None
+
+
+def resume_position(path: str, resume_epoch):
+    """(epoch to start, updates of it already done): timm resumes at the next epoch; a recovery checkpoint saved
+    mid-epoch resumes inside its own epoch instead."""
+    checkpoint = load_checkpoint_file(path)
+    updates = checkpoint.get('recovery_updates')
+    if updates:
+        return checkpoint['epoch'], int(updates)
+    return resume_epoch, 0
