@@ -40,6 +40,8 @@ parser.add_argument('-j', '--workers', type=int, default=2)
 parser.add_argument('--device', default=None)
 parser.add_argument('--amp', action='store_true', default=False)
 parser.add_argument('--no-ema', action='store_true', default=False)
+parser.add_argument('--column-names', nargs='*', default={}, action=utils.ParseKwargs,
+                    help='display names of attributes in the CSV, e.g. neck="Neck Type" (default: attribute names)')
 parser.add_argument('--export', choices=('onnx',), default=None, help='export the model instead of predicting')
 
 
@@ -95,14 +97,15 @@ def predict(model, config, root, paths, batch_size=64, workers=2, device='cpu', 
     return scores
 
 
-def write_predictions(out_path, paths, scores, config, thresholds, topk=3):
+def write_predictions(out_path, paths, scores, config, thresholds, topk=3, column_names=None):
     classes = config['classes']
     group_sizes = config.get('group_sizes')
     names = config.get('attribute_names') or []
     header = ['path', 'labels', f'top{topk}']
     if group_sizes:
         for name in names:
-            header += [f'Predicted {name}', f'Score {name}']
+            display = (column_names or {}).get(name, name)
+            header += [f'Predicted {display}', f'Score {display}']
     header += [f'score_{c}' for c in classes]
     starts = np.cumsum([0] + list(group_sizes or []))
     with open(out_path, 'w', newline='') as f:
@@ -147,7 +150,7 @@ def main():
         _logger.info('Using the per-class thresholds saved in the checkpoint.')
     else:
         thresholds = np.full(len(config['classes']), 0.5, dtype=np.float32)
-    write_predictions(args.output, paths, scores, config, thresholds, args.topk)
+    write_predictions(args.output, paths, scores, config, thresholds, args.topk, args.column_names)
     print(f'wrote {len(paths)} predictions to {args.output}')
 
 

@@ -28,7 +28,8 @@ from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 from timm.task import evaluation_sample_limit
 
-from timm_ml.data import MultiLabelDataset, PartialLabelMixup, create_eval_loader, create_label_set, simulate_partial
+from timm_ml.data import (MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_eval_loader,
+                          create_label_set, rarity_weights, simulate_partial)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss
 from timm_ml.metrics import MultiLabelEvaluator
@@ -66,6 +67,11 @@ group.add_argument('--path-column', default=None, type=str, help='CSV column wit
 group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
 group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                    help='unreadable images / malformed label rows: error (default) or counted, logged skip')
+group.add_argument('--sampler', default='uniform', choices=('uniform', 'balanced'),
+                   help='training sampler: uniform (timm default) or balanced (oversample rare classes / values)')
+group.add_argument('--sampler-power', type=float, default=1.0,
+                   help='balanced sampler: image weight = (max class count / rarest class count) ** power')
+group.add_argument('--sampler-cap', type=float, default=10.0, help='balanced sampler: largest image weight')
 group.add_argument('--simulate-partial', default=None, type=str, metavar='SPEC',
                    help='hide training annotations: rps:P (each with prob. P) or fpc:N (N pos + N neg per class)')
 
@@ -575,6 +581,22 @@ def main():
         persistent_workers=False,
     )
 
+    if args.sampler == 'balanced':
+        weights = rarity_weights(dataset_train.targets, power=args.sampler_power, cap=args.sampler_cap)
+        loader_train = torch.utils.data.DataLoader(
+            dataset_train,
+            batch_size=args.batch_size,
+            sampler=WeightedEpochSampler(weights, seed=args.seed, rank=args.rank, world_size=args.world_size),
+            num_workers=args.workers,
+            collate_fn=loader_train.collate_fn,
+            pin_memory=args.pin_mem,
+            drop_last=True,
+            worker_init_fn=loader_train.worker_init_fn,
+        )
+        if utils.is_primary(args):
+            _logger.info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
+                         f'(power {args.sampler_power}, cap {args.sampler_cap}).')
+
     loader_eval = None
     if dataset_eval is not None:
         loader_eval = create_eval_loader(
@@ -695,7 +717,7 @@ def main():
             utils.random_seed(args.seed + epoch, args.rank)
             if hasattr(dataset_train, 'set_epoch'):
                 dataset_train.set_epoch(epoch)
-            elif args.distributed and hasattr(loader_train.sampler, 'set_epoch'):
+            elif hasattr(loader_train.sampler, 'set_epoch') and (args.distributed or args.sampler == 'balanced'):
                 loader_train.sampler.set_epoch(epoch)
 
             train_metrics = train_one_epoch(

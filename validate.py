@@ -14,8 +14,8 @@ import glob
 import json
 import logging
 import os
-import shutil
 
+import numpy as np
 import torch
 from timm import utils
 from timm.task import evaluation_sample_limit
@@ -81,7 +81,7 @@ def validate_checkpoint(args, checkpoint_path, device):
 
     thresholds = None
     if args.thresholds:
-        thresholds = torch.as_tensor(__import__('numpy').load(args.thresholds))
+        thresholds = torch.as_tensor(np.load(args.thresholds))
     elif config.get('thresholds') is not None and args.threshold is None:
         thresholds = torch.tensor(config['thresholds'])
     if thresholds is not None and len(thresholds) != len(classes):
@@ -170,6 +170,9 @@ def main():
         all_results.append(metrics)
         if utils.is_primary(args):
             print(_summary_line(metrics) + (f'  ({path})' if len(checkpoints) > 1 else ''))
+            for name, m in result.attributes.items():
+                print(f"  {name}: acc {m['acc']:.3f}  balanced acc {m['bacc']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+                      f"(known {m['known']})")
             if args.results_file:
                 results_file = args.results_file if len(checkpoints) == 1 else \
                     os.path.splitext(args.results_file)[0] + '_' + os.path.basename(path).replace('.pth.tar', '.json')
