@@ -108,3 +108,12 @@ def test_estimated_thresholds_maximise_f1():
     base = compute_multilabel_metrics(logits, target).summary
     tuned = compute_multilabel_metrics(logits, target, thresholds=t.float()).summary
     assert tuned['thr_CF1'] > base['CF1'] + 1
+
+
+def test_masked_map_equals_timm_exact_ap_on_fully_known_targets():
+    from timm.task.evaluator import _average_precision
+    g = torch.Generator().manual_seed(11)
+    scores = torch.randint(0, 20, (500, 30), generator=g).half()
+    target = (torch.rand(500, 30, generator=g) < 0.2).to(torch.int8)
+    ours, _ = masked_average_precision(scores, target, chunk_elements=3000)
+    assert torch.allclose(ours, _average_precision(scores.float(), target.bool()), atol=1e-12)
