@@ -662,7 +662,7 @@ def main():
             recovery_dir=output_dir,
             decreasing=decreasing_metric,
             max_history=args.checkpoint_hist,
-            task=CheckpointContent(model, model_ema, model.config if not args.distributed else model.module.config),
+            task=CheckpointContent(model, model_ema, utils.unwrap_model(model).config),
         )
         if args.resume:
             saver.load_state_dict_from_checkpoint(args.resume)
@@ -809,7 +809,7 @@ def main():
         prior_loader = create_eval_loader(
             MultiLabelDataset(train_labels), data_config, args.validation_batch_size or args.batch_size,
             args.workers, device=device)
-        prior = estimate_class_prior(model.module if args.distributed else model, prior_loader, device, amp_autocast)
+        prior = estimate_class_prior(utils.unwrap_model(model), prior_loader, device, amp_autocast)
         write_class_prior(os.path.join(output_dir, 'class_prior.csv'), train_labels.classes, prior)
         _logger.info(f'Wrote class prior to {os.path.join(output_dir, "class_prior.csv")}')
 
