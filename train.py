@@ -36,7 +36,7 @@ from timm_ml.metrics import MultiLabelEvaluator
 from timm_ml.models import ML_HEADS, create_ml_model
 from timm_ml.optim import add_gradient_centralization
 from timm_ml.utils import CheckpointContent
-from timm_ml.utils.checkpoint import resume_position, save_recovery
+from timm_ml.utils.checkpoint import load_initial_checkpoint, resume_position, save_recovery
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.early_stop import EarlyStopping
 
@@ -453,7 +453,9 @@ def main():
     if args.grad_checkpointing:
         model.set_grad_checkpointing(enable=True)
     if args.initial_checkpoint:
-        load_checkpoint(model.backbone.model, args.initial_checkpoint, strict=False, filter_fn=_backbone_only)
+        loaded = load_initial_checkpoint(model, args.initial_checkpoint)
+        if utils.is_primary(args):
+            _logger.info(f'Loaded {loaded} tensors from {args.initial_checkpoint}; the rest keep their initialisation.')
 
     if utils.is_primary(args):
         _logger.info(
@@ -829,14 +831,6 @@ def main():
         )
         print(f'--result')
         print(yaml.safe_dump(display_results[-10:] if decreasing_metric else display_results[:10], sort_keys=False))
-
-
-def _backbone_only(state_dict, model):
-    """--initial-checkpoint: plain timm weights into the backbone, classifier entries dropped."""
-    from timm.models import clean_state_dict
-    state_dict = clean_state_dict(state_dict)
-    own = model.state_dict()
-    return {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
 
 
 def train_one_epoch(

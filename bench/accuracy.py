@@ -22,7 +22,10 @@ def main():
     table = run_table([
         ('bce + linear (timm baseline)', ['--loss', 'bce']),
         ('asl + linear', ['--loss', 'asl']),
-        ('asl + ml-decoder', ['--loss', 'asl', '--ml-head', 'mldecoder', '--mld-dim', '256', '--mld-ff', '512']),
+        ('asl (paper: gamma+ 0) + linear', ['--loss', 'asl', '--gamma-pos', '0']),
+        # the decoder diverges at the linear head's lr when the backbone trains from scratch: lower lr
+        ('asl + ml-decoder (lr 1e-3)', ['--loss', 'asl', '--ml-head', 'mldecoder', '--mld-dim', '256', '--mld-ff', '512',
+                                        '--lr', '1e-3']),
         ('aam + cosine', ['--ml-head', 'cosine', '--loss', 'aam', '--aam-s', '23', '--aam-m', '0', '--aam-k', '0.7']),
     ], args.data, args.epochs, args.output)
     base = table.best_map.iloc[0]

@@ -97,7 +97,7 @@ def test_attribute_head_scores_softmax_per_group():
 def test_pretrained_without_network_points_to_pretrained_path(monkeypatch):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     with pytest.raises(RuntimeError, match='--pretrained-path'):
-        create_ml_model('resnet10t', ['a', 'b'], pretrained=True)
+        create_ml_model('resnet10t', ['a', 'b'], pretrained=True)  # offline: must raise
 
 
 def test_packaged_efficientnet_lite0_weights_load_as_backbone(tmp_path):
@@ -117,3 +117,24 @@ def test_packaged_efficientnet_lite0_weights_load_as_backbone(tmp_path):
     stock = timm.create_model('tf_efficientnet_lite0')
     stock.load_state_dict(converted)
     assert stock.classifier.weight.shape == (1000, 1280) and torch.equal(stock.classifier.weight, source['_fc.weight'])
+
+
+def test_initial_checkpoint_plain_timm_and_timm_ml(tmp_path):
+    from timm_ml.utils.checkpoint import load_initial_checkpoint
+    torch.manual_seed(0)
+    stock = timm.create_model('test_resnet', num_classes=1000)
+    torch.save(stock.state_dict(), tmp_path / 'plain.pth')
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    head_before = model.head.fc.weight.clone()
+    loaded = load_initial_checkpoint(model, str(tmp_path / 'plain.pth'))
+    assert loaded == len(stock.state_dict()) - 2  # all but the 1000-class classifier
+    own = model.backbone.model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in stock.state_dict().items() if k in own)
+    assert torch.equal(model.head.fc.weight, head_before)
+    # a timm_ml state dict (another class count) loads the backbone, keeps the new head
+    other = create_ml_model('test_resnet', ['x', 'y', 'z'])
+    torch.save({'state_dict': other.state_dict()}, tmp_path / 'ml.pth')
+    assert load_initial_checkpoint(model, str(tmp_path / 'ml.pth')) == len(other.state_dict()) - 2
+    with pytest.raises(ValueError, match='No tensor'):
+        torch.save({'x.weight': torch.zeros(3)}, tmp_path / 'bad.pth')
+        load_initial_checkpoint(model, str(tmp_path / 'bad.pth'))

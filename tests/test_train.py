@@ -76,7 +76,7 @@ def test_seed_style_command_runs_on_cpu(mosaic_data, tmp_path):
 
 def test_pretrained_flag_offline_message(mosaic_data, tmp_path):
     with pytest.raises(AssertionError, match='--pretrained-path'):
-        run_script(['train.py', mosaic_data, '--model', 'resnet10t', '--pretrained', '--epochs', '1',
+        run_script(['train.py', mosaic_data, '--model', 'resnet10t', '--pretrained', '--epochs', '1',  # offline: must raise
                     '--output', str(tmp_path)], env={'HF_HUB_OFFLINE': '1'})
 
 

@@ -79,3 +79,19 @@ def resume_position(path: str, resume_epoch):
     if updates:
         return checkpoint['epoch'], int(updates)
     return resume_epoch, 0
+
+
+def load_initial_checkpoint(model, path: str) -> int:
+    """ --initial-checkpoint: a timm_ml checkpoint loads into the whole model, a plain timm / torchvision state dict
+    into the backbone; tensors whose name or shape does not fit (e.g. another class count's head or the ImageNet
+    classifier) keep their initialisation. Returns the number of tensors loaded; none fitting is an error."""
+    checkpoint = load_checkpoint_file(path)
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    target = model if any(k.startswith('backbone.') for k in state) else model.backbone.model
+    own = target.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise ValueError(f'No tensor of {path} fits {type(target).__name__}: wrong architecture?')
+    target.load_state_dict(fitting, strict=False)
+    return len(fitting)
