@@ -180,3 +180,14 @@ def test_prior_file_roundtrip_and_errors(tmp_path):
     path.write_text('index,class,prior\n0,a,0.1\n')
     with pytest.raises(PriorFileError, match='no prior for 2 classes'):
         read_class_prior(str(path), classes)
+
+
+def test_estimate_class_prior_is_mean_sigmoid():
+    from timm_ml.loss import estimate_class_prior
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    data = [(torch.randn(5, 4), torch.zeros(5, 3)) for _ in range(3)]
+    prior = estimate_class_prior(model, data)
+    with torch.no_grad():
+        ref = torch.cat([model(x) for x, _ in data]).sigmoid().mean(0)
+    assert torch.allclose(torch.as_tensor(prior, dtype=torch.float32), ref, atol=1e-6)

@@ -44,10 +44,12 @@ def masked_average_precision(
     num_examples, num_classes = scores.shape
     ap = torch.zeros(num_classes, dtype=torch.float64)
     chunk = max(1, chunk_elements // max(num_examples, 1))
+    valid = torch.zeros(num_classes, dtype=torch.bool)
     for i in range(0, num_classes, chunk):
         s = scores[:, i:i + chunk].t().float().contiguous()
         if not torch.isfinite(s).all():
             raise ValueError('Non-finite scores in AP computation (NaN or inf model outputs).')
-        ap[i:i + chunk] = _ap_rows(s, target[:, i:i + chunk].t().contiguous()).cpu()
-    valid = (target == 1).sum(0).cpu() > 0
+        t = target[:, i:i + chunk].t().contiguous()
+        ap[i:i + chunk] = _ap_rows(s, t).cpu()
+        valid[i:i + chunk] = (t == 1).any(1).cpu()
     return ap, valid

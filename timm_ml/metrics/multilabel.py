@@ -71,10 +71,14 @@ def compute_multilabel_metrics(
 
     kth = _topk_kth_value(scores_fn, num_rows, num_classes, topk) if num_rows else torch.zeros(0)
     counts = {name: torch.zeros(3, num_classes, dtype=torch.float64) for name in ('thr', 'top', 'pcthr')}
+    positives = torch.zeros(num_classes, dtype=torch.int64)
+    unknown = torch.zeros(num_classes, dtype=torch.int64)
     chunk = max(1, CHUNK_ELEMENTS // max(num_rows, 1))
     for c in range(0, num_classes, chunk):
         cs = slice(c, c + chunk)
         s, t = scores_fn(slice(None), cs), target[:, cs]
+        positives[cs] = (t == 1).sum(0)
+        unknown[cs] = (t == -1).sum(0)
         counts['thr'][:, cs] = confusion_counts(s >= threshold, t)
         counts['top'][:, cs] = confusion_counts(s >= kth.unsqueeze(1), t)
         if thresholds is not None:
@@ -96,8 +100,6 @@ def compute_multilabel_metrics(
 
     table_counts = counts['pcthr'] if thresholds is not None else counts['thr']
     precision, recall, f1 = per_class_f1(table_counts)
-    positives = (target == 1).sum(0)
-    unknown = (target == -1).sum(0)
     per_class = []
     for i, name in enumerate(classes):
         per_class.append(OrderedDict(
