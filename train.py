@@ -653,7 +653,8 @@ def main():
                 args.ml_head,
                 str(data_config['input_size'][-1])
             ])
-        output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name)
+        # a new run never appends to an older run's folder (timm's inc): <exp>-1, <exp>-2, ...; --resume continues in place
+        output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name, inc=not args.resume)
         saver = utils.CheckpointSaver(
             model=model,
             optimizer=optimizer,

@@ -1,5 +1,6 @@
 """ Shared by the accuracy benches: build the mosaic data once, run train.py per configuration, tabulate."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ def run_table(runs, data: str, epochs: int, output: str, common=COMMON) -> pd.Da
     rows = []
     for i, (name, extra) in enumerate(runs):
         exp = f'run{i}'
+        shutil.rmtree(os.path.join(output, exp), ignore_errors=True)
         subprocess.run([sys.executable, 'train.py', data, *common, '--epochs', str(epochs), *extra,
                         '--output', output, '--experiment', exp], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
