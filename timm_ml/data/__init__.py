@@ -1,0 +1,9 @@
+from .dataset import BadImageError, MultiLabelDataset, load_image
+from .mixup import PartialLabelMixup
+from .partial import parse_partial_spec, simulate_partial
+from .readers import (AttributeGroup, LabelFileError, LabelSet, groups_from_class_names, read_class_list,
+                      read_label_file, resolve_label_file)
+from .targets import SparseTargets, SparseTargetsBuilder
+from .factory import create_label_set
+from .loader import create_eval_loader
+from .sampler import WeightedEpochSampler, expected_class_counts, rarity_weights

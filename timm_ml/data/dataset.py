@@ -1,0 +1,95 @@
+""" Image dataset over a LabelSet: PIL loading, timm transforms, dense float targets (-1 = unknown)."""
+import logging
+import os
+from typing import Callable, List, Optional
+
+import torch
+from PIL import Image
+from timm.data.target_transforms import MultiLabelTarget
+
+from .readers import LabelSet
+
+_logger = logging.getLogger(__name__)
+
+
+class BadImageError(RuntimeError):
+    """An image file that cannot be read; the message names the file and its label-file row."""
+
+
+def load_image(path: str) -> Image.Image:
+    with open(path, 'rb') as f:
+        img = Image.open(f)
+        img.load()
+    return img.convert('RGB')
+
+
+class MultiLabelDataset(torch.utils.data.Dataset):
+    """ Images of a LabelSet with (C,) float32 targets: 1 positive, 0 negative, -1 unknown.
+
+    Fully annotated rows (no unknown entries) are encoded by timm's MultiLabelTarget from their positive indices.
+
+    Args:
+        label_set: What a reader returned.
+        transform: Image transform (timm's create_loader sets it).
+        bad_images: 'error' raises BadImageError naming the file; 'skip' checks every image up front and drops
+            unreadable ones, counted in `skipped` and logged.
+    """
+
+    def __init__(self, label_set: LabelSet, transform: Optional[Callable] = None, bad_images: str = 'error'):
+        if bad_images not in ('error', 'skip'):
+            raise ValueError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
+        self.transform = transform
+        self.skipped: List[str] = []
+        if bad_images == 'skip':
+            label_set = self._drop_unreadable(label_set)
+        self.label_set = label_set
+        self.targets = label_set.targets
+        self._multi_hot = MultiLabelTarget(label_set.num_classes)
+
+    @property
+    def classes(self):
+        return self.label_set.classes
+
+    def _drop_unreadable(self, label_set: LabelSet) -> LabelSet:
+        keep = []
+        for i, rel in enumerate(label_set.paths):
+            path = os.path.join(label_set.root, rel)
+            try:
+                load_image(path)
+                keep.append(i)
+            except Exception as e:
+                self.skipped.append(f'{path}: {type(e).__name__}: {e}')
+        if self.skipped:
+            _logger.warning(f'{label_set.source}: skipped {len(self.skipped)} unreadable images '
+                            f'(--bad-images skip), first: {self.skipped[0]}')
+            label_set = label_set.subset(keep)
+        return label_set
+
+    def __len__(self):
+        return len(self.label_set)
+
+    def target(self, index: int) -> torch.Tensor:
+        t = self.targets
+        s, e = t.indptr[index], t.indptr[index + 1]
+        if t.fill == 0 and (t.values[s:e] == 1).all():
+            return self._multi_hot(torch.from_numpy(t.indices[s:e].astype('int64')))
+        return torch.from_numpy(t.row(index))
+
+    def __getitem__(self, index: int):
+        rel = self.label_set.paths[index]
+        path = os.path.join(self.label_set.root, rel)
+        try:
+            img = load_image(path)
+        except Exception as e:
+            raise BadImageError(
+                f'Cannot read image {path} (entry {index} of {self.label_set.source}): {type(e).__name__}: {e}. '
+                'Fix or remove it, or pass --bad-images skip to drop unreadable images with a count.') from e
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, self.target(index)
+
+    def filename(self, index: int, basename: bool = False, absolute: bool = False) -> str:
+        rel = self.label_set.paths[index]
+        if absolute:
+            return os.path.join(self.label_set.root, rel)
+        return os.path.basename(rel) if basename else rel

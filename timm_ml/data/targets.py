@@ -1,0 +1,119 @@
+""" Sparse multi-label targets
+
+One target encoding for every label format: float per class, 1 positive, 0 negative, -1 unknown.
+Rows are stored CSR-style (int32 class indices + int8 values) around a fill value, so a label file of
+millions of images x ~10k classes costs a few bytes per annotation. Rows are densified per sample.
+"""
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+POSITIVE, NEGATIVE, UNKNOWN = 1, 0, -1
+
+
+@dataclass
+class SparseTargets:
+    """ Per-image targets stored as the entries that differ from `fill`.
+
+    Args:
+        num_classes: Number of classes (C).
+        indptr: (N + 1,) int64 row offsets into `indices` / `values`.
+        indices: int32 class indices.
+        values: int8 values (1, 0 or -1) of those entries.
+        fill: Value of every entry not listed (0 for label lists, -1 where most entries are unannotated).
+    """
+    num_classes: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    fill: int = NEGATIVE
+
+    def __len__(self):
+        return len(self.indptr) - 1
+
+    def row(self, i: int) -> np.ndarray:
+        """Dense float32 (C,) target of image i."""
+        out = np.full(self.num_classes, self.fill, dtype=np.float32)
+        s, e = self.indptr[i], self.indptr[i + 1]
+        out[self.indices[s:e]] = self.values[s:e]
+        return out
+
+    def dense(self, rows: Optional[Sequence[int]] = None, dtype=np.int8) -> np.ndarray:
+        """Dense (N, C) matrix of the given rows (all rows by default)."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        out = np.full((len(rows), self.num_classes), self.fill, dtype=dtype)
+        for r, i in enumerate(rows):
+            s, e = self.indptr[i], self.indptr[i + 1]
+            out[r, self.indices[s:e]] = self.values[s:e]
+        return out
+
+    def subset(self, rows: Sequence[int]) -> 'SparseTargets':
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(rows) else np.zeros(0, np.int64)
+        return SparseTargets(self.num_classes, indptr, self.indices[take], self.values[take], self.fill)
+
+    def class_counts(self) -> np.ndarray:
+        """(3, C) counts of positive, negative and unknown entries per class."""
+        n = len(self)
+        counts = np.zeros((3, self.num_classes), dtype=np.int64)
+        for row, value in enumerate((POSITIVE, NEGATIVE, UNKNOWN)):
+            counts[row] = np.bincount(self.indices[self.values == value], minlength=self.num_classes)
+        fill_row = {POSITIVE: 0, NEGATIVE: 1, UNKNOWN: 2}[self.fill]
+        listed = np.bincount(self.indices, minlength=self.num_classes)
+        counts[fill_row] += n - listed
+        return counts
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray) -> 'SparseTargets':
+        """Build from a dense (N, C) matrix, storing around its most common value."""
+        dense = np.asarray(dense)
+        values, counts = np.unique(dense, return_counts=True)
+        fill = int(values[np.argmax(counts)])
+        rows, cols = np.nonzero(dense != fill)
+        indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=indptr[1:])
+        return cls(dense.shape[1], indptr, cols.astype(np.int32), dense[rows, cols].astype(np.int8), fill)
+
+
+class SparseTargetsBuilder:
+    """ Appends rows of (class index, value) pairs; duplicate indices in a row keep the first value."""
+
+    def __init__(self, num_classes: int, fill: int = NEGATIVE):
+        self.num_classes = num_classes
+        self.fill = fill
+        self._lengths = []
+        self._indices = []
+        self._values = []
+
+    def add(self, indices: Sequence[int], value_or_values=POSITIVE):
+        if isinstance(value_or_values, int):
+            values = [value_or_values] * len(indices)
+        else:
+            values = list(value_or_values)
+        if len(set(indices)) != len(indices):
+            seen, keep_i, keep_v = set(), [], []
+            for i, v in zip(indices, values):
+                if i not in seen:
+                    seen.add(i)
+                    keep_i.append(i)
+                    keep_v.append(v)
+            indices, values = keep_i, keep_v
+        self._lengths.append(len(indices))
+        self._indices.extend(indices)
+        self._values.extend(values)
+
+    def build(self) -> SparseTargets:
+        indptr = np.zeros(len(self._lengths) + 1, dtype=np.int64)
+        np.cumsum(np.asarray(self._lengths, dtype=np.int64), out=indptr[1:])
+        return SparseTargets(
+            self.num_classes,
+            indptr,
+            np.asarray(self._indices, dtype=np.int32),
+            np.asarray(self._values, dtype=np.int8),
+            self.fill,
+        )
