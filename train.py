@@ -31,7 +31,7 @@ from timm.task import evaluation_sample_limit
 from timm_ml.data import (MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_eval_loader,
                           create_label_set, rarity_weights, simulate_partial)
 from timm_ml.eval_loop import run_evaluation
-from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss
+from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, loss_kwargs
 from timm_ml.metrics import MultiLabelEvaluator
 from timm_ml.models import ML_HEADS, create_ml_model
 from timm_ml.optim import add_gradient_centralization
@@ -605,36 +605,15 @@ def main():
             dataset_eval, data_config, args.validation_batch_size or args.batch_size, args.workers,
             args.distributed, device, args.pin_mem)
 
-    # setup loss function
+    # setup loss function; evaluation reports CSL without its selective / normalising weights
+    class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels)) \
+        if loss_type == 'db' else {}
     train_loss_fn = create_ml_loss(
-        loss_type,
-        classes=train_labels.classes,
-        group_sizes=group_sizes,
-        smoothing=args.smoothing,
-        soft_targets=mixup_active,
-        gamma_pos=args.gamma_pos,
-        gamma_neg=args.gamma_neg,
-        gamma_unann=args.gamma_unann,
-        clip=args.clip,
-        partial_loss_mode=args.partial_loss_mode,
-        likelihood_topk=args.likelihood_topk,
-        prior_threshold=args.prior_threshold,
-        prior_path=args.prior_path,
-        aam_s=args.aam_s,
-        aam_m=args.aam_m,
-        aam_k=args.aam_k,
-        reduction=args.loss_reduction,
-        class_counts=train_labels.targets.class_counts()[0] if loss_type == 'db' else None,
-        num_samples=len(train_labels) if loss_type == 'db' else None,
-    ).to(device=device)
+        loss_type, classes=train_labels.classes, group_sizes=group_sizes, smoothing=args.smoothing,
+        soft_targets=mixup_active, **loss_kwargs(args), **class_stats).to(device=device)
     validate_loss_fn = create_ml_loss(
-        loss_type, classes=train_labels.classes, group_sizes=group_sizes, gamma_pos=args.gamma_pos,
-        gamma_neg=args.gamma_neg, gamma_unann=args.gamma_unann, clip=args.clip,
-        partial_loss_mode='ignore' if loss_type == 'csl' else args.partial_loss_mode,
-        aam_s=args.aam_s, aam_m=args.aam_m, aam_k=args.aam_k, reduction=args.loss_reduction,
-        class_counts=train_labels.targets.class_counts()[0] if loss_type == 'db' else None,
-        num_samples=len(train_labels) if loss_type == 'db' else None,
-    ).to(device=device)
+        loss_type, classes=train_labels.classes, group_sizes=group_sizes,
+        **dict(loss_kwargs(args), partial_loss_mode='ignore', prior_path=None), **class_stats).to(device=device)
     if utils.is_primary(args):
         _logger.info(f'Loss: {loss_type} ({type(train_loss_fn).__name__})')
 
@@ -830,7 +809,7 @@ def main():
             key=lambda x: (x['validation'] or x['train']).get(eval_metric, 0),
             reverse=not decreasing_metric,
         )
-        print(f'--result')
+        print('--result')
         print(yaml.safe_dump(display_results[-10:] if decreasing_metric else display_results[:10], sort_keys=False))
 
 

@@ -22,7 +22,7 @@ from timm.task import evaluation_sample_limit
 
 from timm_ml.data import MultiLabelDataset, create_eval_loader, create_label_set, groups_from_class_names
 from timm_ml.eval_loop import run_evaluation
-from timm_ml.loss import create_ml_loss
+from timm_ml.loss import create_ml_loss, loss_kwargs
 from timm_ml.metrics import MultiLabelEvaluator, estimate_thresholds, save_thresholds
 from timm_ml.utils import ML_CONFIG_KEY, load_model_from_checkpoint, save_checkpoint_atomic
 from timm_ml.utils.amp import resolve_amp
@@ -88,14 +88,9 @@ def validate_checkpoint(args, checkpoint_path, device):
         raise ValueError(f'{len(thresholds)} thresholds for {len(classes)} classes')
     train_args = checkpoint.get('args')
     loss_type = getattr(train_args, 'loss', None) or {'attributes': 'ce', 'cosine': 'aam'}.get(config['ml_head'], 'bce')
-    criterion = create_ml_loss(
+    criterion = None if loss_type == 'db' else create_ml_loss(
         loss_type, classes=classes, group_sizes=group_sizes,
-        **({} if train_args is None else dict(
-            gamma_pos=train_args.gamma_pos, gamma_neg=train_args.gamma_neg, gamma_unann=train_args.gamma_unann,
-            clip=train_args.clip, aam_s=train_args.aam_s, aam_m=train_args.aam_m, aam_k=train_args.aam_k,
-            reduction=train_args.loss_reduction, partial_loss_mode='ignore')))
-    if loss_type == 'db':
-        criterion = None
+        **({} if train_args is None else dict(loss_kwargs(train_args), partial_loss_mode='ignore', prior_path=None)))
     evaluator = MultiLabelEvaluator(
         device, max_samples=evaluation_sample_limit(loader), criterion=criterion, classes=classes,
         group_sizes=group_sizes, group_names=config.get('attribute_names'),

@@ -9,7 +9,6 @@ appears with it) and balance.png (one bar chart per attribute, uniform vs balanc
 import argparse
 import csv
 import os
-from typing import Optional
 
 import matplotlib
 

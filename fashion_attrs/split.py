@@ -10,7 +10,7 @@ import argparse
 import csv
 import os
 from collections import Counter, defaultdict
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 

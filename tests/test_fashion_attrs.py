@@ -1,11 +1,9 @@
-import csv
 import json
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from conftest import run_script
 from fashion_attrs.garments import DISPLAY_NAMES, build_garments

@@ -134,3 +134,11 @@ def test_partial_label_mixup_keeps_unknowns_unknown():
     assert ((mixed == -1) == ~known).all()
     lam = float((x2[0] - x[3]).flatten()[0] / (x[0] - x[3]).flatten()[0])
     assert torch.allclose(mixed[known], (lam * y + (1 - lam) * y.flip(0))[known], atol=1e-5)
+
+
+def test_label_list_na_cell_means_unannotated(tmp_path):
+    f = tmp_path / 'train.csv'
+    f.write_text('path,labels\na.jpg,cat\nb.jpg,#N/A\nc.jpg,\nd.jpg,dog\n')
+    ls = read_label_file(str(f))
+    assert ls.classes == ['cat', 'dog']
+    assert dense(ls) == [[1, 0], [-1, -1], [0, 0], [0, 1]]

@@ -87,9 +87,3 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             img = self.transform(img)
         return img, self.target(index)
-
-    def filename(self, index: int, basename: bool = False, absolute: bool = False) -> str:
-        rel = self.label_set.paths[index]
-        if absolute:
-            return os.path.join(self.label_set.root, rel)
-        return os.path.basename(rel) if basename else rel

@@ -150,9 +150,10 @@ class _LabelListParser:
         self.rows: List[int] = []  # label-file row of each kept image, for duplicate reports
         self.lengths = array('q')
         self.indices = array('i')
+        self.unannotated: List[int] = []  # images whose label cell is '#N/A': every class unknown
         self.seen_paths = set()
 
-    def add(self, row: int, path: str, labels: Sequence[str]):
+    def add(self, row: int, path: str, labels: Sequence[str], unannotated: bool = False):
         if not isinstance(path, str) or not path.strip():
             return self.policy.bad(row, 'empty image path')
         path = path.strip()
@@ -176,6 +177,8 @@ class _LabelListParser:
         if len(set(indices)) != len(indices):
             indices = list(dict.fromkeys(indices))  # duplicate labels allowed, counted once
         self.seen_paths.add(path)
+        if unannotated:
+            self.unannotated.append(len(self.paths))
         self.paths.append(path)
         self.rows.append(row)
         self.lengths.append(len(indices))
@@ -192,7 +195,17 @@ class _LabelListParser:
             indices = remap[indices] if len(indices) else indices
         indptr = np.zeros(len(self.lengths) + 1, dtype=np.int64)
         np.cumsum(np.frombuffer(self.lengths, dtype=np.int64), out=indptr[1:])
-        targets = SparseTargets(len(classes), indptr, indices.copy(), np.ones(len(indices), dtype=np.int8), NEGATIVE)
+        values = np.ones(len(indices), dtype=np.int8)
+        if self.unannotated:  # their rows hold no entries yet: insert every class as unknown
+            rows = np.asarray(self.unannotated)
+            num_classes = len(classes)
+            at = np.repeat(indptr[rows], num_classes)
+            indices = np.insert(indices, at, np.tile(np.arange(num_classes, dtype=np.int32), len(rows)))
+            values = np.insert(values, at, UNKNOWN)
+            lengths = np.diff(indptr)
+            lengths[rows] = num_classes
+            np.cumsum(lengths, out=indptr[1:])
+        targets = SparseTargets(len(classes), indptr, indices.astype(np.int32), values, NEGATIVE)
         return LabelSet(classes, self.paths, targets, root, [], self.policy.skipped, source)
 
 
@@ -295,8 +308,9 @@ def _read_csv(path, classes, on_bad, label_delimiter=None, path_column=None, lab
                     parser.policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
                     continue
                 cell = cells[label_col]
+                unannotated = _is_unknown(cell) and cell.strip() != ''  # '#N/A': unknown; empty: no positives
                 labels = [] if _is_unknown(cell) else cell.split(delimiter)
-                parser.add(row, cells[path_col], labels)
+                parser.add(row, cells[path_col], labels, unannotated)
             return parser.build(os.path.dirname(path), path)
         return _read_attribute_rows(path, header, path_col, reader, on_bad, attributes)
 
@@ -308,7 +322,6 @@ def _read_attribute_rows(path, header, path_col, reader, on_bad, attributes) -> 
         raise LabelFileError(f'{path}: row 1: no attribute columns besides the path column {header[path_col]!r}')
     names = [header[i] for i in attr_cols]
     if attributes is not None:
-        by_name = {g.name: g for g in attributes}
         missing = [g.name for g in attributes if g.name not in names]
         if missing:
             raise LabelFileError(f'{path}: row 1: attribute columns {missing} missing from header {header}')

@@ -89,3 +89,13 @@ def create_ml_loss(
     base = create_classification_loss(
         loss_type, multi_label=True, smoothing=smoothing, soft_targets=soft_targets, **kwargs)
     return MaskedMultiLabelLoss(base, loss_type)
+
+
+def loss_kwargs(args) -> dict:
+    """The loss hyper-parameters of a train.py argparse namespace (like timm's optimizer_kwargs)."""
+    names = ('gamma_pos', 'gamma_neg', 'gamma_unann', 'clip', 'partial_loss_mode', 'likelihood_topk', 'prior_threshold',
+             'prior_path', 'aam_s', 'aam_m', 'aam_k')
+    kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if hasattr(args, 'loss_reduction'):
+        kwargs['reduction'] = args.loss_reduction
+    return kwargs

@@ -3,7 +3,6 @@
 Per-class metrics are averaged over classes (not images). A 0/0 ratio counts as 0.
 """
 from collections import OrderedDict
-from typing import Optional, Union
 
 import torch
 
@@ -22,18 +21,6 @@ def confusion_counts(
     pos, neg = target == 1, target == 0
     return torch.stack([
         (pred & pos).sum(0), (pred & neg).sum(0), (~pred & pos).sum(0)]).double()
-
-
-def threshold_predictions(scores: torch.Tensor, threshold: Union[float, torch.Tensor]) -> torch.Tensor:
-    """Scores are probabilities; threshold a float or (C,) per class."""
-    return scores >= torch.as_tensor(threshold, dtype=scores.dtype)
-
-
-def topk_predictions(scores: torch.Tensor, k: int = 3) -> torch.Tensor:
-    k = min(k, scores.shape[1])
-    pred = torch.zeros_like(scores, dtype=torch.bool)
-    pred.scatter_(1, scores.topk(k, dim=1).indices, True)
-    return pred
 
 
 def precision_recall_f1(counts: torch.Tensor, prefix: str = '') -> 'OrderedDict[str, float]':

@@ -5,6 +5,8 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from timm_ml.models.factory import scores_from_logits
+
 from .attributes import attribute_metrics
 from .average_precision import masked_average_precision
 from .f1 import confusion_counts, per_class_f1, precision_recall_f1
@@ -20,12 +22,6 @@ class MultiLabelResult:
     per_class: List[Dict] = field(default_factory=list)
     excluded: List[str] = field(default_factory=list)
     attributes: Dict[str, Dict[str, float]] = field(default_factory=dict)
-
-
-def _probabilities(logits: torch.Tensor, group_sizes) -> torch.Tensor:
-    if group_sizes:
-        return torch.cat([g.float().softmax(-1) for g in logits.split(list(group_sizes), -1)], -1)
-    return logits.float().sigmoid()
 
 
 def _topk_kth_value(scores_fn, num_rows, num_classes, k):
@@ -61,7 +57,7 @@ def compute_multilabel_metrics(
     num_rows, num_classes = logits.shape
     classes = list(classes) if classes is not None else [str(i) for i in range(num_classes)]
     if group_sizes:
-        probs_all = _probabilities(logits, group_sizes)
+        probs_all = scores_from_logits(logits.float(), group_sizes)
         scores_fn = lambda r, c: probs_all[r, c]  # noqa: E731
         rank_scores = probs_all
     else:
