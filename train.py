@@ -534,7 +534,6 @@ def main():
     dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images)
     dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images) if val_labels is not None else None
 
-    collate_fn = None
     mixup_fn = None
     mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
     if mixup_active:
@@ -574,7 +573,6 @@ def main():
         std=data_config['std'],
         num_workers=args.workers,
         distributed=args.distributed,
-        collate_fn=collate_fn,
         pin_memory=args.pin_mem,
         device=device,
         use_prefetcher=False,
@@ -613,7 +611,7 @@ def main():
         soft_targets=mixup_active, **loss_kwargs(args), **class_stats).to(device=device)
     validate_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes,
-        **dict(loss_kwargs(args), partial_loss_mode='ignore', prior_path=None), **class_stats).to(device=device)
+        **loss_kwargs(args, evaluation=True), **class_stats).to(device=device)
     if utils.is_primary(args):
         _logger.info(f'Loss: {loss_type} ({type(train_loss_fn).__name__})')
 
@@ -716,7 +714,6 @@ def main():
                 loss_scaler=loss_scaler,
                 model_ema=model_ema,
                 mixup_fn=mixup_fn,
-                num_updates_total=num_epochs * updates_per_epoch,
                 skip_updates=resume_updates if epoch == start_epoch else 0,
             )
             train_metrics['skipped_images'] = len(dataset_train.skipped) + len(train_labels.skipped)
@@ -827,7 +824,6 @@ def train_one_epoch(
         loss_scaler=None,
         model_ema=None,
         mixup_fn=None,
-        num_updates_total=None,
         skip_updates=0,
 ):
     if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:

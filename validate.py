@@ -90,7 +90,7 @@ def validate_checkpoint(args, checkpoint_path, device):
     loss_type = getattr(train_args, 'loss', None) or {'attributes': 'ce', 'cosine': 'aam'}.get(config['ml_head'], 'bce')
     criterion = None if loss_type == 'db' else create_ml_loss(
         loss_type, classes=classes, group_sizes=group_sizes,
-        **({} if train_args is None else dict(loss_kwargs(train_args), partial_loss_mode='ignore', prior_path=None)))
+        **({} if train_args is None else loss_kwargs(train_args, evaluation=True)))
     evaluator = MultiLabelEvaluator(
         device, max_samples=evaluation_sample_limit(loader), criterion=criterion, classes=classes,
         group_sizes=group_sizes, group_names=config.get('attribute_names'),

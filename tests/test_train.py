@@ -46,6 +46,7 @@ def test_validate_reproduces_best_epoch(trained, mosaic_data, tmp_path):
     result, proc = validate_json(mosaic_data, os.path.join(out_dir, 'model_best.pth.tar'), tmp_path)
     assert abs(result['map'] - best.eval_map) < 1e-6
     assert abs(result['OF1'] - best.eval_OF1) < 1e-6
+    assert abs(result['loss'] - best.eval_loss) < 1e-6  # same evaluation loss as train.py
     assert f"* mAP {best.eval_map:.3f}" in proc.stdout
     per_class = pd.read_csv(str(tmp_path / 'val_per_class.csv'))
     assert len(per_class) == 10 and abs(per_class.ap.mean() - result['map']) < 1e-6

@@ -91,11 +91,17 @@ def create_ml_loss(
     return MaskedMultiLabelLoss(base, loss_type)
 
 
-def loss_kwargs(args) -> dict:
-    """The loss hyper-parameters of a train.py argparse namespace (like timm's optimizer_kwargs)."""
+def loss_kwargs(args, evaluation: bool = False) -> dict:
+    """The loss hyper-parameters of a train.py argparse namespace (like timm's optimizer_kwargs).
+
+    evaluation: the loss reported on validation data, where CSL scores unknowns as ignored (no selective or
+    prior-based weighting, which depend on the training batch).
+    """
     names = ('gamma_pos', 'gamma_neg', 'gamma_unann', 'clip', 'partial_loss_mode', 'likelihood_topk', 'prior_threshold',
              'prior_path', 'aam_s', 'aam_m', 'aam_k')
     kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if hasattr(args, 'loss_reduction'):
         kwargs['reduction'] = args.loss_reduction
+    if evaluation:
+        kwargs.update(partial_loss_mode='ignore', prior_path=None)
     return kwargs

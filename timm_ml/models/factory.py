@@ -29,9 +29,6 @@ class MultiLabelModel(nn.Module):
         self.backbone = backbone
         self.head = head
         self.config = config
-        # timm helpers (resolve_data_config, set_grad_checkpointing, ...) look for these on the model
-        self.pretrained_cfg = getattr(backbone.model, 'pretrained_cfg', {})
-        self.default_cfg = self.pretrained_cfg
         self.num_classes = len(config['classes'])
 
     @property
