@@ -9,6 +9,9 @@ last.pth.tar, model_best.pth.tar).
     ./distributed_train.sh 2 data/fmnist_mosaic --model efficientnet_b2 -b 64 --opt adamp --amp
 """
 import argparse
+import copy
+import importlib
+import json
 import logging
 import math
 import os
@@ -19,26 +22,33 @@ from datetime import datetime
 
 import torch
 import torch.nn as nn
+import torchvision.utils
 import yaml
 from timm import utils
-from timm.data import create_loader, resolve_data_config
+from timm.data import resolve_data_config
 from timm.layers import convert_sync_batchnorm, set_fast_norm
-from timm.models import load_checkpoint, model_parameters, resume_checkpoint
+from timm.models import safe_model_name
 from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
-from timm.task import evaluation_sample_limit
+from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_task_checkpoint
 
-from timm_ml.data import (MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_eval_loader,
-                          create_label_set, rarity_weights, simulate_partial)
+from timm_ml.data import (MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_label_sets,
+                          create_ml_loader, eval_loader_kwargs, label_options, rarity_weights)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, loss_kwargs
-from timm_ml.metrics import MultiLabelEvaluator
-from timm_ml.models import ML_HEADS, create_ml_model
+from timm_ml.models import ML_HEADS, create_ml_model, head_classifier, ml_model_kwargs, timm_model_of
 from timm_ml.optim import add_gradient_centralization
-from timm_ml.utils import CheckpointContent
-from timm_ml.utils.checkpoint import load_initial_checkpoint, resume_position, save_recovery
+from timm_ml.task import MultiLabelTask
 from timm_ml.utils.amp import resolve_amp
+from timm_ml.utils.checkpoint import load_initial_checkpoint, save_recovery
 from timm_ml.utils.early_stop import EarlyStopping
+from timm_ml.utils.train_args import check_train_args, resolve_eval_metric
+
+try:
+    import wandb
+    has_wandb = True
+except ImportError:
+    has_wandb = False
 
 _logger = logging.getLogger('train')
 
@@ -55,12 +65,28 @@ group = parser.add_argument_group('Dataset parameters')
 group.add_argument('data', nargs='?', metavar='DIR', const=None,
                    help='path to dataset (folder holding <split>.{json,csv,tsv} and the images)')
 group.add_argument('--data-dir', metavar='DIR', help='path to dataset (root dir)')
+group.add_argument('--dataset', metavar='NAME', default='',
+                   help='dataset type + name ("<type>/<name>"); empty: label files in the data folder (default)')
 group.add_argument('--train-split', metavar='NAME', default='train',
                    help='dataset train split or label file (default: train)')
 group.add_argument('--val-split', metavar='NAME', default='val',
                    help='dataset validation split or label file (default: val)')
+group.add_argument('--train-num-samples', default=None, type=int, metavar='N',
+                   help='Manually specify num samples in train split, for IterableDatasets.')
+group.add_argument('--val-num-samples', default=None, type=int, metavar='N',
+                   help='Manually specify num samples in validation split, for IterableDatasets.')
+group.add_argument('--dataset-download', action='store_true', default=False,
+                   help='Allow download of dataset for torch/ and tfds/ datasets that support it.')
 group.add_argument('--class-map', default='', type=str, metavar='FILENAME',
                    help='path to class list file (one class per line) fixing the class order (default: "")')
+group.add_argument('--input-img-mode', default=None, type=str,
+                   help='Dataset image conversion mode for input images (default: RGB, L for 1 channel).')
+group.add_argument('--input-key', default=None, type=str,
+                   help='Dataset key for input images.')
+group.add_argument('--target-key', default=None, type=str,
+                   help='Dataset key for target labels.')
+group.add_argument('--dataset-trust-remote-code', action='store_true', default=False,
+                   help='Allow huggingface dataset import to execute code downloaded from the dataset\'s repo.')
 group.add_argument('--label-delimiter', default=None, type=str,
                    help='separator inside a label-list cell (CSV default " ", TSV default ",")')
 group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
@@ -89,6 +115,8 @@ group.add_argument('--resume', default='', type=str, metavar='PATH',
                    help='Resume full model and optimizer state from checkpoint (default: none)')
 group.add_argument('--no-resume-opt', action='store_true', default=False,
                    help='prevent resume of optimizer state when resuming model')
+group.add_argument('--num-classes', type=int, default=None, metavar='N',
+                   help='number of label classes (default: from the label file; checked against it when given)')
 group.add_argument('--gp', default=None, type=str, metavar='POOL',
                    help='Global pool type, one of (fast, avg, max, avgmax, avgmaxc). Model default if None.')
 group.add_argument('--img-size', type=int, default=None, metavar='N',
@@ -118,8 +146,19 @@ group.add_argument('--grad-checkpointing', action='store_true', default=False,
 group.add_argument('--fast-norm', default=False, action='store_true',
                    help='enable experimental fast-norm')
 group.add_argument('--model-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
-group.add_argument('--torchcompile', nargs='?', type=str, default=None, const='inductor',
-                   help='Enable compilation w/ specified backend (default: inductor).')
+group.add_argument('--head-init-scale', default=None, type=float,
+                   help='Head initialization scale')
+group.add_argument('--head-init-bias', default=None, type=float,
+                   help='Head initialization bias value')
+group.add_argument('--torchcompile-mode', type=str, default=None,
+                   help="torch.compile mode (default: None).")
+
+# scripting / codegen
+scripting_group = group.add_mutually_exclusive_group()
+scripting_group.add_argument('--torchscript', dest='torchscript', action='store_true',
+                             help='torch.jit.script the full model')
+scripting_group.add_argument('--torchcompile', nargs='?', type=str, default=None, const='inductor',
+                             help="Enable compilation w/ specified backend (default: inductor).")
 
 # Multi-label head parameters
 group = parser.add_argument_group('Multi-label head parameters')
@@ -142,6 +181,19 @@ group.add_argument('--amp-dtype', default='float16', type=str,
                    help='lower precision AMP dtype on CUDA (default: float16); CPU always uses bfloat16')
 group.add_argument('--amp-impl', default='native', type=str,
                    help='AMP impl to use, "native" only (default: native)')
+group.add_argument('--model-dtype', default=None, type=str,
+                   help='Model dtype override (non-AMP) (default: float32)')
+group.add_argument('--no-prefetcher', action='store_true', default=False,
+                   help='disable fast prefetcher')
+group.add_argument('--no-cudnn-benchmark', action='store_true', default=False,
+                   help='do not set torch.backends.cudnn.benchmark (its autotuning costs seconds at start)')
+group.add_argument('--fuser', default='', type=str,
+                   help="Select jit fuser. One of ('', 'te', 'old', 'nvfuser')")
+group.add_argument('--device-modules', default=None, type=str, nargs='+',
+                   help="Python imports for device backend modules.")
+group.add_argument('--dist-timeout', default=None, type=float, metavar='MINUTES',
+                   help='process-group timeout: a rank waiting longer than this for the others fails (default: '
+                        "torch's 30 minutes)")
 group.add_argument('--no-ddp-bb', action='store_true', default=False,
                    help='Force broadcast buffers for native DDP to off.')
 group.add_argument('--synchronize-step', action='store_true', default=False,
@@ -166,6 +218,10 @@ group.add_argument('--clip-mode', type=str, default='norm',
                    help='Gradient clipping mode. One of ("norm", "value", "agc")')
 group.add_argument('--layer-decay', type=float, default=None,
                    help='layer-wise learning rate decay (default: None)')
+group.add_argument('--layer-decay-min-scale', type=float, default=0,
+                   help='layer-wise lr decay minimum scale clamp (default: 0)')
+group.add_argument('--layer-decay-no-opt-scale', type=float, default=None,
+                   help='layer-wise lr decay no optimization scale (default: None)')
 group.add_argument('--opt-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
 group.add_argument('--gc', action='store_true', default=False,
                    help='gradient centralization before each optimizer step (weights with ndim > 1)')
@@ -245,8 +301,28 @@ group.add_argument('--vflip', type=float, default=0.,
                    help='Vertical flip training aug probability')
 group.add_argument('--color-jitter', type=float, default=0.4, metavar='PCT',
                    help='Color jitter factor (default: 0.4)')
+group.add_argument('--color-jitter-prob', type=float, default=None, metavar='PCT',
+                   help='Probability of applying any color jitter.')
+group.add_argument('--grayscale-prob', type=float, default=None, metavar='PCT',
+                   help='Probability of applying random grayscale conversion.')
+group.add_argument('--gaussian-blur-prob', type=float, default=None, metavar='PCT',
+                   help='Probability of applying gaussian blur.')
 group.add_argument('--aa', type=str, default=None, metavar='NAME',
                    help='Use AutoAugment policy. "v0" or "original". (default: None)'),
+group.add_argument('--aug-repeats', type=float, default=0,
+                   help='Number of augmentation repetitions (distributed training only) (default: 0)')
+group.add_argument('--aug-splits', type=int, default=0,
+                   help='Number of augmentation splits (default: 0, valid: 0 or >=2)')
+group.add_argument('--jsd-loss', action='store_true', default=False,
+                   help='Enable Jensen-Shannon Divergence + CE loss. Use with `--aug-splits`.')
+group.add_argument('--bce-loss', action='store_true', default=False,
+                   help='Enable BCE loss (the multi-label default; same as --loss bce).')
+group.add_argument('--bce-sum', action='store_true', default=False,
+                   help='Sum over classes when using BCE loss.')
+group.add_argument('--bce-target-thresh', type=float, default=None,
+                   help='Threshold for binarizing softened BCE targets (default: None, disabled).')
+group.add_argument('--bce-pos-weight', type=float, default=None,
+                   help='Positive weighting for BCE loss.')
 group.add_argument('--reprob', type=float, default=0., metavar='PCT',
                    help='Random erase prob (default: 0.)')
 group.add_argument('--remode', type=str, default='pixel',
@@ -311,6 +387,8 @@ group.add_argument('--bn-eps', type=float, default=None,
                    help='BatchNorm epsilon override (if not None)')
 group.add_argument('--sync-bn', action='store_true',
                    help='Enable NVIDIA Apex or Torch synchronized BatchNorm.')
+group.add_argument('--split-bn', action='store_true',
+                   help='Enable separate BN layers per augmentation split.')
 group.add_argument('--dist-bn', type=str, default='reduce',
                    help='Distribute BatchNorm stats between nodes after each epoch ("broadcast", "reduce", or "")')
 
@@ -349,8 +427,54 @@ group.add_argument('--eval-metric', default='map', type=str, metavar='EVAL_METRI
                    help='Best metric (default: "map"); any evaluation column, e.g. OF1, CF1, loss')
 group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
 group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
+group.add_argument('--val-interval', type=int, default=1, metavar='N',
+                   help='evaluate (and checkpoint) every N epochs; the last epoch always (default: 1)')
+group.add_argument('--save-images', action='store_true', default=False,
+                   help='save images of input batches every log interval for debugging')
+group.add_argument('--tta', type=int, default=0, metavar='N',
+                   help='Test/inference time augmentation (oversampling) factor. 0=None (default: 0)')
 group.add_argument('--use-multi-epochs-loader', action='store_true', default=False,
                    help='use the multi-epochs-loader to save time at the beginning of every epoch')
+group.add_argument('--log-wandb', action='store_true', default=False,
+                   help='log training and validation metrics to wandb')
+group.add_argument('--wandb-project', default=None, type=str,
+                   help='wandb project name')
+group.add_argument('--wandb-tags', default=[], type=str, nargs='+',
+                   help='wandb tags')
+group.add_argument('--wandb-resume-id', default='', type=str, metavar='ID',
+                   help='If resuming a run, the id of the run in wandb')
+
+# Progressive / variable resolution training (timm's scheduled loader)
+group = parser.add_argument_group('Variable resolution training parameters')
+group.add_argument('--train-img-sizes', type=int, nargs='+', default=None,
+                   help='training image sizes to choose from per batch')
+group.add_argument('--train-batch-sizes', type=int, nargs='+', default=None,
+                   help='batch size for each of --train-img-sizes')
+group.add_argument('--train-size-probs', type=float, nargs='+', default=None,
+                   help='probability of each of --train-img-sizes')
+group.add_argument('--train-size-schedule', type=str, default='constant',
+                   help='how size choices evolve over epochs: constant or progressive')
+group.add_argument('--train-size-schedule-spread', type=float, default=0.65,
+                   help='progressive schedule spread')
+group.add_argument('--train-size-random-mix', type=float, default=0.1,
+                   help='progressive schedule random mix')
+group.add_argument('--train-batches-per-epoch', type=int, default=None,
+                   help='batches per epoch of the scheduled loader')
+group.add_argument('--variable-batch-loss-scale', type=str, default='linear',
+                   help='scale the loss by batch size / reference batch size: none, linear or sqrt')
+
+# timm options that have no multi-label meaning here; given, they stop train.py with a message
+group = parser.add_argument_group('timm options not available for multi-label training')
+for flag in ('--naflex-loader', '--naflex-patchify-channels-first'):
+    group.add_argument(flag, action='store_true', default=False, help='not supported (NaFlex loader)')
+for flag in ('--naflex-train-seq-lens', '--naflex-patch-sizes', '--naflex-patch-size-probs'):
+    group.add_argument(flag, nargs='+', default=None, help='not supported (NaFlex loader)')
+for flag in ('--naflex-max-seq-len', '--naflex-loss-scale'):
+    group.add_argument(flag, default=None, help='not supported (NaFlex loader)')
+for flag in ('--kd-model-name', '--kd-distill-type', '--kd-loss-type', '--distill-loss-weight',
+             '--task-loss-weight', '--kd-temperature', '--kd-student-feature-dim', '--kd-teacher-feature-dim',
+             '--kd-token-distill-type'):
+    group.add_argument(flag, default=None, help='not supported (knowledge distillation)')
 
 
 def _parse_args():
@@ -370,12 +494,34 @@ def _parse_args():
     return args, args_text
 
 
+def _set_loader_epoch(loader, epoch: int) -> None:
+    if hasattr(loader.dataset, 'set_epoch'):
+        loader.dataset.set_epoch(epoch)
+    if hasattr(loader.batch_sampler, 'set_epoch'):
+        loader.batch_sampler.set_epoch(epoch)
+    elif hasattr(loader.sampler, 'set_epoch'):
+        loader.sampler.set_epoch(epoch)
+
+
 def main():
     utils.setup_default_logging()
     args, args_text = _parse_args()
+    check_train_args(args, parser)
 
+    if args.device_modules:
+        for module in args.device_modules:
+            importlib.import_module(module)
+
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+
+    args.prefetcher = not args.no_prefetcher
+    args.grad_accum_steps = max(1, args.grad_accum_steps)
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.dist_timeout:
+        _patch_process_group_timeout(args.dist_timeout)
     device = utils.init_distributed_device(args)
     if args.distributed:
         _logger.info(
@@ -385,155 +531,91 @@ def main():
         _logger.info(f'Training with a single process on 1 device ({args.device}).')
     assert args.rank >= 0
 
+    model_dtype = getattr(torch, args.model_dtype) if args.model_dtype else None
+    if model_dtype == torch.float16:
+        _logger.warning('float16 is not recommended for training, for half precision bfloat16 is recommended.')
+
+    # resolve AMP arguments (CUDA: float16 + loss scaling or bfloat16; CPU: bfloat16 autocast)
     amp_autocast, loss_scaler, amp_notice = resolve_amp(args.amp, args.amp_dtype, device)
-    if amp_notice and utils.is_primary(args):
-        _logger.info(amp_notice)
+    if utils.is_primary(args):
+        _logger.info(amp_notice or f'AMP not enabled. Training in {model_dtype or torch.float32}.')
 
     utils.random_seed(args.seed, args.rank)
 
+    if args.fuser:
+        utils.set_jit_fuser(args.fuser)
     if args.fast_norm:
         set_fast_norm()
 
-    # label files: train defines the class order, val must agree with it
-    data_root = args.data or args.data_dir
-    label_kwargs = dict(label_delimiter=args.label_delimiter, path_column=args.path_column,
-                        labels_column=args.labels_column, on_bad=args.bad_images)
-    train_labels = create_label_set(data_root, args.train_split, class_map=args.class_map, **label_kwargs)
-    val_labels = create_label_set(
-        data_root, args.val_split, classes=train_labels.classes, attributes=train_labels.attributes or None,
-        **label_kwargs) if args.val_split else None
-    if args.simulate_partial:
-        train_labels.targets = simulate_partial(train_labels.targets, args.simulate_partial, seed=args.seed)
-        if utils.is_primary(args):
-            unknown = (train_labels.targets.class_counts()[2].sum() /
-                       max(1, len(train_labels) * train_labels.num_classes))
-            _logger.info(f'Simulated partial labels {args.simulate_partial}: {100 * unknown:.1f}% entries unknown')
+    # multi-label: the label files come first, the classes size the head
+    train_labels, val_labels = create_label_sets(args, log=utils.is_primary(args))
     group_sizes = [len(g.values) for g in train_labels.attributes] or None
-    if utils.is_primary(args):
-        _logger.info(f'{train_labels.source}: {len(train_labels)} images, {train_labels.num_classes} classes'
-                     + (f', attributes {[g.name for g in train_labels.attributes]}' if group_sizes else ''))
-
+    if args.num_classes is not None and args.num_classes != train_labels.num_classes:
+        parser.error(f'--num-classes {args.num_classes} but {train_labels.source} has {train_labels.num_classes} '
+                     'classes')
+    args.num_classes = train_labels.num_classes
     if args.ml_head == 'attributes' and not group_sizes:
-        raise ValueError('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
+        parser.error('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
     loss_type = args.loss or {'attributes': 'ce', 'cosine': 'aam'}.get(args.ml_head, 'bce')
 
-    in_chans = 3
-    if args.in_chans is not None:
-        in_chans = args.in_chans
-    elif args.input_size is not None:
-        in_chans = args.input_size[0]
-
-    head_args = {}
-    if args.ml_head == 'mldecoder':
-        head_args = dict(num_groups=args.mld_groups, embed_dim=args.mld_dim, num_heads=args.mld_heads,
-                         dim_feedforward=args.mld_ff, dropout=args.mld_dropout)
-    elif args.ml_head == 'cosine':
-        head_args = dict(scale=args.cosine_scale if args.cosine_scale is not None else args.aam_s)
-    timm_kwargs = dict(
-        drop_rate=args.drop,
-        drop_path_rate=args.drop_path if args.drop_path is not None else args.drop_connect,
-        drop_block_rate=args.drop_block,
-        global_pool=args.gp,
-        bn_momentum=args.bn_momentum,
-        bn_eps=args.bn_eps,
-        in_chans=in_chans,
-        **args.model_kwargs,
-    )
-    timm_kwargs = {k: v for k, v in timm_kwargs.items() if v is not None}
-    model = create_ml_model(
-        args.model,
-        train_labels.classes,
-        ml_head=args.ml_head,
-        head_args=head_args,
-        group_sizes=group_sizes,
-        pretrained=args.pretrained,
-        pretrained_path=args.pretrained_path,
-        timm_kwargs=timm_kwargs,
-    )
-    if args.grad_checkpointing:
-        model.set_grad_checkpointing(enable=True)
+    model = create_ml_model(args.model, train_labels.classes, group_sizes=group_sizes, **ml_model_kwargs(args))
     if args.initial_checkpoint:
         loaded = load_initial_checkpoint(model, args.initial_checkpoint)
         if utils.is_primary(args):
             _logger.info(f'Loaded {loaded} tensors from {args.initial_checkpoint}; the rest keep their initialisation.')
+    classifier = head_classifier(model)
+    if args.head_init_scale is not None and classifier is not None:
+        with torch.no_grad():
+            classifier.weight.mul_(args.head_init_scale)
+            classifier.bias.mul_(args.head_init_scale)
+    if args.head_init_bias is not None and classifier is not None:
+        nn.init.constant_(classifier.bias, args.head_init_bias)
+
+    if args.grad_checkpointing:
+        model.set_grad_checkpointing(enable=True)
 
     if utils.is_primary(args):
         _logger.info(
-            f'Model {args.model} + {args.ml_head} head created, param count: {sum(m.numel() for m in model.parameters())}')
+            f'Model {safe_model_name(args.model)} + {args.ml_head} head created, '
+            f'param count:{sum([m.numel() for m in model.parameters()])}')
 
-    data_config = resolve_data_config(vars(args), model=model.backbone.model, verbose=utils.is_primary(args))
-    model.config['data_config'] = {k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()}
-    model.config['attribute_names'] = [g.name for g in train_labels.attributes] or None
+    data_config = resolve_data_config(vars(args), model=timm_model_of(model), verbose=utils.is_primary(args))
+    ml_config = dict(
+        model.ml_config,
+        data_config={k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()},
+        attribute_names=[g.name for g in train_labels.attributes] or None,
+        loss=loss_type,
+        **label_options(args),
+    )
 
-    model.to(device=device)
+    # move model to GPU, enable channels last layout if set
+    model.to(device=device, dtype=model_dtype)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
 
+    # setup synchronized BatchNorm for distributed training
     if args.distributed and args.sync_bn:
         args.dist_bn = ''  # disable dist_bn when sync BN active
         model = convert_sync_batchnorm(model)
         if utils.is_primary(args):
             _logger.info('Converted model to use Synchronized BatchNorm.')
 
-    if args.lr is None:
-        global_batch_size = args.batch_size * args.world_size * args.grad_accum_steps
-        batch_ratio = global_batch_size / args.lr_base_size
-        if not args.lr_base_scale:
-            on = args.opt.lower()
-            args.lr_base_scale = 'sqrt' if any([o in on for o in ('ada', 'lamb')]) else 'linear'
-        if args.lr_base_scale == 'sqrt':
-            batch_ratio = batch_ratio ** 0.5
-        args.lr = args.lr_base * batch_ratio
-        if utils.is_primary(args):
-            _logger.info(
-                f'Learning rate ({args.lr}) calculated from base learning rate ({args.lr_base}) '
-                f'and effective global batch size ({global_batch_size}) with {args.lr_base_scale} scaling.')
+    # create the train and eval datasets
+    if args.input_img_mode is None:
+        input_img_mode = 'RGB' if data_config['input_size'][0] == 3 else 'L'
+    else:
+        input_img_mode = args.input_img_mode
+    dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images, img_mode=input_img_mode,
+                                      repeats=args.epoch_repeats)
+    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images, img_mode=input_img_mode) \
+        if val_labels is not None else None
 
-    optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg=args))
-    if args.gc or args.gc_conv_only:
-        add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
-        if utils.is_primary(args):
-            _logger.info(f'Gradient centralization on ({"conv kernels" if args.gc_conv_only else "weights ndim > 1"}).')
+    # create data loaders w/ augmentation pipeline
+    train_interpolation = args.train_interpolation
+    if args.no_aug or not train_interpolation:
+        train_interpolation = data_config['interpolation']
 
-    # optionally resume from a checkpoint
-    resume_epoch = None
-    resume_updates = 0
-    if args.resume:
-        resume_epoch = resume_checkpoint(
-            model,
-            args.resume,
-            optimizer=None if args.no_resume_opt else optimizer,
-            loss_scaler=None if args.no_resume_opt else loss_scaler,
-            log_info=utils.is_primary(args),
-        )
-        resume_epoch, resume_updates = resume_position(args.resume, resume_epoch)
-        if utils.is_primary(args) and resume_updates:
-            _logger.info(f'Resuming inside epoch {resume_epoch} after {resume_updates} updates (recovery checkpoint).')
-
-    # setup exponential moving average of model weights, SWA could be used here too
-    model_ema = None
-    if args.model_ema:
-        # Important to create EMA model after cuda(), DP wrapper, and AMP but before DDP wrapper
-        model_ema = utils.ModelEmaV3(
-            model,
-            decay=args.model_ema_decay,
-            use_warmup=args.model_ema_warmup,
-            device='cpu' if args.model_ema_force_cpu else None,
-        )
-        if args.resume:
-            load_checkpoint(model_ema.module, args.resume, use_ema=True)
-
-    # setup distributed training
-    if args.distributed:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == 'cuda' else None, broadcast_buffers=not args.no_ddp_bb)
-    if args.torchcompile:
-        model = torch.compile(model, backend=args.torchcompile)
-
-    # create the datasets and loaders
-    dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images)
-    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images) if val_labels is not None else None
-
+    # mixup / cutmix on the device after the prefetcher: unknown (-1) targets stay unknown
     mixup_fn = None
     mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
     if mixup_active:
@@ -544,16 +626,33 @@ def main():
             prob=args.mixup_prob,
             switch_prob=args.mixup_switch_prob,
             mode=args.mixup_mode,
-            label_smoothing=args.smoothing,
-            num_classes=train_labels.num_classes,
+            label_smoothing=0. if loss_type == 'ce' else args.smoothing,  # ce smooths within each attribute
+            num_classes=args.num_classes,
         )
 
-    train_interpolation = args.train_interpolation
-    if args.no_aug or not train_interpolation:
-        train_interpolation = data_config['interpolation']
-    loader_train = create_loader(
+    sampler = None
+    if args.sampler == 'balanced':
+        weights = rarity_weights(dataset_train.targets, power=args.sampler_power, cap=args.sampler_cap)
+        sampler = WeightedEpochSampler(weights, num_samples=len(dataset_train), seed=args.seed, rank=args.rank,
+                                       world_size=args.world_size)
+        if utils.is_primary(args):
+            _logger.info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
+                         f'(power {args.sampler_power}, cap {args.sampler_cap}).')
+
+    scheduled_batch_mode = args.train_img_sizes is not None
+    loader_train = create_ml_loader(
         dataset_train,
+        sampler=sampler,
         input_size=data_config['input_size'],
+        input_size_choices=args.train_img_sizes,
+        batch_size_choices=args.train_batch_sizes,
+        batch_choice_weights=args.train_size_probs,
+        batch_choice_seed=args.seed,
+        batch_choice_schedule=args.train_size_schedule,
+        batch_schedule_epochs=args.epochs if args.train_size_schedule == 'progressive' else None,
+        batch_schedule_spread=args.train_size_schedule_spread,
+        batch_schedule_random_mix=args.train_size_random_mix,
+        num_batches=args.train_batches_per_epoch,
         batch_size=args.batch_size,
         is_training=True,
         no_aug=args.no_aug,
@@ -567,57 +666,145 @@ def main():
         hflip=args.hflip,
         vflip=args.vflip,
         color_jitter=args.color_jitter,
+        color_jitter_prob=args.color_jitter_prob,
+        grayscale_prob=args.grayscale_prob or 0.,
+        gaussian_blur_prob=args.gaussian_blur_prob or 0.,
         auto_augment=args.aa,
+        num_aug_repeats=int(args.aug_repeats),
         interpolation=train_interpolation,
         mean=data_config['mean'],
         std=data_config['std'],
         num_workers=args.workers,
         distributed=args.distributed,
         pin_memory=args.pin_mem,
+        img_dtype=model_dtype or torch.float32,
         device=device,
-        use_prefetcher=False,
+        use_prefetcher=args.prefetcher,
         use_multi_epochs_loader=args.use_multi_epochs_loader,
         worker_seeding=args.worker_seeding,
-        persistent_workers=False,
     )
+    batch_size_reference = float(args.batch_size)
+    if scheduled_batch_mode:
+        batch_size_reference = loader_train.batch_sampler.average_batch_size
+    if len(loader_train) == 0:
+        raise ValueError(
+            f'The training set has {len(dataset_train)} images, fewer than one batch of {args.batch_size}'
+            + (f' x {args.world_size} processes' if args.distributed else '')
+            + (f' after skipping {len(dataset_train.skipped)} unreadable images' if dataset_train.skipped else '')
+            + ': no optimizer step would run. Lower --batch-size or add images.')
 
-    if args.sampler == 'balanced':
-        weights = rarity_weights(dataset_train.targets, power=args.sampler_power, cap=args.sampler_cap)
-        loader_train = torch.utils.data.DataLoader(
-            dataset_train,
-            batch_size=args.batch_size,
-            sampler=WeightedEpochSampler(weights, seed=args.seed, rank=args.rank, world_size=args.world_size),
-            num_workers=args.workers,
-            collate_fn=loader_train.collate_fn,
-            pin_memory=args.pin_mem,
-            drop_last=True,
-            worker_init_fn=loader_train.worker_init_fn,
-        )
+    if not args.lr:
+        global_batch_size = batch_size_reference * args.world_size * args.grad_accum_steps
+        batch_ratio = global_batch_size / args.lr_base_size
+        if not args.lr_base_scale:
+            on = args.opt.lower()
+            args.lr_base_scale = 'sqrt' if any([o in on for o in ('ada', 'lamb')]) else 'linear'
+        if args.lr_base_scale == 'sqrt':
+            batch_ratio = batch_ratio ** 0.5
+        args.lr = args.lr_base * batch_ratio
         if utils.is_primary(args):
-            _logger.info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
-                         f'(power {args.sampler_power}, cap {args.sampler_cap}).')
+            _logger.info(
+                f'Learning rate ({args.lr}) calculated from base learning rate ({args.lr_base}) '
+                f'and effective global batch size ({global_batch_size:g}) with {args.lr_base_scale} scaling.')
 
     loader_eval = None
     if dataset_eval is not None:
-        loader_eval = create_eval_loader(
-            dataset_eval, data_config, args.validation_batch_size or args.batch_size, args.workers,
-            args.distributed, device, args.pin_mem)
+        loader_eval = create_ml_loader(dataset_eval, **eval_loader_kwargs(
+            data_config, args.validation_batch_size or args.batch_size, args.workers, args.distributed, device,
+            args.pin_mem, args.prefetcher, model_dtype))
 
-    # setup loss function; evaluation reports CSL without its selective / normalising weights
+    # setup loss function: masked (unknown targets contribute nothing); the evaluation loss scores CSL unknowns as
+    # ignored (its selective / normalising weights depend on the training batch)
     class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels)) \
         if loss_type == 'db' else {}
     train_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes, smoothing=args.smoothing,
-        soft_targets=mixup_active, **loss_kwargs(args), **class_stats).to(device=device)
+        soft_targets=mixup_active, **loss_kwargs(args), **class_stats)
     validate_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes,
-        **loss_kwargs(args, evaluation=True), **class_stats).to(device=device)
+        **loss_kwargs(args, evaluation=True), **class_stats)
+
+    # setup training task
+    task = MultiLabelTask(
+        model=model,
+        criterion=train_loss_fn,
+        ml_config=ml_config,
+        eval_criterion=validate_loss_fn,
+        threshold=args.threshold,
+        topk=args.topk,
+        device=device,
+        dtype=model_dtype,
+        verbose=utils.is_primary(args),
+    )
+    model = task.get_trainable_module()
+    eval_model = task.get_eval_model()
+
+    optimizer = create_optimizer_v2(
+        model,
+        **optimizer_kwargs(cfg=args),
+        **args.opt_kwargs,
+    )
+    if args.gc or args.gc_conv_only:
+        add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
     if utils.is_primary(args):
-        _logger.info(f'Loss: {loss_type} ({type(train_loss_fn).__name__})')
+        defaults = copy.deepcopy(optimizer.defaults)
+        defaults['weight_decay'] = args.weight_decay  # this isn't stored in optimizer.defaults
+        defaults = ', '.join([f'{k}: {v}' for k, v in defaults.items()])
+        _logger.info(
+            f'Created {type(optimizer).__name__} ({args.opt}) optimizer: {defaults}'
+            + (f'; gradient centralization on {"conv kernels" if args.gc_conv_only else "weights ndim > 1"}'
+               if args.gc or args.gc_conv_only else ''))
+
+    # optionally resume from a checkpoint (the task refuses one trained on other classes)
+    resume_epoch = None
+    if args.resume:
+        resume_epoch = resume_task_checkpoint(
+            task,
+            args.resume,
+            optimizer=None if args.no_resume_opt else optimizer,
+            loss_scaler=None if args.no_resume_opt else loss_scaler,
+            log_info=utils.is_primary(args),
+        )
+        if task.resumed_updates:
+            resume_epoch -= 1  # a recovery checkpoint continues inside its own epoch
+            if utils.is_primary(args):
+                _logger.info(f'Resuming inside epoch {resume_epoch} after {task.resumed_updates} updates.')
+
+    # setup exponential moving average of model weights, SWA could be used here too
+    if args.model_ema:
+        # Important to create EMA model after cuda(), DP wrapper, and AMP but before DDP wrapper
+        task.setup_ema(
+            decay=args.model_ema_decay,
+            use_warmup=args.model_ema_warmup,
+            device='cpu' if args.model_ema_force_cpu else None,
+        )
+        if args.resume:
+            load_task_ema_checkpoint(task, args.resume)
+
+    # Compile task components before DDP wrapping.
+    if args.torchcompile:
+        if utils.is_primary(args):
+            _logger.info(f"Compiling task components with backend={args.torchcompile}, mode={args.torchcompile_mode}")
+        task.compile(backend=args.torchcompile, mode=args.torchcompile_mode)
+        model = task.get_trainable_module()
+        eval_model = task.get_eval_model()
+        if task.has_ema():
+            task.compile_ema(backend=args.torchcompile, mode=args.torchcompile_mode)
+
+    # Prepare task for distributed training
+    if args.distributed:
+        if utils.is_primary(args):
+            _logger.info("Preparing task for distributed training")
+        task.prepare_distributed(
+            device_ids=[device] if device.type == 'cuda' else None, broadcast_buffers=not args.no_ddp_bb)
+        model = task.get_trainable_module()
 
     # setup checkpoint saver and eval metric tracking
-    eval_metric = args.eval_metric if loader_eval is not None else 'loss'
+    evaluator = task.create_evaluator(max_samples=evaluation_sample_limit(loader_eval)) if loader_eval else None
+    eval_metric = resolve_eval_metric(args.eval_metric, _metric_names(task)) if loader_eval is not None else 'loss'
     decreasing_metric = eval_metric == 'loss'
+    best_metric = None
+    best_epoch = None
     saver = None
     output_dir = None
     if utils.is_primary(args):
@@ -626,28 +813,43 @@ def main():
         else:
             exp_name = '-'.join([
                 datetime.now().strftime("%Y%m%d-%H%M%S"),
-                args.model,
+                safe_model_name(args.model),
                 args.ml_head,
                 str(data_config['input_size'][-1])
             ])
-        # a new run never appends to an older run's folder (timm's inc): <exp>-1, <exp>-2, ...; --resume continues in place
+        # a new run never appends to an older run's folder (timm's inc); --resume continues in place
         output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name, inc=not args.resume)
         saver = utils.CheckpointSaver(
             model=model,
             optimizer=optimizer,
             args=args,
-            model_ema=model_ema,
             amp_scaler=loss_scaler,
             checkpoint_dir=output_dir,
             recovery_dir=output_dir,
             decreasing=decreasing_metric,
             max_history=args.checkpoint_hist,
-            task=CheckpointContent(model, model_ema, utils.unwrap_model(model).config),
+            task=task,
         )
         if args.resume:
             saver.load_state_dict_from_checkpoint(args.resume)
         with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
             f.write(args_text)
+
+        if args.log_wandb:
+            if has_wandb:
+                assert not args.wandb_resume_id or args.resume
+                wandb.init(
+                    project=args.wandb_project,
+                    name=exp_name,
+                    config=args,
+                    tags=args.wandb_tags,
+                    resume="must" if args.wandb_resume_id else None,
+                    id=args.wandb_resume_id if args.wandb_resume_id else None,
+                )
+            else:
+                _logger.warning(
+                    "You've requested to log metrics to wandb but package not found. "
+                    "Metrics not being logged to wandb, try `pip install wandb`")
 
     # setup learning rate schedule and starting epoch
     updates_per_epoch = (len(loader_train) + args.grad_accum_steps - 1) // args.grad_accum_steps
@@ -675,46 +877,31 @@ def main():
     early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
         if args.early_stop_patience > 0 else None
 
-    evaluator = None
-    if loader_eval is not None:
-        evaluator = MultiLabelEvaluator(
-            device,
-            max_samples=evaluation_sample_limit(loader_eval),
-            criterion=validate_loss_fn,
-            classes=train_labels.classes,
-            group_sizes=group_sizes,
-            group_names=model.config['attribute_names'] if group_sizes else None,
-            threshold=args.threshold,
-            topk=args.topk,
-        )
-
-    best_metric = None
-    best_epoch = None
     results = []
     try:
         for epoch in range(start_epoch, num_epochs):
             # per-epoch seeding: data order and augmentation depend on the epoch only, so a resumed run repeats them
             utils.random_seed(args.seed + epoch, args.rank)
-            if hasattr(dataset_train, 'set_epoch'):
-                dataset_train.set_epoch(epoch)
-            elif hasattr(loader_train.sampler, 'set_epoch') and (args.distributed or args.sampler == 'balanced'):
-                loader_train.sampler.set_epoch(epoch)
+            _set_loader_epoch(loader_train, epoch)
 
             train_metrics = train_one_epoch(
                 epoch,
                 model,
                 loader_train,
                 optimizer,
-                train_loss_fn,
                 args,
+                task=task,
                 device=device,
                 lr_scheduler=lr_scheduler,
                 saver=saver,
+                output_dir=output_dir,
                 amp_autocast=amp_autocast,
                 loss_scaler=loss_scaler,
-                model_ema=model_ema,
+                model_dtype=model_dtype,
                 mixup_fn=mixup_fn,
-                skip_updates=resume_updates if epoch == start_epoch else 0,
+                scheduled_batch_mode=scheduled_batch_mode,
+                batch_size_reference=batch_size_reference,
+                skip_updates=task.resumed_updates if epoch == start_epoch else 0,
             )
             train_metrics['skipped_images'] = len(dataset_train.skipped) + len(train_labels.skipped)
 
@@ -723,40 +910,55 @@ def main():
                     _logger.info("Distributing BatchNorm running means and vars")
                 utils.distribute_bn(model, args.world_size, args.dist_bn == 'reduce')
 
-            if loader_eval is not None:
-                eval_metrics = validate(model, loader_eval, evaluator, args, device=device, amp_autocast=amp_autocast)
+            epoch_p_1 = epoch + 1
+            if epoch_p_1 % args.val_interval != 0 and epoch_p_1 != num_epochs:
+                if utils.is_primary(args):
+                    _logger.info("Skipping eval and checkpointing ")
+                if lr_scheduler is not None:
+                    # step LR for next epoch, take care when using metric dependent lr_scheduler
+                    lr_scheduler.step(epoch_p_1, metric=None)
+                continue
 
-                if model_ema is not None and not args.model_ema_force_cpu:
+            if loader_eval is not None:
+                eval_metrics = validate(eval_model, loader_eval, evaluator, args, device=device,
+                                        amp_autocast=amp_autocast, model_dtype=model_dtype)
+
+                ema_model = task.get_trainable_module(ema=True)
+                if ema_model is not None and not args.model_ema_force_cpu:
                     if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
-                        utils.distribute_bn(model_ema, args.world_size, args.dist_bn == 'reduce')
+                        utils.distribute_bn(ema_model, args.world_size, args.dist_bn == 'reduce')
 
                     ema_eval_metrics = validate(
-                        model_ema,
+                        task.get_eval_model(ema=True),
                         loader_eval,
                         evaluator,
                         args,
                         device=device,
                         amp_autocast=amp_autocast,
+                        model_dtype=model_dtype,
                         log_suffix=' (EMA)',
                     )
                     eval_metrics = ema_eval_metrics
             else:
                 eval_metrics = None
 
-            if eval_metrics is not None and eval_metric not in eval_metrics:
-                raise ValueError(f'--eval-metric {eval_metric!r} is not an evaluation column: {list(eval_metrics)}')
-            latest_metric = eval_metrics[eval_metric] if eval_metrics is not None else train_metrics[eval_metric]
-
             if output_dir is not None:
                 lrs = [param_group['lr'] for param_group in optimizer.param_groups]
+                summary_file = os.path.join(output_dir, 'summary.csv')
                 utils.update_summary(
                     epoch,
                     train_metrics,
                     eval_metrics,
-                    filename=os.path.join(output_dir, 'summary.csv'),
+                    filename=summary_file,
                     lr=sum(lrs) / len(lrs),
-                    write_header=best_metric is None and start_epoch == epoch and not args.resume,
+                    write_header=not os.path.isfile(summary_file),
+                    log_wandb=args.log_wandb and has_wandb,
                 )
+
+            if eval_metrics is not None:
+                latest_metric = eval_metrics[eval_metric]
+            else:
+                latest_metric = train_metrics[eval_metric]
 
             if saver is not None:
                 # save proper checkpoint with eval metric
@@ -764,13 +966,15 @@ def main():
 
             if lr_scheduler is not None:
                 # step LR for next epoch
-                lr_scheduler.step(epoch + 1, latest_metric)
+                lr_scheduler.step(epoch_p_1, latest_metric)
 
-            results.append({
+            latest_results = {
                 'epoch': epoch,
-                'train': dict(train_metrics),
-                'validation': dict(eval_metrics) if eval_metrics is not None else None,
-            })
+                'train': train_metrics,
+            }
+            if eval_metrics is not None:
+                latest_results['validation'] = eval_metrics
+            results.append(latest_results)
 
             if early_stopping is not None and early_stopping.step(latest_metric):
                 if utils.is_primary(args):
@@ -785,10 +989,11 @@ def main():
 
     if args.estimate_prior and utils.is_primary(args):
         from timm_ml.loss import estimate_class_prior, write_class_prior
-        prior_loader = create_eval_loader(
-            MultiLabelDataset(train_labels), data_config, args.validation_batch_size or args.batch_size,
-            args.workers, device=device)
-        prior = estimate_class_prior(utils.unwrap_model(model), prior_loader, device, amp_autocast)
+        prior_loader = create_ml_loader(MultiLabelDataset(train_labels, img_mode=input_img_mode), **eval_loader_kwargs(
+            data_config, args.validation_batch_size or args.batch_size, args.workers, False, device,
+            args.pin_mem, args.prefetcher, model_dtype))
+        prior = estimate_class_prior(utils.unwrap_model(eval_model), prior_loader, device, amp_autocast,
+                                     prefetcher=args.prefetcher)
         write_class_prior(os.path.join(output_dir, 'class_prior.csv'), train_labels.classes, prior)
         _logger.info(f'Wrote class prior to {os.path.join(output_dir, "class_prior.csv")}')
 
@@ -803,11 +1008,31 @@ def main():
         # for parsable results display, dump top-10 summaries to avoid excess console spam
         display_results = sorted(
             results,
-            key=lambda x: (x['validation'] or x['train']).get(eval_metric, 0),
-            reverse=not decreasing_metric,
+            key=lambda x: x.get('validation', x.get('train')).get(eval_metric, 0),
+            reverse=decreasing_metric,
         )
-        print('--result')
-        print(yaml.safe_dump(display_results[-10:] if decreasing_metric else display_results[:10], sort_keys=False))
+        print(f'--result\n{json.dumps(display_results[-10:], indent=4)}')
+
+
+def _metric_names(task):
+    """The columns an evaluation of this task reports (computed on two dummy rows)."""
+    num_classes = len(task.ml_config['classes'])
+    evaluator = task.create_evaluator()
+    evaluator.update(torch.zeros(2, num_classes, device=task.device),
+                     torch.ones(2, num_classes, device=task.device))
+    return list(evaluator.compute().keys())
+
+
+def _patch_process_group_timeout(minutes):
+    """--dist-timeout: timm's init_distributed_device creates the process group with torch's default timeout."""
+    import datetime as _dt
+    import torch.distributed as dist
+    init = dist.init_process_group
+
+    def init_with_timeout(*a, **kw):
+        kw.setdefault('timeout', _dt.timedelta(minutes=minutes))
+        return init(*a, **kw)
+    dist.init_process_group = init_with_timeout
 
 
 def train_one_epoch(
@@ -815,15 +1040,18 @@ def train_one_epoch(
         model,
         loader,
         optimizer,
-        loss_fn,
         args,
+        task=None,
         device=torch.device('cuda'),
         lr_scheduler=None,
         saver=None,
+        output_dir=None,
         amp_autocast=suppress,
         loss_scaler=None,
-        model_ema=None,
+        model_dtype=None,
         mixup_fn=None,
+        scheduled_batch_mode=False,
+        batch_size_reference=None,
         skip_updates=0,
 ):
     if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:
@@ -831,12 +1059,13 @@ def train_one_epoch(
             mixup_fn.mixup_enabled = False
 
     second_order = hasattr(optimizer, 'is_second_order') and optimizer.is_second_order
-    has_no_sync = hasattr(model, "no_sync")
+    has_no_sync = args.distributed and hasattr(task.get_trainable_module(), 'no_sync')
     update_time_m = utils.AverageMeter()
     data_time_m = utils.AverageMeter()
     losses_m = utils.AverageMeter()
 
-    model.train()
+    trainable_module = task.get_trainable_module()
+    trainable_module.train()
 
     accum_steps = args.grad_accum_steps
     last_accum_steps = len(loader) % accum_steps
@@ -850,16 +1079,18 @@ def train_one_epoch(
     update_sample_count = 0
     for batch_idx, (input, target) in enumerate(loader):
         if batch_idx < skip_updates * accum_steps:
+            # already trained before the recovery checkpoint (the loader repeats the epoch's batches)
             num_updates += (batch_idx + 1) % accum_steps == 0
             data_start_time = update_start_time = time.time()
-            continue  # already trained before the recovery checkpoint
+            continue
         last_batch = batch_idx == last_batch_idx
         need_update = last_batch or (batch_idx + 1) % accum_steps == 0
         update_idx = batch_idx // accum_steps
         if batch_idx >= last_batch_idx_to_accum:
             accum_steps = last_accum_steps
 
-        input, target = input.to(device), target.to(device)
+        if not args.prefetcher:
+            input, target = input.to(device=device, dtype=model_dtype), target.to(device=device)
         if mixup_fn is not None:
             input, target = mixup_fn(input, target)
         if args.channels_last:
@@ -870,20 +1101,25 @@ def train_one_epoch(
 
         def _forward():
             with amp_autocast():
-                output = model(input)
-                loss = loss_fn(output, target)
+                # Task handles the complete forward pass and (masked) loss computation
+                result = task(input, target)
+                _loss = result['loss']
+
             if accum_steps > 1:
-                loss /= accum_steps
-            return loss
+                _loss /= accum_steps
+            return _loss, result
 
         def _backward(_loss):
+            clip_parameters = None
+            if args.clip_grad is not None:
+                clip_parameters = task.get_clip_parameters(exclude_head='agc' in args.clip_mode)
             if loss_scaler is not None:
                 loss_scaler(
                     _loss,
                     optimizer,
                     clip_grad=args.clip_grad,
                     clip_mode=args.clip_mode,
-                    parameters=model_parameters(model, exclude_head='agc' in args.clip_mode),
+                    parameters=clip_parameters,
                     create_graph=second_order,
                     need_update=need_update,
                 )
@@ -892,24 +1128,33 @@ def train_one_epoch(
                 if need_update:
                     if args.clip_grad is not None:
                         utils.dispatch_clip_grad(
-                            model_parameters(model, exclude_head='agc' in args.clip_mode),
+                            clip_parameters,
                             value=args.clip_grad,
                             mode=args.clip_mode,
                         )
                     optimizer.step()
 
-        if has_no_sync and not need_update:
-            with model.no_sync():
-                loss = _forward()
-                _check_finite(loss, epoch, batch_idx)
-                _backward(loss)
-        else:
-            loss = _forward()
-            _check_finite(loss, epoch, batch_idx)
-            _backward(loss)
+        batch_size = input.shape[0]
+        local_scale = 1.0
+        if scheduled_batch_mode and args.variable_batch_loss_scale not in (None, 'none'):
+            local_scale = batch_size / batch_size_reference
+            if args.variable_batch_loss_scale == 'sqrt':
+                local_scale = local_scale ** 0.5
+        global_batch_size = batch_size * (args.world_size if args.distributed else 1)
 
-        losses_m.update(loss.item() * accum_steps, input.size(0))
-        update_sample_count += input.size(0)
+        if has_no_sync and not need_update:
+            with task.no_sync():
+                loss, result = _forward()
+                _backward(loss * local_scale if local_scale != 1.0 else loss)
+        else:
+            loss, result = _forward()
+            _backward(loss * local_scale if local_scale != 1.0 else loss)
+
+        loss_value = loss.item()  # the one host sync per step, as timm's
+        if not math.isfinite(loss_value):
+            _stop_non_finite(loss_value, epoch, batch_idx, output_dir)
+        losses_m.update(loss_value * accum_steps, batch_size)
+        update_sample_count += global_batch_size
 
         if not need_update:
             data_start_time = time.time()
@@ -917,12 +1162,12 @@ def train_one_epoch(
 
         num_updates += 1
         optimizer.zero_grad()
-        if model_ema is not None:
-            model_ema.update(model, step=num_updates)
+        task.update_ema(step=num_updates)
 
         if args.synchronize_step and device.type == 'cuda':
             torch.cuda.synchronize()
         time_now = time.time()
+
         update_time_m.update(time.time() - update_start_time)
         update_start_time = time_now
 
@@ -930,25 +1175,34 @@ def train_one_epoch(
             lrl = [param_group['lr'] for param_group in optimizer.param_groups]
             lr = sum(lrl) / len(lrl)
 
+            loss_avg, loss_now = losses_m.avg, losses_m.val
             if args.distributed:
-                reduced_loss = utils.reduce_tensor(loss.data, args.world_size)
-                losses_m.update(reduced_loss.item() * accum_steps, input.size(0))
-                update_sample_count *= args.world_size
+                # synchronize current step and avg loss, each process keeps its own running avg
+                loss_avg = utils.reduce_tensor(loss.new([loss_avg]), args.world_size).item()
+                loss_now = utils.reduce_tensor(loss.new([loss_now]), args.world_size).item()
 
             if utils.is_primary(args):
                 _logger.info(
                     f'Train: {epoch} [{update_idx:>4d}/{updates_per_epoch} '
                     f'({100. * (update_idx + 1) / updates_per_epoch:>3.0f}%)]  '
-                    f'Loss: {losses_m.val:#.3g} ({losses_m.avg:#.3g})  '
+                    f'Loss: {loss_now:#.3g} ({loss_avg:#.3g})  '
                     f'Time: {update_time_m.val:.3f}s, {update_sample_count / update_time_m.val:>7.2f}/s  '
                     f'({update_time_m.avg:.3f}s, {update_sample_count / update_time_m.avg:>7.2f}/s)  '
                     f'LR: {lr:.3e}  '
                     f'Data: {data_time_m.val:.3f} ({data_time_m.avg:.3f})'
                 )
 
+                if args.save_images and output_dir:
+                    torchvision.utils.save_image(
+                        input,
+                        os.path.join(output_dir, 'train-batch-%d.jpg' % batch_idx),
+                        padding=0,
+                        normalize=True
+                    )
+
         if saver is not None and args.recovery_interval and (
                 (update_idx + 1) % args.recovery_interval == 0):
-            save_recovery(saver, epoch, update_idx)
+            save_recovery(saver, task, epoch, update_idx)
 
         if lr_scheduler is not None:
             lr_scheduler.step_update(num_updates=num_updates, metric=losses_m.avg)
@@ -960,20 +1214,29 @@ def train_one_epoch(
     if hasattr(optimizer, 'sync_lookahead'):
         optimizer.sync_lookahead()
 
-    return OrderedDict([('loss', losses_m.avg)])
+    loss_avg = losses_m.avg
+    if args.distributed:
+        # synchronize avg loss, each process keeps its own running avg
+        loss_avg = torch.tensor([loss_avg], device=device, dtype=torch.float32)
+        loss_avg = utils.reduce_tensor(loss_avg, args.world_size).item()
+    return OrderedDict([('loss', loss_avg)])
 
 
-def _check_finite(loss, epoch, batch_idx):
-    if not math.isfinite(loss.item()):
-        raise FloatingPointError(
-            f'Loss is {loss.item()} at epoch {epoch}, step {batch_idx}: stopping. Lower --lr, add --clip-grad, '
-            'or check the inputs of that step; the last good checkpoint is last.pth.tar.')
+def _stop_non_finite(value, epoch, batch_idx, output_dir):
+    last = os.path.join(output_dir, 'last.pth.tar') if output_dir else None
+    resume = f'the last good checkpoint is {last}' if last and os.path.isfile(last) else \
+        'no checkpoint was written yet'
+    raise FloatingPointError(
+        f'Loss is {value} at epoch {epoch}, step {batch_idx}: stopping. Lower --lr, add --clip-grad, or check the '
+        f'inputs of that step; {resume}.')
 
 
-def validate(model, loader, evaluator, args, device=torch.device('cuda'), amp_autocast=suppress, log_suffix=''):
+def validate(model, loader, evaluator, args, device=torch.device('cuda'), amp_autocast=suppress, model_dtype=None,
+             log_suffix=''):
     return run_evaluation(
         model, loader, evaluator, device, amp_autocast, channels_last=args.channels_last, distributed=args.distributed,
-        log_interval=args.log_interval, log_suffix=log_suffix, is_primary=utils.is_primary(args))
+        log_interval=args.log_interval, log_suffix=log_suffix, is_primary=utils.is_primary(args),
+        prefetcher=args.prefetcher, model_dtype=model_dtype, tta=args.tta)
 
 
 if __name__ == '__main__':

@@ -10,12 +10,16 @@ _logger = logging.getLogger(__name__)
 
 
 def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, channels_last=False, distributed=False,
-                   log_interval=50, log_suffix='', is_primary=True):
+                   log_interval=50, log_suffix='', is_primary=True, prefetcher=True, model_dtype=None, tta=0):
     """ Forward every batch into `evaluator` and return its metrics (gathered once across ranks).
+
+    No host synchronisation per batch: outputs stay where the evaluator keeps them until compute().
 
     Args:
         model: Model in any wrapper. loader: Evaluation loader. evaluator: MultiLabelEvaluator.
         device: Input device. amp_autocast: Autocast context factory.
+        prefetcher: The loader is timm's PrefetchLoader (inputs arrive on the device, normalised).
+        model_dtype: Input dtype without the prefetcher. tta: Average this many consecutive outputs (timm's --tta).
         log_interval: Batches between progress lines. is_primary: Log on this rank.
     """
     batch_time_m = utils.AverageMeter()
@@ -25,11 +29,17 @@ def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, chan
     last_idx = len(loader) - 1
     with torch.inference_mode():
         for batch_idx, (input, target) in enumerate(loader):
-            input, target = input.to(device), target.to(device)
+            if not prefetcher:
+                input, target = input.to(device=device, dtype=model_dtype), target.to(device)
             if channels_last:
                 input = input.contiguous(memory_format=torch.channels_last)
             with amp_autocast():
                 output = model(input)
+            if isinstance(output, (tuple, list)):
+                output = output[0]
+            if tta > 1:
+                output = output.unfold(0, tta, tta).mean(dim=2)
+                target = target[0:target.size(0):tta]
             evaluator.update(output.float(), target)
             batch_time_m.update(time.time() - end)
             end = time.time()

@@ -3,6 +3,7 @@ import logging
 import os
 from typing import Callable, List, Optional
 
+import numpy as np
 import torch
 from PIL import Image
 from timm.data.target_transforms import MultiLabelTarget
@@ -16,11 +17,19 @@ class BadImageError(RuntimeError):
     """An image file that cannot be read; the message names the file and its label-file row."""
 
 
-def load_image(path: str) -> Image.Image:
+HIGH_BIT_DEPTH_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
+
+
+def load_image(path: str, mode: str = 'RGB') -> Image.Image:
+    """Decode an image into `mode`. 16-bit greyscale (PNG 'I;16' / 'I') is scaled to 8 bits first: PIL's own
+    conversion clips it, turning every grey level above 255 white."""
     with open(path, 'rb') as f:
         img = Image.open(f)
         img.load()
-    return img.convert('RGB')
+    if img.mode in HIGH_BIT_DEPTH_MODES:
+        values = np.asarray(img, dtype=np.int64)
+        img = Image.fromarray((values.clip(0, 65535) // 257).astype(np.uint8), mode='L')
+    return img.convert(mode)
 
 
 class MultiLabelDataset(torch.utils.data.Dataset):
@@ -33,12 +42,17 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         transform: Image transform (timm's create_loader sets it).
         bad_images: 'error' raises BadImageError naming the file; 'skip' checks every image up front and drops
             unreadable ones, counted in `skipped` and logged.
+        img_mode: PIL mode the images are converted to (timm's --input-img-mode).
+        repeats: timm's --epoch-repeats: one epoch passes over the images this many times (0 or 1: once).
     """
 
-    def __init__(self, label_set: LabelSet, transform: Optional[Callable] = None, bad_images: str = 'error'):
+    def __init__(self, label_set: LabelSet, transform: Optional[Callable] = None, bad_images: str = 'error',
+                 img_mode: str = 'RGB', repeats: float = 0.):
         if bad_images not in ('error', 'skip'):
             raise ValueError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
         self.transform = transform
+        self.img_mode = img_mode
+        self.repeats = max(1., float(repeats or 1.))
         self.skipped: List[str] = []
         if bad_images == 'skip':
             label_set = self._drop_unreadable(label_set)
@@ -55,7 +69,7 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         for i, rel in enumerate(label_set.paths):
             path = os.path.join(label_set.root, rel)
             try:
-                load_image(path)
+                load_image(path, self.img_mode)
                 keep.append(i)
             except Exception as e:
                 self.skipped.append(f'{path}: {type(e).__name__}: {e}')
@@ -66,7 +80,7 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         return label_set
 
     def __len__(self):
-        return len(self.label_set)
+        return int(len(self.label_set) * self.repeats)
 
     def target(self, index: int) -> torch.Tensor:
         t = self.targets
@@ -76,10 +90,11 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         return torch.from_numpy(t.row(index))
 
     def __getitem__(self, index: int):
+        index = index % len(self.label_set)
         rel = self.label_set.paths[index]
         path = os.path.join(self.label_set.root, rel)
         try:
-            img = load_image(path)
+            img = load_image(path, self.img_mode)
         except Exception as e:
             raise BadImageError(
                 f'Cannot read image {path} (entry {index} of {self.label_set.source}): {type(e).__name__}: {e}. '

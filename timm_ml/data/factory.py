@@ -1,7 +1,13 @@
-""" Label sets for train.py / validate.py: split resolution, class map, shared class order."""
-from typing import Optional, Sequence
+""" Label sets for train.py / validate.py: split resolution, class map, shared class order, label-parsing options."""
+import logging
+from typing import Any, Dict, Optional, Sequence, Tuple
 
-from .readers import LabelSet, read_class_list, read_label_file, resolve_label_file
+from .partial import simulate_partial
+from .readers import LabelSet, groups_from_class_names, read_class_list, read_label_file, resolve_label_file
+
+_logger = logging.getLogger(__name__)
+
+LABEL_OPTIONS = ('label_delimiter', 'path_column', 'labels_column')
 
 
 def create_label_set(
@@ -22,10 +28,56 @@ def create_label_set(
         split: Split name (--train-split / --val-split) or a label file path.
         classes, attributes: Class order to enforce (from the training split or a checkpoint).
         class_map: timm's --class-map: a text file with one class name per line, fixing the class order.
+        label_delimiter, path_column, labels_column: Label-file parsing options (see read_label_file).
         on_bad: 'error' or 'skip' for malformed rows.
     """
+    if root is None:
+        raise ValueError('No dataset folder given: pass it as the first argument (or --data-dir).')
     if classes is None and class_map:
         classes = read_class_list(class_map)
     return read_label_file(
         resolve_label_file(root, split), classes=classes, attributes=attributes, label_delimiter=label_delimiter,
         path_column=path_column, labels_column=labels_column, on_bad=on_bad)
+
+
+def label_options(args, saved: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Label-parsing options: the ones given on the command line, else the ones training used (from a checkpoint's
+    ml_config), so validate.py / infer.py read a split the way train.py did."""
+    saved = saved or {}
+    return {k: getattr(args, k, None) if getattr(args, k, None) is not None else saved.get(k) for k in LABEL_OPTIONS}
+
+
+def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelSet]]:
+    """ train.py's label sets: the train split defines the class order (or --class-map does), val must use it.
+    --simulate-partial hides training annotations (seeded by --seed)."""
+    root = args.data or args.data_dir
+    kwargs = dict(label_options(args), on_bad=args.bad_images)
+    train = create_label_set(root, args.train_split, class_map=args.class_map, **kwargs)
+    val = create_label_set(root, args.val_split, classes=train.classes, attributes=train.attributes or None,
+                           **kwargs) if args.val_split else None
+    if args.simulate_partial:
+        train.targets = simulate_partial(train.targets, args.simulate_partial, seed=args.seed)
+    if log:
+        for name, labels in (('train', train), ('val', val)):
+            if labels is not None:
+                _logger.info(f'{name}: {describe_label_set(labels)}')
+    return train, val
+
+
+def describe_label_set(labels: LabelSet) -> str:
+    """One line: images, classes, positives per image, unknown rate, attributes."""
+    counts = labels.targets.class_counts()
+    entries = max(1, len(labels) * labels.num_classes)
+    line = (f'{labels.source}: {len(labels)} images, {labels.num_classes} classes, '
+            f'{counts[0].sum() / max(1, len(labels)):.2f} positives per image, {100 * counts[2].sum() / entries:.1f}% '
+            f'unknown')
+    if labels.attributes:
+        line += f', attributes {[g.name for g in labels.attributes]}'
+    if labels.skipped:
+        line += f', {len(labels.skipped)} rows skipped'
+    return line
+
+
+def attributes_of(classes: Sequence[str], group_sizes) -> Optional[list]:
+    """Attribute groups of a checkpoint's class list (None for multi-label heads)."""
+    return groups_from_class_names(classes) if group_sizes else None

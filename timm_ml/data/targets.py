@@ -8,8 +8,36 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 POSITIVE, NEGATIVE, UNKNOWN = 1, 0, -1
+
+
+def known_mask(target):
+    """Entries with a known target (hard 0 / 1 or soft in [0, 1] after mixup / smoothing)."""
+    return target >= 0
+
+
+def unknown_mask(target):
+    """Unknown (-1) entries; mixup keeps an entry unknown when either mixed image did not annotate it."""
+    return target < 0
+
+
+def positive_weight(target):
+    """Weight of the positive term of a binary loss: y on known entries (1 for a hard positive), 0 on unknowns."""
+    return target.clamp(min=0).float()
+
+
+def negative_weight(target):
+    """Weight of the negative term: 1 - y on known entries (1 for a hard negative), 0 on unknowns."""
+    return torch.where(target >= 0, 1. - target.float(), torch.zeros_like(target, dtype=torch.float32))
+
+
+def smooth_known(target, smoothing: float):
+    """timm's multi-label smoothing (y * (1 - s) + s / 2) on known entries; unknowns stay -1."""
+    if not smoothing:
+        return target
+    return torch.where(target >= 0, target * (1. - smoothing) + 0.5 * smoothing, target)
 
 
 @dataclass

@@ -3,6 +3,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from timm_ml.data.targets import known_mask, negative_weight, positive_weight
+
 
 class AsymmetricAngularMarginLoss(nn.Module):
     """ L = -(1/B) sum[(k/s) y log p+ + ((1-k)/s)(1-y) log p-] * w over known entries.
@@ -24,9 +26,8 @@ class AsymmetricAngularMarginLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        known = (target >= 0).float()
-        pos = (target == 1).float()
-        neg = (target == 0).float()
+        known = known_mask(target).float()
+        pos, neg = positive_weight(target), negative_weight(target)  # soft targets (mixup, smoothing) weight both
         shifted_pos = logits - self.s * self.m  # s (cos - m)
         shifted_neg = -(logits + self.s * self.m)  # -s (cos + m)
         loss = (self.k / self.s) * pos * F.logsigmoid(shifted_pos) \

@@ -4,6 +4,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from timm_ml.data.targets import negative_weight, positive_weight, unknown_mask
+
 PARTIAL_MODES = ('negative', 'ignore', 'ignore_normalize_classes', 'selective')
 
 
@@ -60,7 +62,7 @@ class ClassAwareSelectiveLoss(nn.Module):
 
     @torch.no_grad()
     def partial_weight(self, prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        unknown = target == -1
+        unknown = unknown_mask(target)
         weight = torch.ones_like(prob)
         mode = self.partial_loss_mode
         if mode == 'ignore':
@@ -79,12 +81,13 @@ class ClassAwareSelectiveLoss(nn.Module):
         return weight
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Soft known targets y in [0, 1] (mixup, smoothing) weight the positive term by y, the negative by 1 - y."""
         x = x.float()
         prob = torch.sigmoid(x)
         prob_neg = 1. - prob
         if self.clip > 0:
             prob_neg = (prob_neg + self.clip).clamp(max=1)
-        pos, neg, unk = (target == 1).float(), (target == 0).float(), (target == -1).float()
+        pos, neg, unk = positive_weight(target), negative_weight(target), unknown_mask(target).float()
         log_pos = torch.log(prob.clamp(min=self.eps))
         log_neg = torch.log(prob_neg.clamp(min=self.eps))
         with torch.no_grad():

@@ -1,6 +1,7 @@
 """ One loss factory for every head: --loss bce|asl|aam|csl|ce and timm's other multi-label losses."""
 from typing import Optional, Sequence
 
+import torch
 import torch.nn as nn
 from timm.loss import MULTI_LABEL_LOSS_TYPES, create_classification_loss
 
@@ -9,8 +10,26 @@ from .attribute_ce import AttributeCrossEntropy
 from .csl import ClassAwareSelectiveLoss
 from .masked import MaskedMultiLabelLoss
 from .prior import read_class_prior
+from timm_ml.data.targets import smooth_known
 
 ML_LOSSES = ('csl', 'aam', 'ce') + MULTI_LABEL_LOSS_TYPES
+REDUCTIONS = {'asl': ('batchmean', 'sum', 'mean'), 'csl': ('sum', 'batchmean')}
+
+
+class KnownTargetSmoothing(nn.Module):
+    """Applies timm's multi-label label smoothing (towards 0.5) to the known targets before `loss`.
+
+    Args:
+        loss: A loss taking targets in [0, 1] or -1. smoothing: Smoothing factor.
+    """
+
+    def __init__(self, loss: nn.Module, smoothing: float):
+        super().__init__()
+        self.loss = loss
+        self.smoothing = smoothing
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(x, smooth_known(target, self.smoothing))
 
 
 def create_ml_loss(
@@ -33,6 +52,9 @@ def create_ml_loss(
         reduction: Optional[str] = None,
         class_counts=None,
         num_samples: Optional[int] = None,
+        bce_sum: bool = False,
+        bce_target_thresh: Optional[float] = None,
+        bce_pos_weight: Optional[float] = None,
 ) -> nn.Module:
     """ Create a training loss that honours unknown targets (-1).
 
@@ -41,24 +63,32 @@ def create_ml_loss(
             'ce' (per-attribute cross-entropy, attribute heads).
         classes: Class names (to check a CSL prior file against).
         group_sizes: Attribute group sizes ('ce').
-        smoothing: Label smoothing (bce / asl / poly / ce).
-        soft_targets: Targets come from mixup / cutmix.
+        smoothing: Label smoothing: timm's multi-label smoothing towards 0.5 (every loss but ce, which smooths within
+            each attribute); with soft_targets the mixup has applied it already (except for ce).
+        soft_targets: Targets come from mixup / cutmix (soft values in [0, 1]; -1 stays unknown).
         gamma_pos, gamma_neg, clip: Focusing and probability shift (asl defaults 1 / 4 / 0.05, csl 0 / 1 / 0,
             aam 0 / 0 / 0.05).
         gamma_unann, partial_loss_mode, likelihood_topk, prior_threshold, prior_path: CSL options.
         aam_s, aam_m, aam_k: AAM scale, margin and positive weight.
         reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
         class_counts, num_samples: Training label statistics for timm's 'db' loss.
+        bce_sum, bce_target_thresh, bce_pos_weight: timm's BCE options (--bce-sum, --bce-target-thresh,
+            --bce-pos-weight).
     """
     if loss_type not in ML_LOSSES:
         raise ValueError(f'Unknown --loss {loss_type!r}, expected one of {ML_LOSSES}')
+    if reduction is not None and reduction not in REDUCTIONS.get(loss_type, ()):
+        raise ValueError(f'--loss-reduction {reduction!r} does not apply to --loss {loss_type}: '
+                         + (f'choose one of {REDUCTIONS[loss_type]}' if loss_type in REDUCTIONS else
+                            'only asl and csl take a reduction'))
+    own_smoothing = 0. if soft_targets else smoothing
     if loss_type == 'ce':
         if not group_sizes:
             raise ValueError("--loss ce is the per-attribute cross-entropy: use it with --ml-head attributes")
         return AttributeCrossEntropy(group_sizes, smoothing=smoothing)
     if loss_type == 'csl':
         prior = read_class_prior(prior_path, classes) if prior_path else None
-        return ClassAwareSelectiveLoss(
+        loss = ClassAwareSelectiveLoss(
             partial_loss_mode=partial_loss_mode,
             gamma_pos=0. if gamma_pos is None else gamma_pos,
             gamma_neg=1. if gamma_neg is None else gamma_neg,
@@ -69,13 +99,15 @@ def create_ml_loss(
             prior_threshold=prior_threshold,
             reduction=reduction or 'sum',
         )
+        return KnownTargetSmoothing(loss, own_smoothing) if own_smoothing else loss
     if loss_type == 'aam':
-        return AsymmetricAngularMarginLoss(
+        loss = AsymmetricAngularMarginLoss(
             s=aam_s, m=aam_m, k=aam_k,
             gamma_pos=0. if gamma_pos is None else gamma_pos,
             gamma_neg=0. if gamma_neg is None else gamma_neg,
             clip=0.05 if clip is None else clip,
         )
+        return KnownTargetSmoothing(loss, own_smoothing) if own_smoothing else loss
     kwargs = {}
     if loss_type == 'asl':
         kwargs.update(
@@ -86,6 +118,8 @@ def create_ml_loss(
         )
     if loss_type == 'db':
         kwargs.update(class_counts=class_counts, num_samples=num_samples)
+    if loss_type == 'bce':
+        kwargs.update(bce_sum=bce_sum, bce_target_thresh=bce_target_thresh, pos_weight=bce_pos_weight)
     base = create_classification_loss(
         loss_type, multi_label=True, smoothing=smoothing, soft_targets=soft_targets, **kwargs)
     return MaskedMultiLabelLoss(base, loss_type)
@@ -98,7 +132,7 @@ def loss_kwargs(args, evaluation: bool = False) -> dict:
     prior-based weighting, which depend on the training batch).
     """
     names = ('gamma_pos', 'gamma_neg', 'gamma_unann', 'clip', 'partial_loss_mode', 'likelihood_topk', 'prior_threshold',
-             'prior_path', 'aam_s', 'aam_m', 'aam_k')
+             'prior_path', 'aam_s', 'aam_m', 'aam_k', 'bce_sum', 'bce_target_thresh', 'bce_pos_weight')
     kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if hasattr(args, 'loss_reduction'):
         kwargs['reduction'] = args.loss_reduction

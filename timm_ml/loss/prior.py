@@ -11,13 +11,14 @@ class PriorFileError(ValueError):
 
 
 @torch.no_grad()
-def estimate_class_prior(model, loader, device='cpu', amp_autocast=None) -> np.ndarray:
+def estimate_class_prior(model, loader, device='cpu', amp_autocast=None, prefetcher=False) -> np.ndarray:
     """Mean sigmoid output per class over every batch of `loader` (e.g. the training set, a model trained
     in 'ignore' mode)."""
     model.eval()
     total, count = None, 0
     for input, _ in loader:
-        input = input.to(device)
+        if not prefetcher:
+            input = input.to(device)
         if amp_autocast is not None:
             with amp_autocast():
                 logits = model(input)

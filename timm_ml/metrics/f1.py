@@ -15,12 +15,14 @@ def _f1(p, r):
     return 2 * p * r / (p + r) if (p + r) > 0 else 0.
 
 
-def confusion_counts(
-        pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(3, C) TP, FP, FN per class from boolean predictions; unknown (-1) targets are not counted."""
+def confusion_counts(pred: torch.Tensor, target: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """(3, C) TP, FP, FN per class from boolean predictions; unknown (-1) targets are not counted.
+
+    dim: the sample dimension of `pred` / `target` ((N, C) -> 0, class-major (C, N) -> 1).
+    """
     pos, neg = target == 1, target == 0
-    return torch.stack([
-        (pred & pos).sum(0), (pred & neg).sum(0), (~pred & pos).sum(0)]).double()
+    tp = (pred & pos).sum(dim)
+    return torch.stack([tp, (pred & neg).sum(dim), pos.sum(dim) - tp]).double()
 
 
 def precision_recall_f1(counts: torch.Tensor, prefix: str = '') -> 'OrderedDict[str, float]':

@@ -1,4 +1,9 @@
-""" Model factory: timm backbone + multi-label head, rebuilt from a checkpoint alone."""
+""" Model factory: timm backbone + multi-label head, rebuilt from a checkpoint alone.
+
+The linear head is timm's own classifier (`timm.create_model(name, num_classes=C)`), so a linear checkpoint is a stock
+timm state dict that `timm.create_model(..., checkpoint_path=...)` loads. The other heads sit on a truncated backbone
+(`MultiLabelModel`). Either way the model carries `ml_config`: what is needed to rebuild it (stored in checkpoints).
+"""
 import logging
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -7,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from .backbone import Backbone
-from .heads import AttributeHead, CosineHead, LinearHead
+from .heads import CosineHead
 from .ml_decoder import MLDecoderHead
 
 _logger = logging.getLogger(__name__)
@@ -21,19 +26,12 @@ class MultiLabelModel(nn.Module):
     Args:
         backbone: Truncated timm model.
         head: A head module; `head.wants_tokens` selects tokens (ML-Decoder) or pooled features.
-        config: Everything needed to rebuild the model (stored in checkpoints).
     """
 
-    def __init__(self, backbone: Backbone, head: nn.Module, config: Dict[str, Any]):
+    def __init__(self, backbone: Backbone, head: nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.config = config
-        self.num_classes = len(config['classes'])
-
-    @property
-    def group_sizes(self) -> Optional[List[int]]:
-        return getattr(self.head, 'group_sizes', None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)
@@ -45,6 +43,18 @@ class MultiLabelModel(nn.Module):
         self.backbone.model.set_grad_checkpointing(enable)
 
 
+def timm_model_of(model: nn.Module) -> nn.Module:
+    """The timm model inside a multi-label model (the model itself for the linear head)."""
+    return model.backbone.model if isinstance(model, MultiLabelModel) else model
+
+
+def head_classifier(model: nn.Module) -> Optional[nn.Module]:
+    """The last layer of the head, for --head-init-scale / --head-init-bias (None for the cosine head)."""
+    if not isinstance(model, MultiLabelModel):
+        return model.get_classifier()
+    return getattr(model.head, 'group_fc', None)
+
+
 def scores_from_logits(logits: torch.Tensor, group_sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Sigmoid per class, or softmax within each attribute group for attribute heads."""
     if not group_sizes:
@@ -52,13 +62,14 @@ def scores_from_logits(logits: torch.Tensor, group_sizes: Optional[Sequence[int]
     return torch.cat([g.softmax(-1) for g in logits.float().split(list(group_sizes), dim=-1)], dim=-1)
 
 
-def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs):
+def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=0):
     kwargs = dict(timm_kwargs)
     if pretrained_path:
-        kwargs['pretrained_cfg_overlay'] = dict(file=pretrained_path)
+        # 'file' has priority over url / hub; num_classes=-1 makes timm drop the pretrained classifier (as timm's train.py)
+        kwargs['pretrained_cfg_overlay'] = dict(file=pretrained_path, num_classes=-1)
         pretrained = True
     try:
-        return timm.create_model(model_name, pretrained=pretrained, num_classes=0, **kwargs)
+        return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)
     except Exception as e:
         if pretrained and not pretrained_path:
             raise RuntimeError(
@@ -77,7 +88,7 @@ def create_ml_model(
         pretrained: bool = False,
         pretrained_path: Optional[str] = None,
         timm_kwargs: Optional[Dict[str, Any]] = None,
-) -> MultiLabelModel:
+) -> nn.Module:
     """ Create a multi-label model.
 
     Args:
@@ -90,37 +101,76 @@ def create_ml_model(
         pretrained: Load timm's pretrained weights (needs network).
         pretrained_path: Local backbone weights (a timm / torchvision state dict); the classifier is dropped.
         timm_kwargs: Passed to timm.create_model (drop_rate, drop_path_rate, in_chans, ...).
+    Returns:
+        The model, with its rebuild config as `model.ml_config`.
     """
     if ml_head not in ML_HEADS:
         raise ValueError(f'Unknown --ml-head {ml_head!r}, expected one of {ML_HEADS}')
     head_args = dict(head_args or {})
     timm_kwargs = dict(timm_kwargs or {})
     num_classes = len(classes)
-    backbone = Backbone(_create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs))
-    if ml_head == 'linear':
-        head = LinearHead(backbone.head_hidden_size, num_classes)
-    elif ml_head == 'cosine':
-        head = CosineHead(backbone.head_hidden_size, num_classes, **head_args)
-    elif ml_head == 'mldecoder':
-        head = MLDecoderHead(backbone.num_features, num_classes, **head_args)
+    if ml_head == 'attributes' and (not group_sizes or sum(group_sizes) != num_classes):
+        raise ValueError('The attributes head needs attribute groups covering all classes (an attribute CSV as label '
+                         'file).')
+    if ml_head in ('linear', 'attributes'):
+        # timm's own classifier; attribute groups are contiguous blocks of its outputs, one softmax each
+        model = _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=num_classes)
     else:
-        if not group_sizes or sum(group_sizes) != num_classes:
-            raise ValueError('The attributes head needs attribute groups covering all classes '
-                             '(an attribute CSV as label file).')
-        head = AttributeHead(backbone.head_hidden_size, group_sizes)
-        head_args = {}
-    config = dict(
+        model = MultiLabelModel(*_create_head(
+            _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs), ml_head, num_classes, head_args))
+    model.ml_config = dict(
         model=model_name,
         ml_head=ml_head,
-        head_args=head_args,
+        head_args=head_args if ml_head not in ('linear', 'attributes') else {},
         classes=list(classes),
         group_sizes=list(group_sizes) if group_sizes else None,
         timm_kwargs={k: v for k, v in timm_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))},
     )
-    return MultiLabelModel(backbone, head, config)
+    return model
 
 
-def create_model_from_config(config: Dict[str, Any]) -> MultiLabelModel:
+def _create_head(timm_model, ml_head, num_classes, head_args):
+    backbone = Backbone(timm_model)
+    if ml_head == 'cosine':
+        head = CosineHead(backbone.head_hidden_size, num_classes, **head_args)
+    else:
+        head = MLDecoderHead(backbone.num_features, num_classes, **head_args)
+    return backbone, head
+
+
+def create_model_from_config(config: Dict[str, Any]) -> nn.Module:
     return create_ml_model(
         config['model'], config['classes'], config['ml_head'], config.get('head_args'), config.get('group_sizes'),
         timm_kwargs=config.get('timm_kwargs'))
+
+
+def ml_model_kwargs(args) -> Dict[str, Any]:
+    """create_ml_model keyword arguments from train.py's argparse namespace (like timm's optimizer_kwargs)."""
+    head_args = {}
+    if args.ml_head == 'mldecoder':
+        head_args = dict(num_groups=args.mld_groups, embed_dim=args.mld_dim, num_heads=args.mld_heads,
+                         dim_feedforward=args.mld_ff, dropout=args.mld_dropout)
+    elif args.ml_head == 'cosine':
+        head_args = dict(scale=args.cosine_scale if args.cosine_scale is not None else args.aam_s)
+    in_chans = 3
+    if args.in_chans is not None:
+        in_chans = args.in_chans
+    elif args.input_size is not None:
+        in_chans = args.input_size[0]
+    timm_kwargs = dict(
+        drop_rate=args.drop,
+        drop_path_rate=args.drop_path if args.drop_path is not None else args.drop_connect,
+        drop_block_rate=args.drop_block,
+        global_pool=args.gp,
+        bn_momentum=args.bn_momentum,
+        bn_eps=args.bn_eps,
+        in_chans=in_chans,
+        **args.model_kwargs,
+    )
+    return dict(
+        ml_head=args.ml_head,
+        head_args=head_args,
+        pretrained=args.pretrained,
+        pretrained_path=args.pretrained_path,
+        timm_kwargs={k: v for k, v in timm_kwargs.items() if v is not None},
+    )

@@ -1,26 +1,9 @@
-""" Pooled-feature heads: linear, cosine (for AAM) and attribute groups (one softmax per attribute)."""
+""" Pooled-feature heads beyond timm's classifier: cosine (for AAM)."""
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-class LinearHead(nn.Module):
-    """ FC on the backbone's pooled pre-logits (timm's --drop is applied by the backbone's own head dropout).
-
-    Args:
-        in_features: Pooled feature width.
-        num_classes: Output classes.
-    """
-    wants_tokens = False
-
-    def __init__(self, in_features: int, num_classes: int):
-        super().__init__()
-        self.fc = nn.Linear(in_features, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x)
 
 
 class CosineHead(nn.Module):
@@ -46,21 +29,3 @@ class CosineHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale * self.cosine(x)
-
-
-class AttributeHead(nn.Module):
-    """ One softmax classifier per attribute, computed as one FC whose outputs are the concatenated group logits.
-
-    Args:
-        in_features: Pooled feature width.
-        group_sizes: Number of values of each attribute (e.g. neck 7, sleeve 4, pattern 10).
-    """
-    wants_tokens = False
-
-    def __init__(self, in_features: int, group_sizes: Sequence[int]):
-        super().__init__()
-        self.group_sizes = list(group_sizes)
-        self.fc = nn.Linear(in_features, sum(self.group_sizes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x)

@@ -1,2 +1,2 @@
-from .checkpoint import (ML_CONFIG_KEY, CheckpointContent, load_checkpoint_file, load_model_from_checkpoint,
-                         save_checkpoint_atomic)
+from .checkpoint import (ML_CONFIG_KEY, class_difference, load_checkpoint_file, load_model_from_checkpoint,
+                         read_ml_config, save_checkpoint_atomic)

@@ -1,0 +1,1 @@
+from .multilabel import MultiLabelTask

@@ -1,0 +1,87 @@
+""" The multi-label training task: timm's MultiLabelClassificationTask plus what is ours."""
+import logging
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn as nn
+from timm.task import MultiLabelClassificationTask
+
+from timm_ml.metrics import MultiLabelEvaluator
+from timm_ml.utils.checkpoint import ML_CONFIG_KEY, class_difference
+
+_logger = logging.getLogger(__name__)
+
+
+class MultiLabelTask(MultiLabelClassificationTask):
+    """ timm's multi-label task with unknown (-1) targets.
+
+    Adds: a masked criterion from `timm_ml.loss.create_ml_loss` (unknown entries contribute nothing), the evaluator
+    with masked mAP / CP..OF1 / per-class AP / thresholds, and checkpoint task state holding `ml_config` (classes,
+    head, data config, label-parsing options, thresholds) and the recovery position inside an epoch. Resuming from a
+    checkpoint whose classes differ from the data's is an error that spells out the difference.
+
+    Args:
+        model: The multi-label model (timm_ml.models.create_ml_model).
+        criterion: Training loss (create_ml_loss).
+        ml_config: What rebuilds the model and reads its data (stored in every checkpoint).
+        eval_criterion: Loss reported on evaluation data (defaults to `criterion`).
+        threshold: Probability threshold of the F1 metrics.
+        topk: k of the top-k metrics.
+        device, dtype, verbose: As timm's tasks.
+    """
+
+    def __init__(
+            self,
+            model: nn.Module,
+            criterion: nn.Module,
+            ml_config: Dict[str, Any],
+            eval_criterion: Optional[nn.Module] = None,
+            threshold: float = 0.5,
+            topk: int = 3,
+            device: Optional[torch.device] = None,
+            dtype: Optional[torch.dtype] = None,
+            verbose: bool = True,
+    ):
+        super().__init__(model, criterion=criterion, threshold=threshold, device=device, dtype=dtype, verbose=verbose)
+        self.ml_config = ml_config
+        self.eval_criterion = eval_criterion.to(self.device) if eval_criterion is not None else self.criterion
+        self.topk = topk
+        self.recovery_updates = None  # set while a recovery checkpoint is written
+        self.resumed_updates = 0  # updates of the resumed epoch already done (from a recovery checkpoint)
+
+    def get_task_state(self, module=None, ema: bool = False) -> Dict[str, Any]:
+        state = {ML_CONFIG_KEY: self.ml_config}
+        if self.recovery_updates and not ema:
+            state['recovery_updates'] = self.recovery_updates
+        return state
+
+    def load_checkpoint_state(self, state_dict, task_state=None, ema: bool = False, strict: bool = True) -> None:
+        self._check_classes(task_state)  # before the weights: a class-count mismatch should read as such
+        super().load_checkpoint_state(state_dict, task_state, ema=ema, strict=strict)
+
+    def load_task_state(self, state, strict: bool = True, module=None, ema: bool = False) -> None:
+        if state and not ema:
+            self.resumed_updates = int(state.get('recovery_updates') or 0)
+
+    def _check_classes(self, state):
+        if not state or ML_CONFIG_KEY not in state:
+            return
+        difference = class_difference(state[ML_CONFIG_KEY]['classes'], self.ml_config['classes'])
+        if difference:
+            raise ValueError(
+                f'The checkpoint was trained on other classes than this data: {difference}. Its head rows would be '
+                'read under the wrong names. Train on the same classes (--class-map with the checkpoint\'s order), or '
+                'start from it with --initial-checkpoint, which matches head rows by class name.')
+
+    def create_evaluator(self, **kwargs) -> MultiLabelEvaluator:
+        config = self.ml_config
+        kwargs.setdefault('criterion', self.eval_criterion)
+        return MultiLabelEvaluator(
+            device=self.device,
+            classes=config['classes'],
+            group_sizes=config.get('group_sizes'),
+            group_names=config.get('attribute_names'),
+            threshold=self.threshold,
+            topk=self.topk,
+            **kwargs,
+        )
