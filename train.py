@@ -693,7 +693,7 @@ def main():
             + (f' after skipping {len(dataset_train.skipped)} unreadable images' if dataset_train.skipped else '')
             + ': no optimizer step would run. Lower --batch-size or add images.')
 
-    if not args.lr:
+    if args.lr is None:  # an explicit --lr 0 stays 0
         global_batch_size = batch_size_reference * args.world_size * args.grad_accum_steps
         batch_ratio = global_batch_size / args.lr_base_size
         if not args.lr_base_scale:

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from conftest import run_script
-from timm_ml.utils import load_checkpoint_file, load_model_from_checkpoint
+from timm_ml.utils import load_checkpoint_file, load_model_from_checkpoint, read_ml_config
 
 
 def test_estimate_thresholds_raise_f1_and_change_infer(trained, mosaic_data, tmp_path):
@@ -22,7 +22,7 @@ def test_estimate_thresholds_raise_f1_and_change_infer(trained, mosaic_data, tmp
     thresholds = np.load(os.path.join(out_dir, 'thresholds.npy'))
     table = pd.read_csv(os.path.join(out_dir, 'thresholds.csv'))
     ck_path = os.path.join(out_dir, 'model_best_thresholds.pth.tar')
-    config = load_checkpoint_file(ck_path)['ml_config']
+    config = read_ml_config(load_checkpoint_file(ck_path))
     assert list(table['class']) == config['classes'] and np.allclose(table.threshold, thresholds, atol=1e-5)
     assert np.allclose(config['thresholds'], thresholds)
 

@@ -5,7 +5,6 @@ import timm
 import torch
 
 from timm_ml.models import (MLDecoderHead, as_sequential_for_ML, create_ml_model, scores_from_logits)
-from timm_ml.models.heads import LinearHead
 
 # (name, input size, extra create kwargs): families across CNNs, ViTs and hierarchical transformers
 ARCHS = [
@@ -36,15 +35,13 @@ def test_backbone_truncation_any_timm_model(name, size, kwargs):
     assert features.ndim in (3, 4)
     assert tokens.ndim == 3 and tokens.shape[0] == 2 and tokens.shape[-1] == backbone.num_features
     assert pooled.shape == (2, backbone.head_hidden_size)
-    # a linear head with the stock classifier's weights reproduces the stock model
+    # the pooled pre-logits are exactly what the stock classifier sees (the cosine head reads them)
     classifier = stock.get_classifier()
     if isinstance(classifier, (tuple, list)):
         pytest.skip('distilled model with two classifiers')
-    head = LinearHead(backbone.head_hidden_size, 5)
-    head.fc.weight.data.copy_(classifier.weight.data.reshape(5, -1))
-    head.fc.bias.data.copy_(classifier.bias.data)
     with torch.no_grad():
-        assert torch.allclose(head(pooled), expected, atol=1e-4, rtol=1e-4)
+        logits = classifier(pooled.reshape(2, -1, 1, 1) if isinstance(classifier, torch.nn.Conv2d) else pooled)
+        assert torch.allclose(logits.reshape(2, 5), expected, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize('classes,dim,groups,total,trainable', [
@@ -90,12 +87,14 @@ def test_heads_on_maps_and_tokens(model_name, size, kw, head):
 def test_attribute_head_scores_softmax_per_group():
     model = create_ml_model('test_resnet', [f'c{i}' for i in range(7)], 'attributes', group_sizes=[3, 4])
     logits = model(torch.randn(2, 3, 64, 64))
-    scores = scores_from_logits(logits, model.group_sizes)
+    scores = scores_from_logits(logits, model.ml_config['group_sizes'])
     assert torch.allclose(scores[:, :3].sum(1), torch.ones(2)) and torch.allclose(scores[:, 3:].sum(1), torch.ones(2))
 
 
 def test_pretrained_without_network_points_to_pretrained_path(monkeypatch):
+    import huggingface_hub.constants
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)  # read at import time
     with pytest.raises(RuntimeError, match='--pretrained-path'):
         create_ml_model('resnet10t', ['a', 'b'], pretrained=True)  # offline: must raise
 
@@ -109,10 +108,10 @@ def test_packaged_efficientnet_lite0_weights_load_as_backbone(tmp_path):
     path = tmp_path / 'lite0.pth'
     torch.save(converted, path)
     model = create_ml_model('tf_efficientnet_lite0', ['a', 'b', 'c'], 'linear', pretrained_path=str(path))
-    backbone = model.backbone.model.state_dict()
+    backbone = model.state_dict()  # the linear head is timm's own classifier
     assert torch.equal(backbone['conv_stem.weight'], source['_conv_stem.weight'])
     assert torch.equal(backbone['conv_head.weight'], source['_conv_head.weight'])
-    assert model.head.fc.weight.shape == (3, 1280)  # new head, ImageNet classifier dropped
+    assert model.classifier.weight.shape == (3, 1280)  # new head, ImageNet classifier dropped
     # the full ImageNet model reproduces itself: a real image-free check that weights are not random
     stock = timm.create_model('tf_efficientnet_lite0')
     stock.load_state_dict(converted)
@@ -125,12 +124,12 @@ def test_initial_checkpoint_plain_timm_and_timm_ml(tmp_path):
     stock = timm.create_model('test_resnet', num_classes=1000)
     torch.save(stock.state_dict(), tmp_path / 'plain.pth')
     model = create_ml_model('test_resnet', ['a', 'b'])
-    head_before = model.head.fc.weight.clone()
+    head_before = model.fc.weight.clone()
     loaded = load_initial_checkpoint(model, str(tmp_path / 'plain.pth'))
     assert loaded == len(stock.state_dict()) - 2  # all but the 1000-class classifier
-    own = model.backbone.model.state_dict()
-    assert all(torch.equal(own[k], v) for k, v in stock.state_dict().items() if k in own)
-    assert torch.equal(model.head.fc.weight, head_before)
+    own = model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in stock.state_dict().items() if k in own and k not in ('fc.weight', 'fc.bias'))
+    assert torch.equal(model.fc.weight, head_before)
     # a timm_ml state dict (another class count) loads the backbone, keeps the new head
     other = create_ml_model('test_resnet', ['x', 'y', 'z'])
     torch.save({'state_dict': other.state_dict()}, tmp_path / 'ml.pth')

@@ -34,7 +34,7 @@ def test_train_writes_timm_layout(trained):
     assert summary.lr.iloc[0] > summary.lr.iloc[-1] > 0  # cosine decay recorded
     assert summary.eval_map.iloc[-1] > 40  # chance mAP on this data is ~30
     ck = load_checkpoint_file(os.path.join(out_dir, 'model_best.pth.tar'))  # torch.load(weights_only=True)
-    config = ck['ml_config']
+    config = ck['task_state']['ml_config']
     assert config['classes'][0] == 'T-shirt/top' and config['ml_head'] == 'linear'
     assert config['data_config']['input_size'] == [3, 32, 32]
 

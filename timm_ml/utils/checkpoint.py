@@ -94,8 +94,9 @@ def class_difference(saved: Sequence[str], current: Sequence[str]) -> str:
         return ''
     missing, extra = [c for c in current if c not in set(saved)], [c for c in saved if c not in set(current)]
     if not missing and not extra:
-        moved = [c for i, c in enumerate(current) if saved[i] != c]
-        return f'same {len(current)} classes in another order (e.g. {moved[:5]})'
+        first = next(i for i, c in enumerate(current) if saved[i] != c)
+        return (f'same {len(current)} classes in another order (from position {first}: checkpoint '
+                f'{saved[first:first + 3]}, data {current[first:first + 3]})')
     return (f'{len(missing)} classes of the data are not in the checkpoint (e.g. {missing[:5]}), '
             f'{len(extra)} checkpoint classes are not in the data (e.g. {extra[:5]})')
 
