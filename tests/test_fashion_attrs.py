@@ -60,6 +60,7 @@ def test_split_rejects_duplicate_paths(tmp_path):
         split_attribute_csv(str(tmp_path / 'a.csv'), str(tmp_path / 'out'))
 
 
+@pytest.mark.slow
 def test_attribute_heads_beat_majority_baseline_with_balanced_sampler(garments, tmp_path):
     run_script(['train.py', garments, '--ml-head', 'attributes', '--model', 'test_resnet', '--input-size', '3', '56',
                 '56', '-b', '64', '--epochs', '5', '--opt', 'adamw', '--lr', '6e-3', '--weight-decay', '1e-4',
@@ -88,6 +89,7 @@ def test_attribute_heads_beat_majority_baseline_with_balanced_sampler(garments, 
     assert (preds['Predicted Pattern Type'][known] == test.pattern[known]).mean() > 0.5
 
 
+@pytest.mark.slow
 def test_sigmoid_partial_loss_variant_on_attributes(garments, tmp_path):
     run_script(['train.py', garments, '--ml-head', 'linear', '--loss', 'csl', '--partial-loss-mode', 'ignore',
                 '--loss-reduction', 'batchmean', '--model', 'test_resnet', '--input-size', '3', '56', '56', '-b', '64',

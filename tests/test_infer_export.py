@@ -9,6 +9,8 @@ from PIL import Image
 from conftest import run_script
 from timm_ml.utils import load_checkpoint_file, load_model_from_checkpoint, read_ml_config
 
+pytestmark = pytest.mark.slow  # subprocess runs of the scripts
+
 
 def test_estimate_thresholds_raise_f1_and_change_infer(trained, mosaic_data, tmp_path):
     out_dir, _ = trained

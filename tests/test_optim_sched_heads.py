@@ -72,6 +72,7 @@ def test_early_stopping_counts_epochs_without_improvement():
     assert [es.step(m) for m in (3, 2, 2.5)] == [False, False, True]
 
 
+@pytest.mark.slow
 def test_plateau_schedule_and_early_stop_in_train(mosaic_data, tmp_path):
     proc = run_script(['train.py', mosaic_data, *TINY, '--lr', '0', '--sched', 'plateau', '--epochs', '6',
                        '--early-stop-patience', '2', '--output', str(tmp_path), '--experiment', 'es'])
@@ -87,6 +88,7 @@ def test_plateau_schedule_and_early_stop_in_train(mosaic_data, tmp_path):
     ('cosine', ['--aam-s', '10', '--aam-m', '0.1', '--aam-k', '0.7']),
     ('attributes', ['--train-split', 'train_attributes', '--val-split', 'val_attributes']),
 ])
+@pytest.mark.slow
 def test_each_head_learns_and_reloads_without_flags(head, extra, mosaic_data, tmp_path):
     run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--ml-head', head, *extra,
                 '--output', str(tmp_path), '--experiment', head])

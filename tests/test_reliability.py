@@ -30,11 +30,13 @@ def bad_data(mosaic_data, tmp_path):
     return str(data)
 
 
+@pytest.mark.slow
 def test_bad_images_error_names_the_file(bad_data, tmp_path):
     with pytest.raises(AssertionError, match=r'Cannot read image .*train/(zero|truncated|text|missing)\.png'):
         run_script(['train.py', bad_data, *TINY, '--epochs', '1', '--output', str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_bad_images_skip_counts_and_logs(bad_data, tmp_path):
     proc = run_script(['train.py', bad_data, *TINY, '--epochs', '1', '--bad-images', 'skip', '--output',
                        str(tmp_path), '--experiment', 'skip'])
@@ -53,6 +55,7 @@ def test_empty_label_file_is_an_error(tmp_path):
         read_label_file(str(tmp_path / 'train.csv'))
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_step(mosaic_data, tmp_path):
     with pytest.raises(AssertionError, match=r'Loss is (nan|inf) at epoch 0, step \d+: stopping'):
         run_script(['train.py', mosaic_data, *TINY, '--opt', 'sgd', '--lr', '1e30', '--epochs', '1',
@@ -80,6 +83,7 @@ def _kill_when(pattern, args, timeout=300):
             proc.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('resume_from', ['recovery', 'last'])
 def test_sigkill_then_resume_matches_uninterrupted(mosaic_data, tmp_path, resume_from):
     run_script(['train.py', mosaic_data, *RESUME_ARGS, '--output', str(tmp_path), '--experiment', 'full'])

@@ -7,6 +7,8 @@ import pytest
 from conftest import TINY, free_port, run_script
 from timm_ml.utils import load_checkpoint_file
 
+pytestmark = pytest.mark.slow  # subprocess runs of the scripts
+
 
 
 def summary_of(out_dir):
