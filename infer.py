@@ -19,7 +19,7 @@ from timm import utils
 from timm.data import create_transform
 from tqdm import tqdm
 
-from timm_ml.data import load_image, read_label_file
+from timm_ml.data import LABEL_OPTIONS, load_image, read_label_file
 from timm_ml.data.readers import LABEL_EXTENSIONS
 from timm_ml.models import scores_from_logits
 from timm_ml.utils import load_model_from_checkpoint
@@ -45,8 +45,9 @@ parser.add_argument('--column-names', nargs='*', default={}, action=utils.ParseK
 parser.add_argument('--export', choices=('onnx',), default=None, help='export the model instead of predicting')
 
 
-def list_inputs(path: str):
-    """(root, relative paths) for an image, a folder or a label file."""
+def list_inputs(path: str, config=None):
+    """(root, relative paths) for an image, a folder or a label file (read with the label-parsing options training
+    used, from the checkpoint's config)."""
     if os.path.isdir(path):
         found = []
         for dirpath, _, files in os.walk(path):
@@ -56,7 +57,8 @@ def list_inputs(path: str):
             raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) under {path}')
         return path, sorted(found)
     if path.lower().endswith(LABEL_EXTENSIONS):
-        labels = read_label_file(path)
+        saved = config or {}
+        labels = read_label_file(path, **{k: saved.get(k) for k in LABEL_OPTIONS})
         return labels.root, labels.paths
     if not os.path.isfile(path):
         raise FileNotFoundError(f'No such image, folder or label file: {path}')
@@ -139,7 +141,9 @@ def main():
         return
     if not args.input:
         parser.error('input (image, folder or label file) is required')
-    root, paths = list_inputs(args.input)
+    if not os.path.exists(args.input):
+        parser.error(f'input {args.input!r} does not exist (an image, a folder of images or a label file)')
+    root, paths = list_inputs(args.input, config)
     amp_autocast, _, _ = resolve_amp(args.amp, 'float16', device)
     scores = predict(model, config, root, paths, args.batch_size, args.workers, device,
                      amp_autocast if args.amp else None)

@@ -40,7 +40,7 @@ from timm_ml.models import ML_HEADS, create_ml_model, head_classifier, ml_model_
 from timm_ml.optim import add_gradient_centralization
 from timm_ml.task import MultiLabelTask
 from timm_ml.utils.amp import resolve_amp
-from timm_ml.utils.checkpoint import load_initial_checkpoint, save_recovery
+from timm_ml.utils.checkpoint import MultiLabelCheckpointSaver, load_initial_checkpoint, save_recovery
 from timm_ml.utils.early_stop import EarlyStopping
 from timm_ml.utils.train_args import check_train_args, resolve_eval_metric
 
@@ -432,7 +432,8 @@ group.add_argument('--val-interval', type=int, default=1, metavar='N',
 group.add_argument('--save-images', action='store_true', default=False,
                    help='save images of input batches every log interval for debugging')
 group.add_argument('--tta', type=int, default=0, metavar='N',
-                   help='Test/inference time augmentation (oversampling) factor. 0=None (default: 0)')
+                   help='Test-time augmentation in evaluation: 2 averages each image with its horizontal flip '
+                        '(default: 0, none)')
 group.add_argument('--use-multi-epochs-loader', action='store_true', default=False,
                    help='use the multi-epochs-loader to save time at the beginning of every epoch')
 group.add_argument('--log-wandb', action='store_true', default=False,
@@ -819,7 +820,7 @@ def main():
             ])
         # a new run never appends to an older run's folder (timm's inc); --resume continues in place
         output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name, inc=not args.resume)
-        saver = utils.CheckpointSaver(
+        saver = MultiLabelCheckpointSaver(
             model=model,
             optimizer=optimizer,
             args=args,

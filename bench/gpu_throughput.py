@@ -169,7 +169,7 @@ def main():
     print(f'train: train.py {med["ours_t"]:8.1f} img/s   plain timm loop {med["plain_t"]:8.1f} img/s   '
           f'ratio {med["ours_t"] / med["plain_t"]:.3f}x')
     print(f'eval : validate {med["ours_e"]:8.1f} img/s   plain timm loop {med["plain_e"]:8.1f} img/s   '
-          f'ratio {med["ours_e"] / med["plain_e"]:.3f}x  (loop only; the exact mAP / F1 after it are not timed)'))
+          f'ratio {med["ours_e"] / med["plain_e"]:.3f}x  (loop only; the exact mAP / F1 after it are not timed)')
 
 
 if __name__ == '__main__':

@@ -19,7 +19,8 @@ def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, chan
         model: Model in any wrapper. loader: Evaluation loader. evaluator: MultiLabelEvaluator.
         device: Input device. amp_autocast: Autocast context factory.
         prefetcher: The loader is timm's PrefetchLoader (inputs arrive on the device, normalised).
-        model_dtype: Input dtype without the prefetcher. tta: Average this many consecutive outputs (timm's --tta).
+        model_dtype: Input dtype without the prefetcher.
+        tta: Test-time augmentation: 2 averages the logits of each image and its horizontal flip (0 / 1: none).
         log_interval: Batches between progress lines. is_primary: Log on this rank.
     """
     batch_time_m = utils.AverageMeter()
@@ -35,11 +36,8 @@ def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, chan
                 input = input.contiguous(memory_format=torch.channels_last)
             with amp_autocast():
                 output = model(input)
-            if isinstance(output, (tuple, list)):
-                output = output[0]
-            if tta > 1:
-                output = output.unfold(0, tta, tta).mean(dim=2)
-                target = target[0:target.size(0):tta]
+                if tta > 1:
+                    output = (output + model(input.flip(-1))) / 2
             evaluator.update(output.float(), target)
             batch_time_m.update(time.time() - end)
             end = time.time()

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
+from timm.utils import CheckpointSaver
 
 ML_CONFIG_KEY = 'ml_config'
 _logger = logging.getLogger(__name__)
@@ -32,19 +33,40 @@ def read_ml_config(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return (checkpoint.get('task_state') or {}).get(ML_CONFIG_KEY) or checkpoint.get(ML_CONFIG_KEY)
 
 
-def save_checkpoint_atomic(state: Dict[str, Any], path: str):
-    """Write to a temp file in the same folder, then rename over `path`; a full disk is named as such."""
-    tmp = path + '.tmp'
+def _is_disk_full(e: Exception) -> bool:
+    # torch.save reports a short write as "unexpected pos N vs M" from its zip writer
+    return (isinstance(e, OSError) and e.errno == errno.ENOSPC) or 'No space left' in str(e) or \
+        'unexpected pos' in str(e)
+
+
+def _save_or_clean_up(save_fn, tmp: str, final: str):
+    """Run save_fn() writing `tmp`; on failure remove the partial temp file, and name a full disk as such."""
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        save_fn()
     except (OSError, RuntimeError) as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC or 'No space left' in str(e) or 'unexpected pos' in str(e):
-            raise OSError(errno.ENOSPC, f'No space left on the device holding {os.path.dirname(os.path.abspath(path))} '
-                                        f'while writing {os.path.basename(path)}') from e
+        if _is_disk_full(e):
+            raise OSError(errno.ENOSPC, f'No space left on the device holding {os.path.dirname(os.path.abspath(final))}'
+                                        f' while writing {os.path.basename(final)}; the partial file was removed, '
+                                        'earlier checkpoints are intact') from e
         raise
+
+
+def save_checkpoint_atomic(state: Dict[str, Any], path: str):
+    """Write to a temp file in the same folder, then rename over `path`; a full disk is named as such."""
+    tmp = path + '.tmp'
+    _save_or_clean_up(lambda: torch.save(state, tmp), tmp, path)
+    os.replace(tmp, path)
+
+
+class MultiLabelCheckpointSaver(CheckpointSaver):
+    """timm's CheckpointSaver (temp file, then rename) whose failed writes leave no partial file and name a full
+    disk as such instead of torch's 'unexpected pos ...'."""
+
+    def _save(self, save_path, epoch, metric=None):
+        _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
+                          save_path)
 
 
 def _state_dict_for(model: nn.Module, state_dict: Dict[str, torch.Tensor], config: Dict[str, Any]):

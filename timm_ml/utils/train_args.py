@@ -56,6 +56,9 @@ def check_train_args(args, parser):
                         '--train-img-sizes')
     if args.epoch_repeats < 0:
         problems.append('--epoch-repeats must be >= 0')
+    if args.tta not in (0, 1, 2):
+        problems.append('--tta: 2 averages each image with its horizontal flip; other factors need an evaluation '
+                        'loader yielding augmented copies, which is not available')
     if args.val_interval < 1:
         problems.append('--val-interval must be >= 1')
     if problems:
