@@ -531,6 +531,9 @@ def main():
     else:
         _logger.info(f'Training with a single process on 1 device ({args.device}).')
     assert args.rank >= 0
+    if args.aug_repeats and not args.distributed:
+        parser.error('--aug-repeats repeats each image across distributed processes: run it with torchrun '
+                     '(distributed_train.sh N ...)')
 
     model_dtype = getattr(torch, args.model_dtype) if args.model_dtype else None
     if model_dtype == torch.float16:

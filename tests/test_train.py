@@ -96,3 +96,16 @@ def test_ddp_gloo_two_processes_match_single_process(mosaic_data, tmp_path):
     for key in ('map', 'CF1', 'OF1', 'top3_OF1'):
         assert abs(single[key] - double[key]) < 1e-9, key
         assert abs(single[key] - logged['eval_' + key]) < 1e-3, key
+
+
+def test_seed_validate_command_verbatim_and_without_prefetcher(trained, mosaic_data, tmp_path):
+    # the seed's command: validate.py <data> --model <arch> --checkpoint .../model_best.pth.tar -b 64
+    out_dir, _ = trained
+    best = os.path.join(out_dir, 'model_best.pth.tar')
+    proc = run_script(['validate.py', mosaic_data, '--model', 'test_resnet', '--checkpoint', best, '-b', '64'])
+    logged = summary_of(out_dir).eval_map.max()
+    assert f'* mAP {logged:.3f}' in proc.stdout
+    plain, _ = validate_json(mosaic_data, best, tmp_path, extra=['--no-prefetcher'], name='plain.json')
+    assert abs(plain['map'] - logged) < 1e-4  # GPU-style normalisation in the prefetcher = the CPU transform
+    with pytest.raises(AssertionError, match='holds a test_resnet'):
+        run_script(['validate.py', mosaic_data, '--model', 'resnet50', '--checkpoint', best])
