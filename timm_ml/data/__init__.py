@@ -5,5 +5,5 @@ from .readers import (AttributeGroup, LabelFileError, LabelSet, groups_from_clas
                       read_label_file, resolve_label_file)
 from .targets import SparseTargets, SparseTargetsBuilder
 from .factory import LABEL_OPTIONS, attributes_of, create_label_set, create_label_sets, describe_label_set, label_options
-from .loader import create_eval_loader, create_ml_loader, eval_loader_kwargs
+from .loader import create_ml_loader, eval_loader_kwargs
 from .sampler import WeightedEpochSampler, expected_class_counts, rarity_weights

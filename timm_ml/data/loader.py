@@ -57,11 +57,3 @@ def eval_loader_kwargs(data_config, batch_size: int, workers: int = 2, distribut
         use_prefetcher=use_prefetcher,
         img_dtype=img_dtype or torch.float32,
     )
-
-
-def create_eval_loader(dataset, data_config, batch_size, workers=2, distributed=False, device='cpu',
-                       pin_memory=False, use_prefetcher=True, img_dtype=None):
-    """timm create_loader for evaluation; distributed uses timm's OrderedDistributedSampler (padding trimmed by
-    timm.task.evaluation_sample_limit)."""
-    return create_ml_loader(dataset, **eval_loader_kwargs(
-        data_config, batch_size, workers, distributed, device, pin_memory, use_prefetcher, img_dtype))

@@ -132,16 +132,6 @@ def save_recovery(saver, task, epoch: int, update_idx: int):
         task.recovery_updates = None
 
 
-def resume_position(path: str, resume_epoch):
-    """(epoch to start, updates of it already done): timm resumes at the next epoch; a recovery checkpoint saved
-    mid-epoch resumes inside its own epoch instead."""
-    checkpoint = load_checkpoint_file(path)
-    updates = (checkpoint.get('task_state') or {}).get('recovery_updates') or checkpoint.get('recovery_updates')
-    if updates:
-        return checkpoint['epoch'], int(updates)
-    return resume_epoch, 0
-
-
 def _head_rows_by_name(model, state, saved_classes, classes, path):
     """Reorder (and select) the per-class rows of the head tensors of `state` from the checkpoint's class order to
     the model's. Returns the head keys that were remapped."""
