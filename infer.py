@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 import torch
+from PIL import Image
 from timm import utils
 from timm.data import create_transform
 from tqdm import tqdm
@@ -43,6 +44,8 @@ parser.add_argument('--no-ema', action='store_true', default=False)
 parser.add_argument('--column-names', nargs='*', default={}, action=utils.ParseKwargs,
                     help='display names of attributes in the CSV, e.g. neck="Neck Type" (default: attribute names)')
 parser.add_argument('--export', choices=('onnx',), default=None, help='export the model instead of predicting')
+parser.add_argument('--bad-images', default='error', choices=('error', 'skip'),
+                    help='unreadable images: error (default) or skip: marked in an "error" column and counted')
 
 
 def list_inputs(path: str, config=None):
@@ -66,8 +69,12 @@ def list_inputs(path: str, config=None):
 
 
 class ImageList(torch.utils.data.Dataset):
-    def __init__(self, root, paths, transform):
+    """Images by path; with bad_images='skip' an unreadable one yields a blank image and its error text."""
+
+    def __init__(self, root, paths, transform, bad_images='error', img_mode='RGB'):
         self.root, self.paths, self.transform = root, paths, transform
+        self.bad_images, self.img_mode = bad_images, img_mode
+        self.blank = None
 
     def __len__(self):
         return len(self.paths)
@@ -75,35 +82,47 @@ class ImageList(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path = os.path.join(self.root, self.paths[i])
         try:
-            img = load_image(path)
+            return self.transform(load_image(path, self.img_mode)), i, ''
         except Exception as e:
-            raise RuntimeError(f'Cannot read image {path}: {type(e).__name__}: {e}') from e
-        return self.transform(img), i
+            message = f'{type(e).__name__}: {e}'
+            if self.bad_images != 'skip':
+                raise RuntimeError(f'Cannot read image {path}: {message}. Pass --bad-images skip to mark unreadable '
+                                   'images in the output and go on.') from e
+            return self.transform(Image.new(self.img_mode, (8, 8))), i, message
 
 
-def predict(model, config, root, paths, batch_size=64, workers=2, device='cpu', amp_autocast=None):
-    """(N, C) float32 scores (sigmoid, or softmax per attribute) for the images in order."""
+def predict(model, config, root, paths, batch_size=64, workers=2, device='cpu', amp_autocast=None,
+            bad_images='error'):
+    """(N, C) float32 scores (sigmoid, or softmax per attribute) for the images in order, and {index: error} of the
+    unreadable ones (bad_images='skip'; their scores are NaN)."""
     dc = config['data_config']
     transform = create_transform(
         tuple(dc['input_size']), is_training=False, interpolation=dc['interpolation'], mean=tuple(dc['mean']),
         std=tuple(dc['std']), crop_pct=dc['crop_pct'], crop_mode=dc.get('crop_mode'))
-    loader = torch.utils.data.DataLoader(ImageList(root, paths, transform), batch_size=batch_size,
-                                         num_workers=workers)
+    img_mode = 'RGB' if dc['input_size'][0] == 3 else 'L'
+    loader = torch.utils.data.DataLoader(ImageList(root, paths, transform, bad_images, img_mode),
+                                         batch_size=batch_size, num_workers=workers)
     scores = np.zeros((len(paths), len(config['classes'])), dtype=np.float32)
+    errors = {}
     model.eval()
     with torch.inference_mode():
-        for input, index in tqdm(loader, desc='infer', unit='batch', disable=None):
+        for input, index, error in tqdm(loader, desc='infer', unit='batch', disable=None):
             with (amp_autocast() if amp_autocast else torch.autocast('cpu', enabled=False)):
                 logits = model(input.to(device))
             scores[index.numpy()] = scores_from_logits(logits.float(), config.get('group_sizes')).cpu().numpy()
-    return scores
+            for i, e in zip(index.tolist(), error):
+                if e:
+                    errors[i] = e
+                    scores[i] = np.nan
+    return scores, errors
 
 
-def write_predictions(out_path, paths, scores, config, thresholds, topk=3, column_names=None):
+def write_predictions(out_path, paths, scores, config, thresholds, topk=3, column_names=None, errors=None):
     classes = config['classes']
     group_sizes = config.get('group_sizes')
     names = config.get('attribute_names') or []
-    header = ['path', 'labels', f'top{topk}']
+    errors = errors or {}
+    header = ['path', 'labels', f'top{topk}'] + (['error'] if errors else [])
     if group_sizes:
         for name in names:
             display = (column_names or {}).get(name, name)
@@ -113,14 +132,17 @@ def write_predictions(out_path, paths, scores, config, thresholds, topk=3, colum
     with open(out_path, 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow(header)
-        for path, s in zip(paths, scores):
+        for i, (path, s) in enumerate(zip(paths, scores)):
+            if i in errors:  # unreadable (--bad-images skip): marked, no prediction
+                w.writerow([path, '', '', errors[i]] + [''] * (len(header) - 4))
+                continue
             if group_sizes:
                 picks = [starts[a] + int(np.argmax(s[starts[a]:starts[a + 1]])) for a in range(len(group_sizes))]
                 labels = [classes[i] for i in picks]
             else:
                 labels = [c for c, v, t in zip(classes, s, thresholds) if v >= t]
             top = [classes[i] for i in np.argsort(-s, kind='stable')[:topk]]
-            row = [path, ';'.join(labels), ';'.join(top)]
+            row = [path, ';'.join(labels), ';'.join(top)] + ([''] if errors else [])
             if group_sizes:
                 for a, i in enumerate(picks):
                     row += [classes[i].split('=', 1)[-1], f'{s[i]:.6f}']
@@ -145,8 +167,8 @@ def main():
         parser.error(f'input {args.input!r} does not exist (an image, a folder of images or a label file)')
     root, paths = list_inputs(args.input, config)
     amp_autocast, _, _ = resolve_amp(args.amp, 'float16', device)
-    scores = predict(model, config, root, paths, args.batch_size, args.workers, device,
-                     amp_autocast if args.amp else None)
+    scores, errors = predict(model, config, root, paths, args.batch_size, args.workers, device,
+                             amp_autocast if args.amp else None, args.bad_images)
     if args.threshold is not None:
         thresholds = np.full(len(config['classes']), args.threshold, dtype=np.float32)
     elif config.get('thresholds') is not None:
@@ -154,8 +176,12 @@ def main():
         _logger.info('Using the per-class thresholds saved in the checkpoint.')
     else:
         thresholds = np.full(len(config['classes']), 0.5, dtype=np.float32)
-    write_predictions(args.output, paths, scores, config, thresholds, args.topk, args.column_names)
-    print(f'wrote {len(paths)} predictions to {args.output}')
+    write_predictions(args.output, paths, scores, config, thresholds, args.topk, args.column_names, errors)
+    if errors:
+        _logger.warning(f'{len(errors)} unreadable images marked in the "error" column (--bad-images skip), first: '
+                        f'{paths[min(errors)]}: {errors[min(errors)]}')
+    print(f'wrote {len(paths) - len(errors)} predictions to {args.output}'
+          + (f' ({len(errors)} unreadable images marked)' if errors else ''))
 
 
 if __name__ == '__main__':

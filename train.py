@@ -93,6 +93,9 @@ group.add_argument('--path-column', default=None, type=str, help='CSV column wit
 group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
 group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                    help='unreadable images / malformed label rows: error (default) or counted, logged skip')
+group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),
+                   help='check every image of train and val before training: header (fast: missing, empty, non-image '
+                        'files) or full decode (truncated files too) (default: full with --bad-images skip, else none)')
 group.add_argument('--sampler', default='uniform', choices=('uniform', 'balanced'),
                    help='training sampler: uniform (timm default) or balanced (oversample rare classes / values)')
 group.add_argument('--sampler-power', type=float, default=1.0,
@@ -609,10 +612,11 @@ def main():
         input_img_mode = 'RGB' if data_config['input_size'][0] == 3 else 'L'
     else:
         input_img_mode = args.input_img_mode
+    # with --verify-images both splits are checked here, before the first epoch
+    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images, img_mode=input_img_mode,
+                                     verify=args.verify_images) if val_labels is not None else None
     dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images, img_mode=input_img_mode,
-                                      repeats=args.epoch_repeats)
-    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images, img_mode=input_img_mode) \
-        if val_labels is not None else None
+                                      repeats=args.epoch_repeats, verify=args.verify_images)
 
     # create data loaders w/ augmentation pipeline
     train_interpolation = args.train_interpolation
@@ -924,25 +928,30 @@ def main():
                 continue
 
             if loader_eval is not None:
-                eval_metrics = validate(eval_model, loader_eval, evaluator, args, device=device,
-                                        amp_autocast=amp_autocast, model_dtype=model_dtype)
+                try:
+                    eval_metrics = validate(eval_model, loader_eval, evaluator, args, device=device,
+                                            amp_autocast=amp_autocast, model_dtype=model_dtype)
 
-                ema_model = task.get_trainable_module(ema=True)
-                if ema_model is not None and not args.model_ema_force_cpu:
-                    if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
-                        utils.distribute_bn(ema_model, args.world_size, args.dist_bn == 'reduce')
+                    ema_model = task.get_trainable_module(ema=True)
+                    if ema_model is not None and not args.model_ema_force_cpu:
+                        if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
+                            utils.distribute_bn(ema_model, args.world_size, args.dist_bn == 'reduce')
 
-                    ema_eval_metrics = validate(
-                        task.get_eval_model(ema=True),
-                        loader_eval,
-                        evaluator,
-                        args,
-                        device=device,
-                        amp_autocast=amp_autocast,
-                        model_dtype=model_dtype,
-                        log_suffix=' (EMA)',
-                    )
-                    eval_metrics = ema_eval_metrics
+                        ema_eval_metrics = validate(
+                            task.get_eval_model(ema=True),
+                            loader_eval,
+                            evaluator,
+                            args,
+                            device=device,
+                            amp_autocast=amp_autocast,
+                            model_dtype=model_dtype,
+                            log_suffix=' (EMA)',
+                        )
+                        eval_metrics = ema_eval_metrics
+                except Exception as e:
+                    # never lose a trained epoch to its evaluation
+                    saved = f'; the trained weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
+                    raise RuntimeError(f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
             else:
                 eval_metrics = None
 

@@ -21,12 +21,21 @@ PANELS = (
 )
 
 
+def read_summary(path: str) -> pd.DataFrame:
+    """summary.csv as a frame; a file without timm's header row (or not a summary at all) is an error."""
+    frame = pd.read_csv(path)
+    if 'epoch' not in frame.columns:
+        raise ValueError(f'{path} has no header row with an "epoch" column (first row: {list(frame.columns)[:4]}): '
+                         'not a train.py summary.csv, or one whose header was lost')
+    return frame
+
+
 def plot_summaries(paths: Sequence[str], out: Optional[str] = None) -> str:
     """Write one PNG with a panel each for loss, metrics and lr; returns its path."""
     out = out or os.path.join(os.path.dirname(os.path.abspath(paths[0])), 'curves.png')
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for path in paths:
-        frame = pd.read_csv(path)
+        frame = read_summary(path)
         run = os.path.basename(os.path.dirname(os.path.abspath(path)))
         for ax, (ylabel, columns) in zip(axes, PANELS):
             for col in columns:
@@ -52,7 +61,10 @@ def main():
     parser.add_argument('summaries', nargs='+', help='summary.csv files')
     parser.add_argument('--out', default=None, help='PNG path (default: curves.png beside the first summary)')
     args = parser.parse_args()
-    print(plot_summaries(args.summaries, args.out))
+    try:
+        print(plot_summaries(args.summaries, args.out))
+    except (ValueError, FileNotFoundError, pd.errors.EmptyDataError) as e:
+        parser.error(str(e))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 from timm.data.target_transforms import MultiLabelTarget
+from tqdm import tqdm
 
 from .readers import LabelSet
 
@@ -18,6 +19,7 @@ class BadImageError(RuntimeError):
 
 
 HIGH_BIT_DEPTH_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
+VERIFY_LEVELS = ('none', 'header', 'full')
 
 
 def load_image(path: str, mode: str = 'RGB') -> Image.Image:
@@ -40,22 +42,28 @@ class MultiLabelDataset(torch.utils.data.Dataset):
     Args:
         label_set: What a reader returned.
         transform: Image transform (timm's create_loader sets it).
-        bad_images: 'error' raises BadImageError naming the file; 'skip' checks every image up front and drops
-            unreadable ones, counted in `skipped` and logged.
+        bad_images: 'error' raises BadImageError naming the file; 'skip' drops unreadable images found by the up-front
+            check, counted in `skipped` and logged.
         img_mode: PIL mode the images are converted to (timm's --input-img-mode).
         repeats: timm's --epoch-repeats: one epoch passes over the images this many times (0 or 1: once).
+        verify: Up-front check of every image: 'none', 'header' (open and parse the header: missing, empty and
+            non-image files) or 'full' (decode every pixel: truncated files too). Default: 'full' with
+            bad_images='skip', else 'none' (then a bad image stops training when it is reached).
     """
 
     def __init__(self, label_set: LabelSet, transform: Optional[Callable] = None, bad_images: str = 'error',
-                 img_mode: str = 'RGB', repeats: float = 0.):
+                 img_mode: str = 'RGB', repeats: float = 0., verify: Optional[str] = None):
         if bad_images not in ('error', 'skip'):
             raise ValueError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
+        verify = verify or ('full' if bad_images == 'skip' else 'none')
+        if verify not in VERIFY_LEVELS:
+            raise ValueError(f'verify must be one of {VERIFY_LEVELS}, got {verify!r}')
         self.transform = transform
         self.img_mode = img_mode
         self.repeats = max(1., float(repeats or 1.))
         self.skipped: List[str] = []
-        if bad_images == 'skip':
-            label_set = self._drop_unreadable(label_set)
+        if verify != 'none':
+            label_set = self._check_images(label_set, verify, bad_images)
         self.label_set = label_set
         self.targets = label_set.targets
         self._multi_hot = MultiLabelTarget(label_set.num_classes)
@@ -64,18 +72,30 @@ class MultiLabelDataset(torch.utils.data.Dataset):
     def classes(self):
         return self.label_set.classes
 
-    def _drop_unreadable(self, label_set: LabelSet) -> LabelSet:
-        keep = []
-        for i, rel in enumerate(label_set.paths):
+    def _check_images(self, label_set: LabelSet, level: str, bad_images: str) -> LabelSet:
+        keep, bad = [], []
+        for i, rel in enumerate(tqdm(label_set.paths, desc=f'checking images ({level})', unit='img', disable=None,
+                                     leave=False)):
             path = os.path.join(label_set.root, rel)
             try:
-                load_image(path, self.img_mode)
+                if level == 'full':
+                    load_image(path, self.img_mode)
+                else:
+                    with Image.open(path) as img:
+                        if not img.size[0] or not img.size[1]:
+                            raise ValueError('zero-size image')
                 keep.append(i)
             except Exception as e:
-                self.skipped.append(f'{path}: {type(e).__name__}: {e}')
-        if self.skipped:
-            _logger.warning(f'{label_set.source}: skipped {len(self.skipped)} unreadable images '
-                            f'(--bad-images skip), first: {self.skipped[0]}')
+                bad.append(f'{path} (entry {i}): {type(e).__name__}: {e}')
+        if bad and bad_images == 'error':
+            raise BadImageError(f'{len(bad)} unreadable images in {label_set.source}, first: {bad[0]}. Fix or remove '
+                                'them, or pass --bad-images skip to drop them with a count.')
+        if bad and not keep:
+            raise BadImageError(f'Every image of {label_set.source} is unreadable ({len(bad)}), first: {bad[0]}')
+        if bad:
+            self.skipped = bad
+            _logger.warning(f'{label_set.source}: skipped {len(bad)} unreadable images (--bad-images skip), '
+                            f'first: {bad[0]}')
             label_set = label_set.subset(keep)
         return label_set
 

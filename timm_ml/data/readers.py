@@ -368,6 +368,10 @@ def _read_attribute_rows(path, header, path_col, reader, on_bad, attributes) -> 
         cells_per_row.append(values)
     policy.finish()
     if attributes is None:
+        empty = [header[col] for a, col in enumerate(attr_cols) if not value_index[a]]
+        if empty:
+            raise LabelFileError(f'{path}: attribute columns {empty} have no known value in any row (every cell is '
+                                 'unknown): a softmax head needs at least one value; remove the column or annotate it')
         attributes, remaps, start = [], [], 0
         for a, col in enumerate(attr_cols):
             values = sorted(value_index[a])
@@ -418,6 +422,13 @@ def read_label_file(
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Label file not found: {path}')
+    try:
+        return _read_label_file(path, classes, attributes, label_delimiter, path_column, labels_column, on_bad)
+    except UnicodeDecodeError as e:
+        raise LabelFileError(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
+
+
+def _read_label_file(path, classes, attributes, label_delimiter, path_column, labels_column, on_bad) -> LabelSet:
     ext = os.path.splitext(path)[1].lower()
     if classes is not None and attributes is None and any(ATTRIBUTE_SEP in c for c in classes) and ext == '.csv' \
             and labels_column is None:

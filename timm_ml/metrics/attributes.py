@@ -20,8 +20,8 @@ def attribute_metrics(scores: torch.Tensor, target: torch.Tensor, group_sizes: S
     for name, s, t in zip(names, scores.split(list(group_sizes), -1), target.split(list(group_sizes), -1)):
         known = (t == 1).any(-1)
         k = s.shape[1]
-        if not known.any():
-            out[name] = OrderedDict(acc=0., bacc=0., macro_f1=0., known=0)
+        if not known.any():  # no known value to score: NaN, left out of attr_mean_acc
+            out[name] = OrderedDict(acc=float('nan'), bacc=float('nan'), macro_f1=float('nan'), known=0)
             continue
         y_true = (t[known] == 1).float().argmax(-1)
         y_pred = s[known].float().argmax(-1)

@@ -108,7 +108,8 @@ def compute_multilabel_metrics(
         for name, m in attributes.items():
             for k, v in m.items():
                 summary[f'{name}_{k}'] = v
-        summary['attr_mean_acc'] = sum(m['acc'] for m in attributes.values()) / max(len(attributes), 1)
+        scored = [m['acc'] for m in attributes.values() if m['known']]
+        summary['attr_mean_acc'] = sum(scored) / len(scored) if scored else float('nan')
 
     table_counts = counts['pcthr'] if thresholds is not None else counts['thr']
     precision, recall, f1 = per_class_f1(table_counts)

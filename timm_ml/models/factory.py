@@ -65,9 +65,10 @@ def scores_from_logits(logits: torch.Tensor, group_sizes: Optional[Sequence[int]
 def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=0):
     kwargs = dict(timm_kwargs)
     if pretrained_path:
-        # 'file' has priority over url / hub; num_classes=-1 makes timm drop the pretrained classifier (as timm's train.py)
-        kwargs['pretrained_cfg_overlay'] = dict(file=pretrained_path, num_classes=-1)
-        pretrained = True
+        from timm_ml.utils.checkpoint import load_pretrained_file
+        model = timm.create_model(model_name, pretrained=False, num_classes=num_classes, **kwargs)
+        load_pretrained_file(model, pretrained_path, model_name)
+        return model
     try:
         return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)
     except Exception as e:

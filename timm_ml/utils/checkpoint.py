@@ -3,6 +3,7 @@ import argparse
 import errno
 import logging
 import os
+import pickle
 from typing import Any, Dict, Optional, Sequence
 
 import torch
@@ -22,8 +23,14 @@ def load_checkpoint_file(path: str) -> Dict[str, Any]:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'Unsupported global' in str(e):
+            raise ValueError(f'Refused to load {path}: it holds objects other than tensors and plain containers, '
+                             f'which could run code (torch.load weights_only): {str(e).splitlines()[0]}') from e
+        raise ValueError(f'Cannot read checkpoint {path} (truncated or not a torch file?): {e}') from e
     except (EOFError, RuntimeError) as e:
-        raise ValueError(f'Cannot read checkpoint {path}: {type(e).__name__}: {e}') from e
+        raise ValueError(f'Cannot read checkpoint {path} (truncated or not a torch file?): {type(e).__name__}: {e}') \
+            from e
 
 
 def read_ml_config(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -67,6 +74,14 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
     def _save(self, save_path, epoch, metric=None):
         _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
                           save_path)
+
+    def save_last(self, epoch: int) -> str:
+        """Write last.pth.tar only (no ranking): the trained epoch survives a failure of its evaluation."""
+        tmp = os.path.join(self.checkpoint_dir, 'tmp' + self.extension)
+        last = os.path.join(self.checkpoint_dir, 'last' + self.extension)
+        self._save(tmp, epoch)
+        self._replace(tmp, last)
+        return last
 
 
 def _state_dict_for(model: nn.Module, state_dict: Dict[str, torch.Tensor], config: Dict[str, Any]):
@@ -185,4 +200,33 @@ def load_initial_checkpoint(model, path: str) -> int:
     if not fitting:
         raise ValueError(f'No tensor of {path} fits {type(target).__name__}: wrong architecture?')
     target.load_state_dict(fitting, strict=False)
+    return len(fitting)
+
+
+def load_pretrained_file(model: nn.Module, path: str, model_name: str, min_share: float = 0.9) -> int:
+    """ --pretrained-path: load a local weights file into a timm model without its classifier. Fewer than
+    `min_share` of the model's non-classifier tensors matching by name and shape is an error (a file for another
+    architecture or naming scheme would otherwise train from scratch); it names the converter and shows unmatched keys.
+    Returns the number of tensors loaded."""
+    checkpoint = load_checkpoint_file(path)
+    state = checkpoint
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    classifiers = model.pretrained_cfg.get('classifier') or ()
+    classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
+    is_head = lambda k: any(k.startswith(c + '.') for c in classifiers)  # noqa: E731
+    own = {k: v for k, v in model.state_dict().items() if not is_head(k)}
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(fitting) < min_share * len(own):
+        unmatched = [k for k in state if k not in fitting and not is_head(k)]
+        missing = [k for k in own if k not in fitting]
+        raise ValueError(
+            f'--pretrained-path {path}: only {len(fitting)} of the {len(own)} backbone tensors of {model_name} match it '
+            f'by name and shape (file keys not used, e.g. {unmatched[:4]}; model keys not found, e.g. {missing[:4]}). '
+            f'Convert foreign weights first: python -m timm_ml.models.convert {path} converted.pth --model {model_name}')
+    model.load_state_dict(fitting, strict=False)
+    _logger.info(f'Loaded {len(fitting)} of {len(own)} backbone tensors from {path}; the classifier is new.')
     return len(fitting)
