@@ -32,7 +32,7 @@ from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_task_checkpoint
 
-from timm_ml.data import (MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_label_sets,
+from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_label_sets,
                           create_ml_loader, eval_loader_kwargs, label_options, rarity_weights)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, loss_kwargs
@@ -87,8 +87,16 @@ group.add_argument('--target-key', default=None, type=str,
                    help='Dataset key for target labels.')
 group.add_argument('--dataset-trust-remote-code', action='store_true', default=False,
                    help='Allow huggingface dataset import to execute code downloaded from the dataset\'s repo.')
+group.add_argument('--label-format', default=None, choices=LABEL_FORMATS,
+                   help='label layout (default: auto, recognised from the files and logged): otx, csv, attributes, '
+                        'tsv, coco, voc, openimages, datumaro')
 group.add_argument('--label-delimiter', default=None, type=str,
-                   help='separator inside a label-list cell (CSV default " ", TSV default ",")')
+                   help='separator inside a label-list cell (default: read off the cells; ambiguity is an error)')
+group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
+                   help='more cell spellings meaning "not annotated", besides #N/A, empty and NaN')
+group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
+                   help='folder the image paths are relative to (default: beside the label file, or an images/ folder '
+                        'there)')
 group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
 group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
 group.add_argument('--bad-images', default='error', choices=('error', 'skip'),

@@ -24,7 +24,7 @@ from timm.layers import set_fast_norm
 from timm.task import evaluation_sample_limit
 from timm.utils import ParseKwargs, reparameterize_model
 
-from timm_ml.data import (MultiLabelDataset, attributes_of, create_label_set, create_ml_loader, eval_loader_kwargs,
+from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, attributes_of, create_label_set, create_ml_loader, eval_loader_kwargs,
                           label_options, read_class_list)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import create_ml_loss, loss_kwargs
@@ -130,8 +130,14 @@ parser.add_argument('--naflex-loader', action='store_true', default=False, help=
 parser.add_argument('--naflex-max-seq-len', type=int, default=None, help='not supported')
 
 group = parser.add_argument_group('Multi-label parameters')
+group.add_argument('--label-format', default=None, choices=LABEL_FORMATS,
+                   help='label layout (default: the one training used, else auto)')
 group.add_argument('--label-delimiter', default=None, type=str,
                    help='separator inside a label-list cell (default: the one training used)')
+group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
+                   help='more cell spellings meaning "not annotated" (default: the ones training used)')
+group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
+                   help='folder the image paths are relative to (default: beside the label file / its images/)')
 group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths (default: training\'s)')
 group.add_argument('--labels-column', default=None, type=str,
                    help='CSV column with label lists (default: training\'s)')
@@ -220,7 +226,7 @@ def validate_checkpoint(args, checkpoint_path, device):
     data_config = data_config_for(args, config)
     labels = create_label_set(
         args.data or args.data_dir, args.split, classes=classes, attributes=attributes_of(classes, group_sizes),
-        on_bad=args.bad_images, **label_options(args, config))
+        image_dir=args.image_dir, on_bad=args.bad_images, **label_options(args, config))
     if args.num_samples:
         labels = labels.subset(range(min(args.num_samples, len(labels))))
     img_mode = args.input_img_mode or ('RGB' if data_config['input_size'][0] == 3 else 'L')

@@ -24,7 +24,9 @@ def test_otx_json():
 
 
 def test_label_list_csv_sorted_classes_and_class_map(tmp_path):
-    ls = read_label_file(os.path.join(FIXTURES, 'labels.csv'))
+    with pytest.raises(LabelFileError, match='spaces occur, which may separate labels or belong to class names'):
+        read_label_file(os.path.join(FIXTURES, 'labels.csv'))
+    ls = read_label_file(os.path.join(FIXTURES, 'labels.csv'), label_delimiter=' ')
     assert ls.classes == ['cat', 'dog', 'person']
     assert dense(ls) == [[0, 1, 1], [0, 0, 0], [1, 0, 0]]
     class_map = tmp_path / 'classes.txt'
@@ -65,7 +67,7 @@ def test_tsv_with_label_txt():
 def test_val_split_uses_train_classes(tmp_path):
     (tmp_path / 'train.csv').write_text('path,labels\na.jpg,b c\n')
     (tmp_path / 'val.csv').write_text('path,labels\nx.jpg,c\ny.jpg,zebra\n')
-    train = create_label_set(str(tmp_path), 'train')
+    train = create_label_set(str(tmp_path), 'train', label_delimiter=' ')
     with pytest.raises(LabelFileError, match=r"val.csv: row 3: label 'zebra' is not in the class list"):
         create_label_set(str(tmp_path), 'val', classes=train.classes)
     val = create_label_set(str(tmp_path), 'val', classes=train.classes, on_bad='skip')

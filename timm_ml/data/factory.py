@@ -3,11 +3,12 @@ import logging
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .partial import simulate_partial
-from .readers import LabelSet, groups_from_class_names, read_class_list, read_label_file, resolve_label_file
+from .reader_factory import read_labels
+from .readers import LabelSet, groups_from_class_names, read_class_list
 
 _logger = logging.getLogger(__name__)
 
-LABEL_OPTIONS = ('label_delimiter', 'path_column', 'labels_column')
+LABEL_OPTIONS = ('label_format', 'label_delimiter', 'path_column', 'labels_column', 'unknown_values')
 
 
 def create_label_set(
@@ -16,28 +17,31 @@ def create_label_set(
         classes: Optional[Sequence[str]] = None,
         attributes=None,
         class_map: Optional[str] = None,
+        label_format: Optional[str] = None,
         label_delimiter: Optional[str] = None,
         path_column: Optional[str] = None,
         labels_column: Optional[str] = None,
+        unknown_values: Optional[Sequence[str]] = None,
+        image_dir: Optional[str] = None,
         on_bad: str = 'error',
 ) -> LabelSet:
-    """ Read `<root>/<split>.{json,csv,tsv}` (or `split` as a file path).
+    """ Read one split of a dataset (see reader_factory.read_labels for the layouts).
 
     Args:
         root: Data folder (timm's positional `data` argument).
         split: Split name (--train-split / --val-split) or a label file path.
         classes, attributes: Class order to enforce (from the training split or a checkpoint).
         class_map: timm's --class-map: a text file with one class name per line, fixing the class order.
-        label_delimiter, path_column, labels_column: Label-file parsing options (see read_label_file).
+        label_format: --label-format (default auto). label_delimiter, path_column, labels_column, unknown_values:
+            label-file parsing options. image_dir: --image-dir.
         on_bad: 'error' or 'skip' for malformed rows.
     """
     if root is None:
         raise ValueError('No dataset folder given: pass it as the first argument (or --data-dir).')
     if classes is None and class_map:
         classes = read_class_list(class_map)
-    return read_label_file(
-        resolve_label_file(root, split), classes=classes, attributes=attributes, label_delimiter=label_delimiter,
-        path_column=path_column, labels_column=labels_column, on_bad=on_bad)
+    return read_labels(root, split, label_format or 'auto', classes, attributes, label_delimiter, path_column,
+                       labels_column, unknown_values or (), image_dir, on_bad)
 
 
 def label_options(args, saved: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -51,7 +55,7 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
     """ train.py's label sets: the train split defines the class order (or --class-map does), val must use it.
     --simulate-partial hides training annotations (seeded by --seed)."""
     root = args.data or args.data_dir
-    kwargs = dict(label_options(args), on_bad=args.bad_images)
+    kwargs = dict(label_options(args), image_dir=getattr(args, 'image_dir', None), on_bad=args.bad_images)
     train = create_label_set(root, args.train_split, class_map=args.class_map, **kwargs)
     val = create_label_set(root, args.val_split, classes=train.classes, attributes=train.attributes or None,
                            **kwargs) if args.val_split else None

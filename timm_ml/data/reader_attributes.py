@@ -1,0 +1,122 @@
+""" Attribute CSV: a path column and one column per attribute, one value per cell (one softmax head each).
+
+'#N/A', empty and NaN cells (and --unknown-values) mean the attribute is unknown for that image.
+"""
+import os
+from typing import Sequence
+
+from .reader_csv import DELIMITER_CANDIDATES, pick_path_column, read_csv_rows
+from .readers import (NEGATIVE, POSITIVE, UNKNOWN, AttributeGroup, LabelFileError, LabelSet, SparseTargetsBuilder,
+                      _RowPolicy, attribute_class_names, is_unknown, normalize_path)
+
+
+def _refuse_label_list_columns(path, header, path_col, rows, unknown_values):
+    """A column of many distinct values that hold separators is a label list read as one attribute value per label
+    combination: refuse it, naming the flag that reads it right."""
+    for col, name in enumerate(header):
+        if col == path_col:
+            continue
+        cells = [r[col].strip() for r in rows if len(r) == len(header) and not is_unknown(r[col], unknown_values)]
+        listed = sum(any(d in c for d in DELIMITER_CANDIDATES[:3]) for c in cells)
+        if cells and (listed > 0.5 * len(cells) or (listed > 0.1 * len(cells) and len(set(cells)) > 10)):
+            raise LabelFileError(
+                f'{path}: column {name!r} looks like a label list ({len(set(cells))} distinct values, {listed} cells '
+                f'holding , ; or |), not an attribute: pass --labels-column {name} to read it as labels, or '
+                '--label-format attributes if each cell really is one value')
+
+
+def read_attribute_csv(path: str, attributes=None, on_bad: str = 'error', path_column=None,
+                       unknown_values: Sequence[str] = (), check_label_lists: bool = False) -> LabelSet:
+    """ Args:
+        path: The CSV file. attributes: Fixed attribute groups (from the training split).
+        on_bad: 'error' or 'skip'. path_column: Path column name (default: the first of PATH_COLUMNS, else column 0).
+        unknown_values: Extra cell spellings meaning "unknown" (besides #N/A, empty, NaN).
+        check_label_lists: Refuse columns that look like label lists (format chosen automatically).
+    """
+    header, rows = read_csv_rows(path)
+    path_col = pick_path_column(path, header, path_column)
+    if check_label_lists:
+        _refuse_label_list_columns(path, header, path_col, rows, unknown_values)
+    policy = _RowPolicy(path, on_bad)
+    attr_cols = [i for i in range(len(header)) if i != path_col]
+    if not attr_cols:
+        raise LabelFileError(f'{path}: row 1: no attribute columns besides the path column {header[path_col]!r}')
+    names = [header[i] for i in attr_cols]
+    if attributes is not None:
+        missing = [g.name for g in attributes if g.name not in names]
+        if missing:
+            raise LabelFileError(f'{path}: row 1: attribute columns {missing} missing from header {header}')
+        attr_cols = [header.index(g.name) for g in attributes]
+        value_index = [{v: j for j, v in enumerate(g.values)} for g in attributes]
+        fixed = True
+    else:
+        value_index = [{} for _ in attr_cols]
+        fixed = False
+    paths, cells_per_row, seen = [], [], {}
+    for row, cells in enumerate(rows, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
+            continue
+        p = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
+        if not p:
+            policy.bad(row, 'empty image path')
+            continue
+        if p in seen:
+            policy.bad(row, f'duplicate image path {p!r} (first at row {seen[p]})')
+            continue
+        values = []
+        bad = None
+        for a, col in enumerate(attr_cols):
+            cell = cells[col]
+            if is_unknown(cell, unknown_values):
+                values.append(-1)
+                continue
+            cell = cell.strip()
+            j = value_index[a].get(cell)
+            if j is None:
+                if fixed:
+                    bad = f'value {cell!r} of attribute {header[col]!r} is not one of {list(value_index[a])}'
+                    break
+                j = value_index[a][cell] = len(value_index[a])
+            values.append(j)
+        if bad:
+            policy.bad(row, bad)
+            continue
+        seen[p] = row
+        paths.append(p)
+        cells_per_row.append(values)
+    policy.finish()
+    if attributes is None:
+        empty = [header[col] for a, col in enumerate(attr_cols) if not value_index[a]]
+        if empty:
+            raise LabelFileError(f'{path}: attribute columns {empty} have no known value in any row (every cell is '
+                                 'unknown): a softmax head needs at least one value; remove the column or annotate it')
+        attributes, remaps, start = [], [], 0
+        for a, col in enumerate(attr_cols):
+            values = sorted(value_index[a])
+            order = {v: j for j, v in enumerate(values)}
+            remaps.append([order[v] for v in value_index[a]])
+            attributes.append(AttributeGroup(header[col], values, start))
+            start += len(values)
+    else:
+        remaps = [None] * len(attributes)
+        attributes = [AttributeGroup(g.name, list(g.values), g.start) for g in attributes]
+    classes = attribute_class_names(attributes)
+    builder = SparseTargetsBuilder(len(classes), fill=NEGATIVE)
+    for values in cells_per_row:
+        idx, val = [], []
+        for a, j in enumerate(values):
+            g = attributes[a]
+            if j < 0:
+                idx.extend(range(g.start, g.end))
+                val.extend([UNKNOWN] * len(g.values))
+            else:
+                idx.append(g.start + (remaps[a][j] if remaps[a] else j))
+                val.append(POSITIVE)
+        builder.add(idx, val)
+    return LabelSet(classes, paths, builder.build(), os.path.dirname(path), attributes, policy.skipped, path,
+                    'attributes')
+
+

@@ -1,0 +1,34 @@
+""" OTX / deep-object-reid JSON: {"classes": [...], "images": [["rel/path.jpg", ["dog", "person"]], ...]}."""
+import json
+import os
+
+from .readers import LabelFileError, LabelSet, _LabelListParser, open_text
+
+
+def read_otx(path: str, classes=None, on_bad: str = 'error') -> LabelSet:
+    """ Args:
+        path: The JSON file; image paths are relative to its folder.
+        classes: Fixed class order (else the file's "classes" list).
+        on_bad: 'error' or 'skip' for malformed rows.
+    """
+    try:
+        with open_text(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise LabelFileError(f'{path}: not valid JSON ({e})') from e
+    if not isinstance(data, dict) or 'images' not in data:
+        raise LabelFileError(f'{path}: expected an object with "classes" and "images" keys')
+    file_classes = data.get('classes')
+    if classes is None:
+        if not isinstance(file_classes, list) or not file_classes:
+            raise LabelFileError(f'{path}: "classes" must be a non-empty list')
+        if len(set(file_classes)) != len(file_classes):
+            raise LabelFileError(f'{path}: duplicate names in "classes"')
+        classes = file_classes
+    parser = _LabelListParser(path, classes, on_bad)
+    for row, item in enumerate(data['images']):
+        if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], (list, tuple)):
+            parser.policy.bad(row, f'expected ["path", [labels...]], got {str(item)[:80]}')
+            continue
+        parser.add(row, item[0], item[1])
+    return parser.build(os.path.dirname(path), path)
