@@ -10,6 +10,7 @@ Everything comes from the checkpoint alone. `--export onnx` writes an ONNX model
 """
 import argparse
 import csv
+import json
 import logging
 import os
 
@@ -32,7 +33,10 @@ _logger = logging.getLogger('infer')
 parser = argparse.ArgumentParser(description='timm_ml inference')
 parser.add_argument('input', nargs='?', help='an image, a folder of images (recursive) or a label file')
 parser.add_argument('--checkpoint', required=True, help='timm_ml checkpoint')
-parser.add_argument('--output', default='predictions.csv', help='CSV (or .onnx with --export onnx) to write')
+parser.add_argument('--output', default='predictions.csv',
+                    help='predictions file (or the .onnx / .xml with --export) to write')
+parser.add_argument('--format', default=None, choices=('csv', 'json', 'jsonl'),
+                    help='predictions format (default: from the --output extension, else csv)')
 parser.add_argument('--threshold', type=float, default=None,
                     help='global probability threshold; overrides the checkpoint thresholds (default: 0.5)')
 parser.add_argument('--topk', type=int, default=3, help='top-k column size (default: 3)')
@@ -43,7 +47,9 @@ parser.add_argument('--amp', action='store_true', default=False)
 parser.add_argument('--no-ema', action='store_true', default=False)
 parser.add_argument('--column-names', nargs='*', default={}, action=utils.ParseKwargs,
                     help='display names of attributes in the CSV, e.g. neck="Neck Type" (default: attribute names)')
-parser.add_argument('--export', choices=('onnx',), default=None, help='export the model instead of predicting')
+parser.add_argument('--export', choices=('onnx', 'openvino'), default=None,
+                    help='export a self-describing model (classes, thresholds, attribute groups, preprocessing in its '
+                         'metadata) instead of predicting; openvino writes <output>.xml/.bin from the ONNX export')
 parser.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                     help='unreadable images: error (default) or skip: marked in an "error" column and counted')
 
@@ -150,16 +156,49 @@ def write_predictions(out_path, paths, scores, config, thresholds, topk=3, colum
             w.writerow(row)
 
 
+def prediction_records(paths, scores, config, thresholds, topk=3, errors=None):
+    """One dict per image: path, labels (attribute heads: the value of each attribute), topk, scores by class."""
+    classes, group_sizes = config['classes'], config.get('group_sizes')
+    starts = np.cumsum([0] + list(group_sizes or []))
+    for i, (path, s) in enumerate(zip(paths, scores)):
+        if errors and i in errors:
+            yield dict(path=path, error=errors[i])
+            continue
+        if group_sizes:
+            labels = {name: classes[starts[a] + int(np.argmax(s[starts[a]:starts[a + 1]]))].split('=', 1)[-1]
+                      for a, name in enumerate(config['attribute_names'])}
+        else:
+            labels = [c for c, v, t in zip(classes, s, thresholds) if v >= t]
+        top = [classes[j] for j in np.argsort(-s, kind='stable')[:topk]]
+        yield dict(path=path, labels=labels, topk=top, scores={c: round(float(v), 6) for c, v in zip(classes, s)})
+
+
+def write_predictions_json(out_path, paths, scores, config, thresholds, topk=3, errors=None, lines=False):
+    """JSON (one document with the classes, thresholds and a list of predictions) or JSON Lines (one per image)."""
+    records = prediction_records(paths, scores, config, thresholds, topk, errors)
+    with open(out_path, 'w') as f:
+        if lines:
+            for r in records:
+                f.write(json.dumps(r) + '\n')
+        else:
+            json.dump(dict(classes=config['classes'], thresholds=[float(t) for t in thresholds],
+                           predictions=list(records)), f)
+
+
 def main():
     utils.setup_default_logging()
     args = parser.parse_args()
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     model, config, _ = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
     model.to(device)
-    if args.export == 'onnx':
-        from timm_ml.export import export_onnx
-        export_onnx(model, config, args.output)
-        print(f'wrote {args.output}')
+    if args.export:
+        from timm_ml.export import export_onnx, export_openvino
+        base = os.path.splitext(args.output)[0]
+        onnx_path = export_onnx(model.cpu().eval(), config, base + '.onnx')
+        if args.export == 'openvino':
+            print(f'wrote {export_openvino(onnx_path, base + ".xml", config)} (from {onnx_path})')
+        else:
+            print(f'wrote {onnx_path}')
         return
     if not args.input:
         parser.error('input (image, folder or label file) is required')
@@ -176,7 +215,11 @@ def main():
         _logger.info('Using the per-class thresholds saved in the checkpoint.')
     else:
         thresholds = np.full(len(config['classes']), 0.5, dtype=np.float32)
-    write_predictions(args.output, paths, scores, config, thresholds, args.topk, args.column_names, errors)
+    fmt = args.format or {'.json': 'json', '.jsonl': 'jsonl'}.get(os.path.splitext(args.output)[1].lower(), 'csv')
+    if fmt == 'csv':
+        write_predictions(args.output, paths, scores, config, thresholds, args.topk, args.column_names, errors)
+    else:
+        write_predictions_json(args.output, paths, scores, config, thresholds, args.topk, errors, lines=fmt == 'jsonl')
     if errors:
         _logger.warning(f'{len(errors)} unreadable images marked in the "error" column (--bad-images skip), first: '
                         f'{paths[min(errors)]}: {errors[min(errors)]}')

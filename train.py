@@ -42,6 +42,7 @@ from timm_ml.task import MultiLabelTask
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.checkpoint import MultiLabelCheckpointSaver, load_initial_checkpoint, save_recovery
 from timm_ml.utils.early_stop import EarlyStopping
+from timm_ml.utils.tracking import Trackers
 from timm_ml.utils.train_args import check_train_args, resolve_eval_metric
 
 try:
@@ -455,6 +456,9 @@ group.add_argument('--wandb-tags', default=[], type=str, nargs='+',
                    help='wandb tags')
 group.add_argument('--wandb-resume-id', default='', type=str, metavar='ID',
                    help='If resuming a run, the id of the run in wandb')
+group.add_argument('--log-tensorboard', action='store_true', default=False,
+                   help='also write the summary.csv metrics (and per-class AP at the end) as TensorBoard events to '
+                        '<output>/tensorboard')
 
 # Progressive / variable resolution training (timm's scheduled loader)
 group = parser.add_argument_group('Variable resolution training parameters')
@@ -823,6 +827,7 @@ def main():
     best_epoch = None
     saver = None
     output_dir = None
+    trackers = None
     if utils.is_primary(args):
         if args.experiment:
             exp_name = args.experiment
@@ -851,10 +856,11 @@ def main():
         with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
             f.write(args_text)
 
+        wandb_run = None
         if args.log_wandb:
             if has_wandb:
                 assert not args.wandb_resume_id or args.resume
-                wandb.init(
+                wandb_run = wandb.init(
                     project=args.wandb_project,
                     name=exp_name,
                     config=args,
@@ -866,6 +872,7 @@ def main():
                 _logger.warning(
                     "You've requested to log metrics to wandb but package not found. "
                     "Metrics not being logged to wandb, try `pip install wandb`")
+        trackers = Trackers(output_dir, tensorboard=args.log_tensorboard, wandb_run=wandb_run)
 
     # setup learning rate schedule and starting epoch
     updates_per_epoch = (len(loader_train) + args.grad_accum_steps - 1) // args.grad_accum_steps
@@ -894,6 +901,7 @@ def main():
         if args.early_stop_patience > 0 else None
 
     results = []
+    epoch = start_epoch
     try:
         for epoch in range(start_epoch, num_epochs):
             # per-epoch seeding: data order and augmentation depend on the epoch only, so a resumed run repeats them
@@ -975,6 +983,7 @@ def main():
                     write_header=not os.path.isfile(summary_file),
                     log_wandb=args.log_wandb and has_wandb,
                 )
+                trackers.log_epoch(epoch, train_metrics, eval_metrics, sum(lrs) / len(lrs))
 
             if eval_metrics is not None:
                 latest_metric = eval_metrics[eval_metric]
@@ -1017,6 +1026,10 @@ def main():
                                      prefetcher=args.prefetcher)
         write_class_prior(os.path.join(output_dir, 'class_prior.csv'), train_labels.classes, prior)
         _logger.info(f'Wrote class prior to {os.path.join(output_dir, "class_prior.csv")}')
+
+    if trackers is not None:
+        trackers.log_per_class(evaluator.result if evaluator is not None else None, epoch)
+        trackers.close()
 
     if args.distributed:
         torch.distributed.destroy_process_group()

@@ -29,6 +29,7 @@ from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, attributes_of, creat
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import create_ml_loss, loss_kwargs
 from timm_ml.metrics import MultiLabelEvaluator, estimate_thresholds, save_thresholds
+from timm_ml.report import write_per_class_report
 from timm_ml.utils import ML_CONFIG_KEY, class_difference, load_model_from_checkpoint, save_checkpoint_atomic
 from timm_ml.utils.amp import resolve_amp
 
@@ -320,7 +321,8 @@ def _summary_line(m, metrics_avg=None):
 
 
 def write_results(results_file, metrics, result, results_format=None):
-    """The summary as json (with per-attribute metrics) or a one-row csv, and the per-class CSV beside it."""
+    """The summary as json (with per-attribute metrics) or a one-row csv, and the per-class report (CSV + PNG) beside
+    it."""
     results_format = results_format or ('csv' if results_file.endswith('.csv') else 'json')
     if results_format == 'csv':
         row = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
@@ -331,12 +333,8 @@ def write_results(results_file, metrics, result, results_format=None):
     else:
         with open(results_file, 'w') as f:
             json.dump(dict(metrics, attributes=result.attributes), f, indent=2)
-    per_class = os.path.splitext(results_file)[0] + '_per_class.csv'
-    with open(per_class, 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(result.per_class[0].keys()))
-        w.writeheader()
-        w.writerows(result.per_class)
-    return per_class
+    return write_per_class_report(result.per_class, os.path.splitext(results_file)[0],
+                                  f'{metrics["checkpoint"]} on {metrics["split"]}')
 
 
 def list_checkpoints(path):

@@ -12,4 +12,4 @@ python3 train.py $DATA --model test_resnet --input-size 3 56 56 -b 64 --epochs 1
   --loss asl --gamma-pos 0 --experiment demo
 python3 validate.py $DATA --checkpoint $EXP/model_best.pth.tar --split val --estimate-thresholds
 python3 validate.py $DATA --checkpoint $EXP/model_best_thresholds.pth.tar --split test --results-file $EXP/test_results.json
-python3 -m timm_ml.plot $EXP/summary.csv
+python3 -m timm_ml.plot $EXP/summary.csv --out $EXP/curves.png

@@ -89,5 +89,6 @@ def test_plot_png_from_summaries(trained, tmp_path):
     png = plot_summaries([summary, summary], str(tmp_path / 'c.png'))
     img = Image.open(png)
     assert img.format == 'PNG' and img.size[0] > 2 * img.size[1]
-    run_script(['-m', 'timm_ml.plot', summary])
-    assert os.path.isfile(os.path.join(out_dir, 'curves.png'))
+    run_script(['-m', 'timm_ml.plot', summary, '--out', str(tmp_path / 'named.png')])
+    assert os.path.isfile(tmp_path / 'named.png')
+    assert not os.path.exists(os.path.join(out_dir, 'curves.png'))  # nothing written into the run unless asked

@@ -2,7 +2,8 @@
 
     python -m timm_ml.plot output/train/<exp>/summary.csv [more summary.csv ...] [--out curves.png]
 
-Several summaries are overlaid (labelled by their experiment folder). Default output: curves.png beside the first.
+Several summaries are overlaid, one colour per run (labelled by its experiment folder); the best epoch of --metric
+(default eval_map) is marked. Writes curves.png in the current folder unless --out names the file.
 """
 import argparse
 import os
@@ -30,21 +31,34 @@ def read_summary(path: str) -> pd.DataFrame:
     return frame
 
 
-def plot_summaries(paths: Sequence[str], out: Optional[str] = None) -> str:
-    """Write one PNG with a panel each for loss, metrics and lr; returns its path."""
-    out = out or os.path.join(os.path.dirname(os.path.abspath(paths[0])), 'curves.png')
+def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str = 'eval_map') -> str:
+    """Write one PNG with a panel each for loss, metrics and lr; one colour per run, one line style per column; the
+    best epoch of `metric` is marked on every panel. Returns the PNG's path (default: curves.png here)."""
+    out = out or 'curves.png'
+    frames = [read_summary(p) for p in paths]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for path in paths:
-        frame = read_summary(path)
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    styles = ('-', '--', ':', '-.')
+    for run_idx, (path, frame) in enumerate(zip(paths, frames)):
         run = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        colour = colours[run_idx % len(colours)]
+        best = frame.loc[frame[metric].idxmax()] if metric in frame.columns and frame[metric].notna().any() else None
         for ax, (ylabel, columns) in zip(axes, PANELS):
-            for col in columns:
-                if col in frame.columns and frame[col].notna().any():
-                    label = col if len(paths) == 1 else f'{run}: {col}'
-                    ax.plot(frame['epoch'], frame[col], marker='o', ms=3, label=label)
+            for k, col in enumerate(c for c in columns if c in frame.columns and frame[c].notna().any()):
+                label = col if len(paths) == 1 else f'{run}: {col}'
+                colour_here = colours[k % len(colours)] if len(paths) == 1 else colour
+                ax.plot(frame['epoch'], frame[col], styles[k % len(styles)], marker='o', ms=3, color=colour_here,
+                        label=label)
+            if best is not None:
+                ax.axvline(best['epoch'], color=colour, alpha=0.35, lw=1)
             ax.set_xlabel('epoch')
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
+        if best is not None:
+            axes[1].plot(best['epoch'], best[metric], '*', ms=14, color=colour, zorder=5)
+            axes[1].annotate(f'best {metric[5:] if metric.startswith("eval_") else metric} {best[metric]:.2f}\n'
+                             f'epoch {int(best["epoch"])}', (best['epoch'], best[metric]), textcoords='offset points',
+                             xytext=(-10, -28 - 22 * run_idx), fontsize=8, color=colour, ha='right')
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -59,10 +73,11 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('summaries', nargs='+', help='summary.csv files')
-    parser.add_argument('--out', default=None, help='PNG path (default: curves.png beside the first summary)')
+    parser.add_argument('--out', default=None, help='PNG path (default: curves.png in the current folder)')
+    parser.add_argument('--metric', default='eval_map', help='column whose best epoch is marked (default: eval_map)')
     args = parser.parse_args()
     try:
-        print(plot_summaries(args.summaries, args.out))
+        print(plot_summaries(args.summaries, args.out, args.metric))
     except (ValueError, FileNotFoundError, pd.errors.EmptyDataError) as e:
         parser.error(str(e))
 
