@@ -22,6 +22,7 @@ from timm.data import create_transform
 from tqdm import tqdm
 
 from timm_ml.data import LABEL_OPTIONS, load_image, read_label_file
+from timm_ml.data.reader_csv import read_csv_rows
 from timm_ml.data.readers import LABEL_EXTENSIONS
 from timm_ml.models import scores_from_logits
 from timm_ml.utils import load_model_from_checkpoint
@@ -65,7 +66,14 @@ def list_inputs(path: str, config=None):
         if not found:
             raise FileNotFoundError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) under {path}')
         return path, sorted(found)
+    if path.lower().endswith('.txt'):  # a list of image paths, one per line, relative to the list's folder
+        with open(path, encoding='utf-8-sig') as f:
+            return os.path.dirname(path), [line.strip() for line in f if line.strip()]
     if path.lower().endswith(LABEL_EXTENSIONS):
+        if path.lower().endswith('.csv'):
+            header, rows = read_csv_rows(path)
+            if len(header) == 1:  # an unlabelled list of images: a path column alone
+                return os.path.dirname(path), [r[0].strip() for r in rows if r and r[0].strip()]
         saved = config or {}
         labels = read_label_file(path, **{k: saved.get(k) for k in LABEL_OPTIONS})
         return labels.root, labels.paths
@@ -200,8 +208,14 @@ def main():
         else:
             print(f'wrote {onnx_path}')
         return
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
     if not args.input:
         parser.error('input (image, folder or label file) is required')
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if os.path.isdir(args.output) or not os.path.isdir(out_dir):
+        parser.error(f'--output {args.output}: ' + ('is a folder; name a file' if os.path.isdir(args.output) else
+                                                     f'folder {out_dir} does not exist'))
     if not os.path.exists(args.input):
         parser.error(f'input {args.input!r} does not exist (an image, a folder of images or a label file)')
     root, paths = list_inputs(args.input, config)

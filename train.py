@@ -568,12 +568,13 @@ def main():
 
     # multi-label: the label files come first, the classes size the head
     train_labels, val_labels = create_label_sets(args, log=utils.is_primary(args))
-    group_sizes = [len(g.values) for g in train_labels.attributes] or None
+    # attribute groups are softmax heads only with --ml-head attributes; other heads score each class with a sigmoid
+    group_sizes = ([len(g.values) for g in train_labels.attributes] or None) if args.ml_head == 'attributes' else None
     if args.num_classes is not None and args.num_classes != train_labels.num_classes:
         parser.error(f'--num-classes {args.num_classes} but {train_labels.source} has {train_labels.num_classes} '
                      'classes')
     args.num_classes = train_labels.num_classes
-    if args.ml_head == 'attributes' and not group_sizes:
+    if args.ml_head == 'attributes' and not train_labels.attributes:
         parser.error('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
     loss_type = args.loss or {'attributes': 'ce', 'cosine': 'aam'}.get(args.ml_head, 'bce')
 
@@ -624,6 +625,9 @@ def main():
         input_img_mode = 'RGB' if data_config['input_size'][0] == 3 else 'L'
     else:
         input_img_mode = args.input_img_mode
+        if len(input_img_mode) != data_config['input_size'][0]:
+            parser.error(f'--input-img-mode {input_img_mode} gives {len(input_img_mode)} channels, the model takes '
+                         f'{data_config["input_size"][0]} (--in-chans / --input-size)')
     # with --verify-images both splits are checked here, before the first epoch
     dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images, img_mode=input_img_mode,
                                      verify=args.verify_images) if val_labels is not None else None
@@ -839,7 +843,11 @@ def main():
                 str(data_config['input_size'][-1])
             ])
         # a new run never appends to an older run's folder (timm's inc); --resume continues in place
-        output_dir = utils.get_outdir(args.output if args.output else './output/train', exp_name, inc=not args.resume)
+        output_base = args.output if args.output else './output/train'
+        # --resume continues in place only in the resumed checkpoint's own folder; any other name gets a new folder
+        in_place = bool(args.resume) and os.path.abspath(os.path.join(output_base, exp_name)) == \
+            os.path.abspath(os.path.dirname(args.resume))
+        output_dir = utils.get_outdir(output_base, exp_name, inc=not in_place)
         saver = MultiLabelCheckpointSaver(
             model=model,
             optimizer=optimizer,
@@ -851,7 +859,7 @@ def main():
             max_history=args.checkpoint_hist,
             task=task,
         )
-        if args.resume:
+        if in_place:
             saver.load_state_dict_from_checkpoint(args.resume)
         with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
             f.write(args_text)
@@ -894,8 +902,9 @@ def main():
             lr_scheduler.step(start_epoch)
 
     if utils.is_primary(args):
-        _logger.info(
-            f'Scheduled epochs: {num_epochs}. LR stepped per {"epoch" if lr_scheduler.t_in_epochs else "update"}.')
+        _logger.info(f'Scheduled epochs: {num_epochs}. ' + (
+            'Constant learning rate (--sched none).' if lr_scheduler is None else
+            f'LR stepped per {"epoch" if lr_scheduler.t_in_epochs else "update"}.'))
 
     early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
         if args.early_stop_patience > 0 else None

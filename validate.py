@@ -228,6 +228,9 @@ def validate_checkpoint(args, checkpoint_path, device):
     labels = create_label_set(
         args.data or args.data_dir, args.split, classes=classes, attributes=attributes_of(classes, group_sizes),
         image_dir=args.image_dir, on_bad=args.bad_images, **label_options(args, config))
+    if labels.classes != classes:
+        raise ValueError(f'{labels.source} ({labels.format}) does not hold the classes of {checkpoint_path}: '
+                         f'{class_difference(classes, labels.classes)}')
     if args.num_samples:
         labels = labels.subset(range(min(args.num_samples, len(labels))))
     img_mode = args.input_img_mode or ('RGB' if data_config['input_size'][0] == 3 else 'L')

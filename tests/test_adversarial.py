@@ -222,3 +222,72 @@ def test_resumed_run_in_a_new_folder_writes_a_summary_header(mosaic_data, tmp_pa
     (summary,) = [os.path.join(d, 'summary.csv') for d, _, f in os.walk(tmp_path / 'resumed') if 'summary.csv' in f]
     frame = read_summary(summary)
     assert list(frame.epoch) == [1]
+
+
+# ---- found by probing as a user (adversarial pass)
+
+def test_one_hot_csv_is_read_as_multi_hot_not_as_attributes(tmp_path):
+    path = tmp_path / 'train.csv'
+    path.write_text('filename,cat,dog,car\na.png,1,0,0\nb.png,0,1,-1\nc.png,1,1,\n')
+    ls = read_label_file(str(path))
+    assert ls.format == 'multihot' and ls.classes == ['cat', 'dog', 'car'] and not ls.attributes
+    assert ls.targets.dense().tolist() == [[1, 0, 0], [0, 1, -1], [1, 1, -1]]
+
+
+def _namespace(root, **kw):
+    import argparse
+    base = dict(data=root, data_dir=None, train_split='train', val_split='val', class_map='', label_format=None,
+                label_delimiter=None, path_column=None, labels_column=None, unknown_values=None, image_dir=None,
+                bad_images='error', simulate_partial=None, seed=0)
+    return argparse.Namespace(**dict(base, **kw))
+
+
+def test_train_and_val_with_different_classes_stop_before_training(mosaic_data):
+    from timm_ml.data import create_label_sets
+    with pytest.raises(ValueError, match=r'val_attributes.csv \(attributes\) does not hold the classes of .*train.json'):
+        create_label_sets(_namespace(mosaic_data, val_split='val_attributes'), log=False)
+
+
+def test_nothing_left_to_train_on_and_partial_simulation_of_attributes(mosaic_data):
+    from timm_ml.data import create_label_sets
+    with pytest.raises(ValueError, match=r'no known annotation left .*--simulate-partial rps:1.0'):
+        create_label_sets(_namespace(mosaic_data, simulate_partial='rps:1.0'), log=False)
+    with pytest.raises(ValueError, match='--simulate-partial hides single class entries'):
+        create_label_sets(_namespace(mosaic_data, train_split='train_attributes', val_split='val_attributes',
+                                     simulate_partial='rps:0.5'), log=False)
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--epochs', '0'], '--epochs must be >= 1'), (['--topk', '0'], '--topk must be >= 1'),
+    (['--log-interval', '0'], '--log-interval must be >= 1'), (['--checkpoint-hist', '0'], '--checkpoint-hist'),
+    (['--input-img-mode', 'L', '--input-size', '3', '32', '32'], '--input-img-mode L gives 1 channels'),
+])
+def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
+    import train
+    args = train.parser.parse_args(['x', *flags])
+    with pytest.raises(SystemExit):
+        from timm_ml.utils.train_args import check_train_args
+        check_train_args(args, train.parser)
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_never_writes_into_another_runs_folder(mosaic_data, tmp_path):
+    for name in ('a', 'b'):
+        run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', name])
+    before = (tmp_path / 'b' / 'summary.csv').read_text()
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--resume', str(tmp_path / 'a' / 'last.pth.tar'),
+                '--output', str(tmp_path), '--experiment', 'b'])
+    assert (tmp_path / 'b' / 'summary.csv').read_text() == before
+    assert list(read_summary(str(tmp_path / 'b-1' / 'summary.csv')).epoch) == [1]
+    # infer: thresholds are probabilities, the output folder is checked first, a bare path list is an input
+    ck = str(tmp_path / 'a' / 'last.pth.tar')
+    with pytest.raises(AssertionError, match='--threshold 1.5: a probability threshold must be between 0 and 1'):
+        run_script(['infer.py', os.path.join(mosaic_data, 'test'), '--checkpoint', ck, '--threshold', '1.5'])
+    with pytest.raises(AssertionError, match='does not exist'):
+        run_script(['infer.py', os.path.join(mosaic_data, 'test'), '--checkpoint', ck, '--output', '/no/where/p.csv'])
+    (tmp_path / 'list.csv').write_text('filename\n' + ''.join(f'{os.path.join(mosaic_data, "test", f)}\n'
+                                                             for f in sorted(os.listdir(os.path.join(mosaic_data, 'test')))[:5]))
+    proc = run_script(['infer.py', str(tmp_path / 'list.csv'), '--checkpoint', ck, '--output', str(tmp_path / 'p.csv'),
+                       '-j', '0'])
+    assert 'wrote 5 predictions' in proc.stdout

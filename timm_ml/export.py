@@ -69,5 +69,5 @@ def export_openvino(onnx_path: str, xml_path: str, config):
     import openvino as ov
     ov_model = ov.convert_model(onnx_path)
     ov_model.set_rt_info(json.dumps(export_metadata(config)), ['model_info', METADATA_KEY])
-    ov.save_model(ov_model, xml_path)
+    ov.save_model(ov_model, xml_path, compress_to_fp16=False)  # the default halves the weights: keep parity
     return xml_path

@@ -59,8 +59,21 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
     train = create_label_set(root, args.train_split, class_map=args.class_map, **kwargs)
     val = create_label_set(root, args.val_split, classes=train.classes, attributes=train.attributes or None,
                            **kwargs) if args.val_split else None
+    if val is not None and (val.classes != train.classes):
+        from timm_ml.utils.checkpoint import class_difference
+        raise ValueError(f'{val.source} ({val.format}) does not hold the classes of {train.source} ({train.format}): '
+                         f'{class_difference(train.classes, val.classes)}')
     if args.simulate_partial:
+        if train.attributes:
+            raise ValueError('--simulate-partial hides single class entries; on attribute data (one softmax per '
+                             'attribute) that leaves no attribute fully known. Hide annotations in the label file '
+                             '(#N/A cells) instead.')
         train.targets = simulate_partial(train.targets, args.simulate_partial, seed=args.seed)
+    counts = train.targets.class_counts()
+    if counts[0].sum() + counts[1].sum() == 0:
+        raise ValueError(f'{train.source}: no known annotation left (every entry is unknown'
+                         + (f' after --simulate-partial {args.simulate_partial}' if args.simulate_partial else '')
+                         + '): there is nothing to train on.')
     if log:
         for name, labels in (('train', train), ('val', val)):
             if labels is not None:

@@ -10,6 +10,66 @@ from .readers import (NEGATIVE, POSITIVE, UNKNOWN, AttributeGroup, LabelFileErro
                       _RowPolicy, attribute_class_names, is_unknown, normalize_path)
 
 
+MULTI_HOT_VALUES = {'0', '1', '-1', '0.0', '1.0', '-1.0'}
+
+
+def is_multi_hot(header, path_col, rows, unknown_values=()) -> bool:
+    """Every non-path column holds only 0 / 1 (and -1 or unknown cells): one column per class, not attributes."""
+    values = {r[c].strip() for r in rows if len(r) == len(header) for c in range(len(header))
+              if c != path_col and not is_unknown(r[c], unknown_values)}
+    return len(header) > 1 and bool(values) and values <= MULTI_HOT_VALUES
+
+
+def read_multi_hot_csv(path: str, classes=None, on_bad: str = 'error', path_column=None,
+                       unknown_values: Sequence[str] = ()) -> LabelSet:
+    """ One-hot / multi-hot CSV: a path column and one column per class holding 1 (positive), 0 (negative) or
+    -1 / #N/A / empty (unknown).
+
+    Args:
+        path: The CSV file. classes: Fixed class order (the columns must hold them all).
+        on_bad: 'error' or 'skip'. path_column: Path column name. unknown_values: Extra "unknown" spellings.
+    """
+    header, rows = read_csv_rows(path)
+    path_col = pick_path_column(path, header, path_column)
+    columns = [h for i, h in enumerate(header) if i != path_col]
+    classes = list(classes) if classes is not None else columns
+    missing = [c for c in classes if c not in header]
+    if missing:
+        raise LabelFileError(f'{path}: row 1: class columns {missing[:5]} missing from header {header}')
+    col_of = [header.index(c) for c in classes]
+    policy = _RowPolicy(path, on_bad)
+    builder = SparseTargetsBuilder(len(classes), fill=NEGATIVE)
+    paths, seen = [], {}
+    for row, cells in enumerate(rows, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
+            continue
+        p = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
+        if not p or p in seen:
+            policy.bad(row, 'empty image path' if not p else f'duplicate image path {p!r} (first at row {seen[p]})')
+            continue
+        idx, val, bad = [], [], None
+        for k, col in enumerate(col_of):
+            cell = cells[col].strip()
+            if is_unknown(cell, unknown_values) or cell in ('-1', '-1.0'):
+                idx.append(k), val.append(UNKNOWN)
+            elif cell in ('1', '1.0'):
+                idx.append(k), val.append(POSITIVE)
+            elif cell not in ('0', '0.0'):
+                bad = f'column {header[col]!r}: {cell!r} is not 1, 0 or -1'
+                break
+        if bad:
+            policy.bad(row, bad)
+            continue
+        seen[p] = row
+        paths.append(p)
+        builder.add(idx, val)
+    policy.finish()
+    return LabelSet(classes, paths, builder.build(), os.path.dirname(path), [], policy.skipped, path, 'multihot')
+
+
 def _refuse_label_list_columns(path, header, path_col, rows, unknown_values):
     """A column of many distinct values that hold separators is a label list read as one attribute value per label
     combination: refuse it, naming the flag that reads it right."""

@@ -4,7 +4,7 @@ import logging
 import os
 from typing import Optional, Sequence, Tuple
 
-from .reader_attributes import read_attribute_csv
+from .reader_attributes import is_multi_hot, read_attribute_csv, read_multi_hot_csv
 from .reader_coco import coco_annotation_file, read_coco
 from .reader_csv import find_labels_column, pick_path_column, read_csv_rows, read_label_list_csv
 from .reader_datumaro import datumaro_annotation_file, read_datumaro
@@ -16,8 +16,8 @@ from .readers import (ATTRIBUTE_SEP, LABEL_EXTENSIONS, LabelFileError, LabelSet,
 
 _logger = logging.getLogger(__name__)
 
-LABEL_FORMATS = ('auto', 'otx', 'csv', 'attributes', 'tsv', 'coco', 'voc', 'openimages', 'datumaro')
-FILE_FORMATS = ('otx', 'csv', 'attributes', 'tsv', 'coco', 'datumaro')
+LABEL_FORMATS = ('auto', 'otx', 'csv', 'attributes', 'multihot', 'tsv', 'coco', 'voc', 'openimages', 'datumaro')
+FILE_FORMATS = ('otx', 'csv', 'attributes', 'multihot', 'tsv', 'coco', 'datumaro')
 
 
 def resolve_label_file(root: str, split: str) -> str:
@@ -50,11 +50,13 @@ def _json_kind(path: str) -> str:
 
 
 def _csv_kind(path: str, path_column=None, labels_column=None) -> str:
-    header, _ = read_csv_rows(path)
+    header, rows = read_csv_rows(path)
     path_col = pick_path_column(path, header, path_column)
     if labels_column is not None and labels_column not in header:
         raise LabelFileError(f'{path}: --labels-column {labels_column!r} not in the columns {header}')
-    return 'csv' if find_labels_column(header, path_col, labels_column) is not None else 'attributes'
+    if find_labels_column(header, path_col, labels_column) is not None:
+        return 'csv'
+    return 'multihot' if is_multi_hot(header, path_col, rows) else 'attributes'
 
 
 def detect_label_format(root: str, split: str, path_column=None, labels_column=None) -> Tuple[str, Optional[str], str]:
@@ -79,8 +81,8 @@ def detect_label_format(root: str, split: str, path_column=None, labels_column=N
         return 'tsv', path, 'tab-separated file'
     if ext == '.csv':
         kind = _csv_kind(path, path_column, labels_column)
-        return kind, path, ('a label-list column' if kind == 'csv' else
-                            'no label-list column: one column per attribute')
+        return kind, path, {'csv': 'a label-list column', 'multihot': 'one 0 / 1 column per class',
+                            'attributes': 'no label-list column: one column per attribute'}[kind]
     raise LabelFileError(f'{path}: unsupported label file extension {ext!r}, expected one of {LABEL_EXTENSIONS}')
 
 
@@ -165,6 +167,8 @@ def _read_labels(root, split, label_format, classes, attributes, label_delimiter
     elif label_format == 'attributes':
         label_set = read_attribute_csv(path, attributes, on_bad, path_column, unknown_values,
                                        check_label_lists=why != 'given with --label-format')
+    elif label_format == 'multihot':
+        label_set = read_multi_hot_csv(path, classes, on_bad, path_column, unknown_values)
     elif label_format == 'tsv':
         label_set = read_tsv(path, classes, on_bad, label_delimiter)
     elif label_format == 'coco':

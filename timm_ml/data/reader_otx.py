@@ -22,6 +22,7 @@ def read_otx(path: str, classes=None, on_bad: str = 'error') -> LabelSet:
     if classes is None:
         if not isinstance(file_classes, list) or not file_classes:
             raise LabelFileError(f'{path}: "classes" must be a non-empty list')
+        file_classes = [c.strip() if isinstance(c, str) else c for c in file_classes]  # labels are stripped too
         if len(set(file_classes)) != len(file_classes):
             raise LabelFileError(f'{path}: duplicate names in "classes"')
         classes = file_classes

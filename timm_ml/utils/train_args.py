@@ -59,6 +59,13 @@ def check_train_args(args, parser):
     if args.tta not in (0, 1, 2):
         problems.append('--tta: 2 averages each image with its horizontal flip; other factors need an evaluation '
                         'loader yielding augmented copies, which is not available')
+    for name in ('epochs', 'topk', 'log_interval', 'checkpoint_hist'):
+        if getattr(args, name) < 1:
+            problems.append(f'--{name.replace("_", "-")} must be >= 1')
+    if args.input_img_mode and args.input_size and len(args.input_img_mode) != args.input_size[0] and \
+            args.input_img_mode not in ('I;16', 'I', 'F'):
+        problems.append(f'--input-img-mode {args.input_img_mode} gives {len(args.input_img_mode)} channels but '
+                        f'--input-size has {args.input_size[0]}')
     if args.val_interval < 1:
         problems.append('--val-interval must be >= 1')
     if problems:
