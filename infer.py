@@ -193,9 +193,26 @@ def write_predictions_json(out_path, paths, scores, config, thresholds, topk=3, 
                            predictions=list(records)), f)
 
 
+def check_args(args):
+    """Argument errors before any model is loaded or image read."""
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if os.path.isdir(args.output) or not os.path.isdir(out_dir):
+        parser.error(f'--output {args.output}: ' + ('is a folder; name a file' if os.path.isdir(args.output) else
+                                                     f'folder {out_dir} does not exist'))
+    if args.export:
+        return
+    if not args.input:
+        parser.error('input (image, folder or label file) is required')
+    if not os.path.exists(args.input):
+        parser.error(f'input {args.input!r} does not exist (an image, a folder of images, a label file or a list)')
+
+
 def main():
     utils.setup_default_logging()
     args = parser.parse_args()
+    check_args(args)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     model, config, _ = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
     model.to(device)
@@ -208,16 +225,6 @@ def main():
         else:
             print(f'wrote {onnx_path}')
         return
-    if args.threshold is not None and not 0 < args.threshold < 1:
-        parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
-    if not args.input:
-        parser.error('input (image, folder or label file) is required')
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    if os.path.isdir(args.output) or not os.path.isdir(out_dir):
-        parser.error(f'--output {args.output}: ' + ('is a folder; name a file' if os.path.isdir(args.output) else
-                                                     f'folder {out_dir} does not exist'))
-    if not os.path.exists(args.input):
-        parser.error(f'input {args.input!r} does not exist (an image, a folder of images or a label file)')
     root, paths = list_inputs(args.input, config)
     amp_autocast, _, _ = resolve_amp(args.amp, 'float16', device)
     scores, errors = predict(model, config, root, paths, args.batch_size, args.workers, device,

@@ -214,6 +214,20 @@ def test_infer_skip_marks_and_counts_unreadable_images(bad_val, tmp_path):
         run_script(['infer.py', 'nowhere', '--checkpoint', ck])
 
 
+@pytest.mark.parametrize('argv,message', [
+    (['x.png', '--threshold', '1.5'], '--threshold 1.5: a probability threshold must be between 0 and 1'),
+    (['x.png', '--output', '/no/where/p.csv'], 'folder /no/where does not exist'),
+    (['nowhere.png'], "input 'nowhere.png' does not exist"),
+])
+def test_infer_arguments_are_checked_before_any_work(argv, message, capsys, monkeypatch, tmp_path):
+    import infer
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'x.png').write_bytes(b'')
+    with pytest.raises(SystemExit):
+        infer.check_args(infer.parser.parse_args([*argv, '--checkpoint', 'none.pth.tar']))
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_resumed_run_in_a_new_folder_writes_a_summary_header(mosaic_data, tmp_path):
     run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', 'a'])
@@ -280,12 +294,8 @@ def test_resume_never_writes_into_another_runs_folder(mosaic_data, tmp_path):
                 '--output', str(tmp_path), '--experiment', 'b'])
     assert (tmp_path / 'b' / 'summary.csv').read_text() == before
     assert list(read_summary(str(tmp_path / 'b-1' / 'summary.csv')).epoch) == [1]
-    # infer: thresholds are probabilities, the output folder is checked first, a bare path list is an input
+    # infer: a bare path list is an input
     ck = str(tmp_path / 'a' / 'last.pth.tar')
-    with pytest.raises(AssertionError, match='--threshold 1.5: a probability threshold must be between 0 and 1'):
-        run_script(['infer.py', os.path.join(mosaic_data, 'test'), '--checkpoint', ck, '--threshold', '1.5'])
-    with pytest.raises(AssertionError, match='does not exist'):
-        run_script(['infer.py', os.path.join(mosaic_data, 'test'), '--checkpoint', ck, '--output', '/no/where/p.csv'])
     (tmp_path / 'list.csv').write_text('filename\n' + ''.join(f'{os.path.join(mosaic_data, "test", f)}\n'
                                                              for f in sorted(os.listdir(os.path.join(mosaic_data, 'test')))[:5]))
     proc = run_script(['infer.py', str(tmp_path / 'list.csv'), '--checkpoint', ck, '--output', str(tmp_path / 'p.csv'),
