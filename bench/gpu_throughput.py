@@ -15,8 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import suppress
-from functools import partial
 
 import torch
 

@@ -2,7 +2,6 @@
 person sees at a glance which classes fail."""
 import csv
 import math
-import os
 
 import matplotlib
 

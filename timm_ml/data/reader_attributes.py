@@ -5,9 +5,9 @@
 import os
 from typing import Sequence
 
-from .reader_csv import DELIMITER_CANDIDATES, pick_path_column, read_csv_rows
-from .readers import (NEGATIVE, POSITIVE, UNKNOWN, AttributeGroup, LabelFileError, LabelSet, SparseTargetsBuilder,
-                      _RowPolicy, attribute_class_names, is_unknown, normalize_path)
+from .reader_csv import DELIMITER_CANDIDATES, image_rows, pick_path_column, read_csv_rows
+from .readers import AttributeGroup, LabelFileError, LabelSet, _RowPolicy, attribute_class_names, is_unknown
+from .targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
 
 
 MULTI_HOT_VALUES = {'0', '1', '-1', '0.0', '1.0', '-1.0'}
@@ -40,16 +40,7 @@ def read_multi_hot_csv(path: str, classes=None, on_bad: str = 'error', path_colu
     policy = _RowPolicy(path, on_bad)
     builder = SparseTargetsBuilder(len(classes), fill=NEGATIVE)
     paths, seen = [], {}
-    for row, cells in enumerate(rows, start=2):
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
-            continue
-        p = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
-        if not p or p in seen:
-            policy.bad(row, 'empty image path' if not p else f'duplicate image path {p!r} (first at row {seen[p]})')
-            continue
+    for row, cells, p in image_rows(rows, header, path_col, policy, seen):
         idx, val, bad = [], [], None
         for k, col in enumerate(col_of):
             cell = cells[col].strip()
@@ -113,19 +104,7 @@ def read_attribute_csv(path: str, attributes=None, on_bad: str = 'error', path_c
         value_index = [{} for _ in attr_cols]
         fixed = False
     paths, cells_per_row, seen = [], [], {}
-    for row, cells in enumerate(rows, start=2):
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
-            continue
-        p = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
-        if not p:
-            policy.bad(row, 'empty image path')
-            continue
-        if p in seen:
-            policy.bad(row, f'duplicate image path {p!r} (first at row {seen[p]})')
-            continue
+    for row, cells, p in image_rows(rows, header, path_col, policy, seen):
         values = []
         bad = None
         for a, col in enumerate(attr_cols):

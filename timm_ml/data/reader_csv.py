@@ -10,7 +10,7 @@ import os
 from typing import List, Optional, Sequence
 
 from .readers import (LABEL_LIST_COLUMNS, PATH_COLUMNS, LabelFileError, LabelSet, _LabelListParser, is_unknown,
-                      open_text)
+                      normalize_path, open_text)
 
 DELIMITER_CANDIDATES = (',', ';', '|', ' ')
 
@@ -27,6 +27,24 @@ def read_csv_rows(path: str):
     if len(set(header)) != len(header):
         raise LabelFileError(f'{path}: row 1: duplicate column names in header {header}')
     return header, rows
+
+
+def image_rows(rows, header, path_col: int, policy, seen):
+    """(row number, cells, normalised path) of the well-formed rows; wrong field counts, empty paths and paths already
+    in `seen` (path -> row, filled by the caller as it accepts rows) go to the row policy."""
+    for row, cells in enumerate(rows, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
+            continue
+        path = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
+        if not path:
+            policy.bad(row, 'empty image path')
+        elif path in seen:
+            policy.bad(row, f'duplicate image path {path!r} (first at row {seen[path]})')
+        else:
+            yield row, cells, path
 
 
 def pick_path_column(path: str, header: Sequence[str], path_column: Optional[str] = None) -> int:

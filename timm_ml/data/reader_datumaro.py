@@ -9,8 +9,9 @@ import json
 import logging
 import os
 
-from .readers import (NEGATIVE, POSITIVE, UNKNOWN, AttributeGroup, LabelFileError, LabelSet, SparseTargetsBuilder,
-                      _RowPolicy, attribute_class_names, normalize_path, open_text)
+from .readers import (AttributeGroup, LabelFileError, LabelSet, _RowPolicy, attribute_class_names, normalize_path,
+                      open_text)
+from .targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
 
 _logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from .readers import UNKNOWN, LabelFileError, LabelSet, SparseTargets, open_text
+from .readers import LabelFileError, LabelSet, open_text
+from .targets import UNKNOWN, SparseTargets
 
 
 def openimages_label_files(root: str, split: str):

@@ -6,7 +6,8 @@ the image are difficult is unknown (-1), as in VOC's own evaluation; every other
 import os
 import xml.etree.ElementTree as ET
 
-from .readers import NEGATIVE, POSITIVE, UNKNOWN, LabelFileError, LabelSet, SparseTargetsBuilder, _RowPolicy, open_text
+from .readers import LabelFileError, LabelSet, _RowPolicy, open_text
+from .targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
 
 
 def voc_split_file(root: str, split: str) -> str:

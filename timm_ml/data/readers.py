@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
+from .targets import NEGATIVE, UNKNOWN, SparseTargets
 
 _logger = logging.getLogger(__name__)
 

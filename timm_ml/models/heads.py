@@ -1,6 +1,4 @@
 """ Pooled-feature heads beyond timm's classifier: cosine (for AAM)."""
-from typing import Sequence
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
