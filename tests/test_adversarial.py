@@ -227,13 +227,12 @@ def test_infer_arguments_are_checked_before_any_work(argv, message, capsys, monk
 
 
 @pytest.mark.slow
-def test_resumed_run_in_a_new_folder_writes_a_summary_header(mosaic_data, tmp_path):
-    run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', 'a'])
-    run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--resume', str(tmp_path / 'a' / 'last.pth.tar'),
+def test_resumed_run_in_a_new_folder_writes_a_summary_header(trained, mosaic_data, tmp_path):
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--resume', os.path.join(trained[0], 'last.pth.tar'),
                 '--output', str(tmp_path / 'resumed')])
     (summary,) = [os.path.join(d, 'summary.csv') for d, _, f in os.walk(tmp_path / 'resumed') if 'summary.csv' in f]
     frame = read_summary(summary)
-    assert list(frame.epoch) == [1]
+    assert list(frame.epoch) == [3]
 
 
 # ---- found by probing as a user (adversarial pass)
@@ -284,16 +283,16 @@ def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
 
 
 @pytest.mark.slow
-def test_resume_never_writes_into_another_runs_folder(mosaic_data, tmp_path):
-    for name in ('a', 'b'):
-        run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', name])
+def test_resume_never_writes_into_another_runs_folder(trained, mosaic_data, tmp_path):
+    (tmp_path / 'b').mkdir()  # an unrelated run's folder
+    (tmp_path / 'b' / 'summary.csv').write_text('epoch,train_loss\n0,141.0\n')
     before = (tmp_path / 'b' / 'summary.csv').read_text()
-    run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--resume', str(tmp_path / 'a' / 'last.pth.tar'),
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--resume', os.path.join(trained[0], 'last.pth.tar'),
                 '--output', str(tmp_path), '--experiment', 'b'])
-    assert (tmp_path / 'b' / 'summary.csv').read_text() == before
-    assert list(read_summary(str(tmp_path / 'b-1' / 'summary.csv')).epoch) == [1]
+    assert (tmp_path / 'b' / 'summary.csv').read_text() == before and os.listdir(tmp_path / 'b') == ['summary.csv']
+    assert list(read_summary(str(tmp_path / 'b-1' / 'summary.csv')).epoch) == [3]
     # infer: a bare path list is an input
-    ck = str(tmp_path / 'a' / 'last.pth.tar')
+    ck = os.path.join(trained[0], 'last.pth.tar')
     (tmp_path / 'list.csv').write_text('filename\n' + ''.join(f'{os.path.join(mosaic_data, "test", f)}\n'
                                                              for f in sorted(os.listdir(os.path.join(mosaic_data, 'test')))[:5]))
     proc = run_script(['infer.py', str(tmp_path / 'list.csv'), '--checkpoint', ck, '--output', str(tmp_path / 'p.csv'),
