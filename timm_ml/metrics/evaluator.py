@@ -71,8 +71,9 @@ class MultiLabelEvaluator(MultiLabelClassificationEvaluator):
             self._accumulate_loss(self.criterion(output, target.float()), output.shape[0])
         else:
             self.counts[0] += output.shape[0]
-        self.outputs.append(output.to(self.store_device, self.store_dtype, non_blocking=True))
-        self.targets.append(target.round().to(self.store_device, torch.int8, non_blocking=True))
+        # blocking copies: a non-blocking GPU -> CPU copy could be read before it lands
+        self.outputs.append(output.to(self.store_device, self.store_dtype))
+        self.targets.append(target.round().to(self.store_device, torch.int8))
 
     def _summary(self, loss_sum, counts):
         if self.criterion is None:
