@@ -16,7 +16,7 @@ TIMM_TRAIN_FLAGS = (
     '--target-key',
     '--dataset-trust-remote-code',
     '--model',
-    '--pretrained',
+    '--pretrained',  # a flag name only: nothing is downloaded
     '--pretrained-path',
     '--initial-checkpoint',
     '--resume',
@@ -187,7 +187,7 @@ TIMM_VALIDATE_FLAGS = (
     '--target-key',
     '--dataset-trust-remote-code',
     '--model',
-    '--pretrained',
+    '--pretrained',  # a flag name only: nothing is downloaded
     '-j',
     '-b',
     '--img-size',
