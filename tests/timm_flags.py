@@ -17,7 +17,7 @@ TIMM_TRAIN_FLAGS = (
     '--dataset-trust-remote-code',
     '--model',
     '--pretrained',  # a flag name only: nothing is downloaded
-    '--pretrained-path',
+    '--pretrained-path',  # a flag name only
     '--initial-checkpoint',
     '--resume',
     '--no-resume-opt',
