@@ -3,10 +3,9 @@
 Classes are the categories in id order (by name); an image's positives are the categories of its annotations; images
 without any annotation are all-negative.
 """
-import json
 import os
 
-from .readers import LabelFileError, LabelSet, _LabelListParser, open_text
+from .readers import LabelFileError, LabelSet, _LabelListParser, load_json
 
 
 def coco_annotation_file(root: str, split: str) -> str:
@@ -18,11 +17,7 @@ def read_coco(path: str, classes=None, on_bad: str = 'error', image_root: str = 
         path: instances_<split>.json. classes: Fixed class order (else the categories by id).
         on_bad: 'error' or 'skip'. image_root: Folder of the images (default: the JSON's folder).
     """
-    try:
-        with open_text(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise LabelFileError(f'{path}: not valid JSON ({e})') from e
+    data = load_json(path)
     for key in ('images', 'annotations', 'categories'):
         if key not in data:
             raise LabelFileError(f'{path}: not a COCO instances file (no "{key}" key)')

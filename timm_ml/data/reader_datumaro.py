@@ -5,12 +5,11 @@ of two or more, each group is one attribute (a softmax head); otherwise all labe
 (exclusive groups then train as independent sigmoids, which the log says). Items carry `image.path` (or `media.path`)
 and `label` annotations; an item's `ignored_labels` attribute (OTX) makes those labels unknown (-1).
 """
-import json
 import logging
 import os
 
-from .readers import (AttributeGroup, LabelFileError, LabelSet, _RowPolicy, attribute_class_names, normalize_path,
-                      open_text)
+from .readers import (AttributeGroup, LabelFileError, LabelSet, _RowPolicy, attribute_class_names, load_json,
+                      normalize_path)
 from .targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
 
 _logger = logging.getLogger(__name__)
@@ -46,11 +45,7 @@ def read_datumaro(path: str, split: str = '', classes=None, attributes=None, on_
         classes / attributes: Fixed class order / attribute groups (from the training split).
         on_bad: 'error' or 'skip' for malformed items.
     """
-    try:
-        with open_text(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise LabelFileError(f'{path}: not valid JSON ({e})') from e
+    data = load_json(path)
     if not is_datumaro(data) or 'label' not in data['categories']:
         raise LabelFileError(f'{path}: not a Datumaro annotation file (no "items" / "categories.label")')
     label_cat = data['categories']['label']

@@ -1,8 +1,7 @@
 """ OTX / deep-object-reid JSON: {"classes": [...], "images": [["rel/path.jpg", ["dog", "person"]], ...]}."""
-import json
 import os
 
-from .readers import LabelFileError, LabelSet, _LabelListParser, open_text
+from .readers import LabelFileError, LabelSet, _LabelListParser, load_json
 
 
 def read_otx(path: str, classes=None, on_bad: str = 'error') -> LabelSet:
@@ -11,11 +10,7 @@ def read_otx(path: str, classes=None, on_bad: str = 'error') -> LabelSet:
         classes: Fixed class order (else the file's "classes" list).
         on_bad: 'error' or 'skip' for malformed rows.
     """
-    try:
-        with open_text(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise LabelFileError(f'{path}: not valid JSON ({e})') from e
+    data = load_json(path)
     if not isinstance(data, dict) or 'images' not in data:
         raise LabelFileError(f'{path}: expected an object with "classes" and "images" keys')
     file_classes = data.get('classes')

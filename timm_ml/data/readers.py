@@ -3,6 +3,7 @@
 The readers, one file per format (`reader_<format>.py`), are chosen by `reader_factory.read_labels`.
 Targets use one encoding: 1 positive, 0 negative, -1 unknown, stored sparsely (see targets.py).
 """
+import json
 import logging
 import math
 import os
@@ -223,6 +224,15 @@ def normalize_path(path: str) -> str:
 def open_text(path: str, **kwargs):
     """Open a text label file: UTF-8 with or without a byte-order mark, any newline convention."""
     return open(path, encoding='utf-8-sig', **kwargs)
+
+
+def load_json(path: str):
+    """A JSON label file; invalid JSON is a LabelFileError naming the file and position."""
+    try:
+        with open_text(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise LabelFileError(f'{path}: not valid JSON ({e})') from e
 
 
 def find_class_list(folder: str) -> Optional[str]:
