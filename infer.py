@@ -88,7 +88,6 @@ class ImageList(torch.utils.data.Dataset):
     def __init__(self, root, paths, transform, bad_images='error', img_mode='RGB'):
         self.root, self.paths, self.transform = root, paths, transform
         self.bad_images, self.img_mode = bad_images, img_mode
-        self.blank = None
 
     def __len__(self):
         return len(self.paths)

@@ -149,8 +149,9 @@ def read_labels(
 
 def _read_labels(root, split, label_format, classes, attributes, label_delimiter, path_column, labels_column,
                  unknown_values, image_dir, on_bad, log) -> LabelSet:
+    detected = label_format == 'auto'
     why = 'given with --label-format'
-    if label_format == 'auto':
+    if detected:
         label_format, path, why = detect_label_format(root, split, path_column, labels_column)
     else:
         path = _file_for(label_format, root, split) if label_format in FILE_FORMATS else None
@@ -166,7 +167,7 @@ def _read_labels(root, split, label_format, classes, attributes, label_delimiter
                                         unknown_values)
     elif label_format == 'attributes':
         label_set = read_attribute_csv(path, attributes, on_bad, path_column, unknown_values,
-                                       check_label_lists=why != 'given with --label-format')
+                                       check_label_lists=detected)
     elif label_format == 'multihot':
         label_set = read_multi_hot_csv(path, classes, on_bad, path_column, unknown_values)
     elif label_format == 'tsv':
