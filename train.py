@@ -36,14 +36,15 @@ from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, PartialLabelMixup, W
                           create_ml_loader, eval_loader_kwargs, label_options, rarity_weights)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, loss_kwargs
-from timm_ml.models import ML_HEADS, create_ml_model, head_classifier, ml_model_kwargs, timm_model_of
-from timm_ml.optim import add_gradient_centralization
+from timm_ml.models import (ML_HEADS, create_ml_model, head_classifier, head_parameters, label_graph_kwargs,
+                            ml_model_kwargs, timm_model_of)
+from timm_ml.optim import add_gradient_centralization, head_lr_param_groups
 from timm_ml.task import MultiLabelTask
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.checkpoint import MultiLabelCheckpointSaver, load_initial_checkpoint, save_recovery
 from timm_ml.utils.early_stop import EarlyStopping
 from timm_ml.utils.tracking import Trackers
-from timm_ml.utils.train_args import check_train_args, resolve_eval_metric
+from timm_ml.utils.train_args import check_train_args, resolve_eval_metric, resolve_head_lr_scale, resolve_loss_type
 
 try:
     import wandb
@@ -175,12 +176,28 @@ scripting_group.add_argument('--torchcompile', nargs='?', type=str, default=None
 # Multi-label head parameters
 group = parser.add_argument_group('Multi-label head parameters')
 group.add_argument('--ml-head', default='linear', choices=ML_HEADS,
-                   help='classification head: linear | mldecoder | cosine | attributes (default: linear)')
+                   help='classification head: linear | mldecoder | cosine | attributes | gcn | ssgrl '
+                        '(default: linear)')
 group.add_argument('--mld-groups', type=int, default=100, help='ML-Decoder query groups (default: 100)')
 group.add_argument('--mld-dim', type=int, default=768, help='ML-Decoder embedding size (default: 768)')
 group.add_argument('--mld-heads', type=int, default=8, help='ML-Decoder attention heads (default: 8)')
 group.add_argument('--mld-ff', type=int, default=2048, help='ML-Decoder feed-forward size (default: 2048)')
 group.add_argument('--mld-dropout', type=float, default=0.1, help='ML-Decoder dropout (default: 0.1)')
+group.add_argument('--label-embeddings', default=None, type=str, metavar='FILE',
+                   help='gcn / ssgrl: label embeddings, .npy (C, d) in class order or a GloVe-style text file '
+                        '(word v1 ... vd) matched by class name (default: learned embeddings)')
+group.add_argument('--label-embed-dim', type=int, default=300,
+                   help='gcn / ssgrl: width of learned label embeddings (default: 300; a file sets its own)')
+group.add_argument('--gcn-variant', default='paper', choices=('paper', 'otx'),
+                   help='gcn: paper (graph outputs are the classifiers, default) | otx (graph outputs gate channels)')
+group.add_argument('--gcn-hidden-dim', type=int, default=1024, help='gcn: first graph layer width (default: 1024)')
+group.add_argument('--gcn-tau', type=float, default=0.4, help='gcn: graph binarisation threshold (default: 0.4)')
+group.add_argument('--gcn-rho', type=float, default=0.25, help='gcn: neighbour re-weighting (default: 0.25)')
+group.add_argument('--ssgrl-steps', type=int, default=3, help='ssgrl: gated graph propagation steps (default: 3)')
+group.add_argument('--ssgrl-attention-dim', type=int, default=1024,
+                   help='ssgrl: semantic decoupling width (default: 1024)')
+group.add_argument('--ssgrl-graph-dim', type=int, default=None,
+                   help='ssgrl: graph node width (default: the backbone width, as in the paper)')
 group.add_argument('--cosine-scale', type=float, default=None,
                    help='cosine head scale s (default: --aam-s)')
 
@@ -235,6 +252,9 @@ group.add_argument('--layer-decay-min-scale', type=float, default=0,
 group.add_argument('--layer-decay-no-opt-scale', type=float, default=None,
                    help='layer-wise lr decay no optimization scale (default: None)')
 group.add_argument('--opt-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
+group.add_argument('--head-lr-scale', type=float, default=None,
+                   help='learning rate of the multi-label head relative to --lr (default: the head recipe, see '
+                        'HEAD_RECIPES: 1 for linear / cosine / mldecoder)')
 group.add_argument('--gc', action='store_true', default=False,
                    help='gradient centralization before each optimizer step (weights with ndim > 1)')
 group.add_argument('--gc-conv-only', action='store_true', default=False,
@@ -374,8 +394,9 @@ group.add_argument('--drop-block', type=float, default=None, metavar='PCT',
 group = parser.add_argument_group('Loss parameters')
 group.add_argument('--loss', default=None, choices=ML_LOSSES,
                    help='bce | asl | aam | csl | ce (attribute heads) | poly | twoway | zlpr | db '
-                        '(default: bce; ce for --ml-head attributes; aam for --ml-head cosine)')
-group.add_argument('--gamma-pos', type=float, default=None, help='positive focusing (asl 1, csl 0, aam 0)')
+                        '(default: the head recipe: bce for linear, asl for mldecoder, aam for cosine, ce for '
+                        'attributes)')
+group.add_argument('--gamma-pos', type=float, default=None, help='positive focusing (asl 0, csl 0, aam 0)')
 group.add_argument('--gamma-neg', type=float, default=None, help='negative focusing (asl 4, csl 1, aam 0)')
 group.add_argument('--gamma-unann', type=float, default=2., help='CSL unknown focusing (default: 2)')
 group.add_argument('--clip', type=float, default=None, help='probability shift (asl 0.05, csl 0, aam 0.05)')
@@ -387,9 +408,9 @@ group.add_argument('--prior-threshold', type=float, default=0.05, help='CSL sele
 group.add_argument('--prior-path', default=None, type=str, help='CSL class prior CSV (index,class,prior)')
 group.add_argument('--estimate-prior', action='store_true', default=False,
                    help='after training, write the class prior (mean sigmoid over the train set) to class_prior.csv')
-group.add_argument('--aam-s', type=float, default=30., help='AAM scale s (default: 30)')
-group.add_argument('--aam-m', type=float, default=0.35, help='AAM margin m (default: 0.35)')
-group.add_argument('--aam-k', type=float, default=0.8, help='AAM positive weight k (default: 0.8)')
+group.add_argument('--aam-s', type=float, default=23., help='AAM scale s (default: 23, the published recipe)')
+group.add_argument('--aam-m', type=float, default=0., help='AAM margin m (default: 0, the published recipe)')
+group.add_argument('--aam-k', type=float, default=0.7, help='AAM positive weight k (default: 0.7)')
 
 # Batch norm parameters
 group = parser.add_argument_group('Batch norm parameters', 'Only works with gen_efficientnet based models currently.')
@@ -576,9 +597,10 @@ def main():
     args.num_classes = train_labels.num_classes
     if args.ml_head == 'attributes' and not train_labels.attributes:
         parser.error('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
-    loss_type = args.loss or {'attributes': 'ce', 'cosine': 'aam'}.get(args.ml_head, 'bce')
+    loss_type = resolve_loss_type(args)
 
-    model = create_ml_model(args.model, train_labels.classes, group_sizes=group_sizes, **ml_model_kwargs(args))
+    model = create_ml_model(args.model, train_labels.classes, group_sizes=group_sizes, **ml_model_kwargs(args),
+                            **label_graph_kwargs(args, train_labels, log=utils.is_primary(args)))
     if args.initial_checkpoint:
         loaded = load_initial_checkpoint(model, args.initial_checkpoint)
         if utils.is_primary(args):
@@ -763,11 +785,16 @@ def main():
     model = task.get_trainable_module()
     eval_model = task.get_eval_model()
 
+    head_lr_scale = resolve_head_lr_scale(args)
     optimizer = create_optimizer_v2(
         model,
         **optimizer_kwargs(cfg=args),
         **args.opt_kwargs,
+        param_group_fn=None if head_lr_scale == 1 else head_lr_param_groups(
+            head_parameters(utils.unwrap_model(model)), head_lr_scale, args.weight_decay),
     )
+    if head_lr_scale != 1 and utils.is_primary(args):
+        _logger.info(f'Head learning rate: {head_lr_scale:g} x --lr (the backbone trains at --lr).')
     if args.gc or args.gc_conv_only:
         add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
     if utils.is_primary(args):

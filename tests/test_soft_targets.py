@@ -27,7 +27,7 @@ def csl_reference(x, t, gamma_pos=0., gamma_neg=1., gamma_unann=2.):
     return -loss.sum()
 
 
-def aam_reference(logits, t, s=30., m=0.35, k=0.8):
+def aam_reference(logits, t, s=23., m=0., k=0.7):  # the published multi-label recipe, our default
     known = (t >= 0).float()
     y = t.clamp(min=0)
     loss = (k / s) * y * F.logsigmoid(logits - s * m) + ((1 - k) / s) * (1 - y) * F.logsigmoid(-(logits + s * m))

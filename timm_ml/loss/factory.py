@@ -46,9 +46,9 @@ def create_ml_loss(
         likelihood_topk: int = 5,
         prior_threshold: float = 0.05,
         prior_path: Optional[str] = None,
-        aam_s: float = 30.,
-        aam_m: float = 0.35,
-        aam_k: float = 0.8,
+        aam_s: float = 23.,
+        aam_m: float = 0.,
+        aam_k: float = 0.7,
         reduction: Optional[str] = None,
         class_counts=None,
         num_samples: Optional[int] = None,
@@ -66,10 +66,11 @@ def create_ml_loss(
         smoothing: Label smoothing: timm's multi-label smoothing towards 0.5 (every loss but ce, which smooths within
             each attribute); with soft_targets the mixup has applied it already (except for ce).
         soft_targets: Targets come from mixup / cutmix (soft values in [0, 1]; -1 stays unknown).
-        gamma_pos, gamma_neg, clip: Focusing and probability shift (asl defaults 1 / 4 / 0.05, csl 0 / 1 / 0,
+        gamma_pos, gamma_neg, clip: Focusing and probability shift (asl defaults 0 / 4 / 0.05, csl 0 / 1 / 0,
             aam 0 / 0 / 0.05).
         gamma_unann, partial_loss_mode, likelihood_topk, prior_threshold, prior_path: CSL options.
-        aam_s, aam_m, aam_k: AAM scale, margin and positive weight.
+        aam_s, aam_m, aam_k: AAM scale, margin and positive weight (the published multi-label recipe 23 / 0 / 0.7; the
+            reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/METHODS.md).
         reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
         class_counts, num_samples: Training label statistics for timm's 'db' loss.
         bce_sum, bce_target_thresh, bce_pos_weight: timm's BCE options (--bce-sum, --bce-target-thresh,
@@ -111,7 +112,7 @@ def create_ml_loss(
     kwargs = {}
     if loss_type == 'asl':
         kwargs.update(
-            asl_gamma_pos=1. if gamma_pos is None else gamma_pos,
+            asl_gamma_pos=0. if gamma_pos is None else gamma_pos,
             asl_gamma_neg=4. if gamma_neg is None else gamma_neg,
             asl_clip=0.05 if clip is None else clip,
             asl_reduction=reduction or 'batchmean',

@@ -12,12 +12,26 @@ import torch
 import torch.nn as nn
 
 from .backbone import Backbone
+from .gcn_head import GCNHead
 from .heads import CosineHead
 from .ml_decoder import MLDecoderHead
+from .ssgrl_head import SSGRLHead
 
 _logger = logging.getLogger(__name__)
 
-ML_HEADS = ('linear', 'mldecoder', 'cosine', 'attributes')
+ML_HEADS = ('linear', 'mldecoder', 'cosine', 'attributes', 'gcn', 'ssgrl')
+GRAPH_HEADS = ('gcn', 'ssgrl')
+
+# What a head gets when the user names only the head: the loss and the head / backbone learning-rate ratio its
+# published recipe trains with (see docs/METHODS.md for the sources and the measurements behind each value).
+HEAD_RECIPES = {
+    'linear': dict(loss='bce', head_lr_scale=1.),
+    'attributes': dict(loss='ce', head_lr_scale=1.),
+    'cosine': dict(loss='aam', head_lr_scale=1.),
+    'mldecoder': dict(loss='asl', head_lr_scale=1.),
+    'gcn': dict(loss='bce', head_lr_scale=10.),
+    'ssgrl': dict(loss='bce', head_lr_scale=10.),
+}
 
 
 class MultiLabelModel(nn.Module):
@@ -52,7 +66,16 @@ def head_classifier(model: nn.Module) -> Optional[nn.Module]:
     """The last layer of the head, for --head-init-scale / --head-init-bias (None for the cosine head)."""
     if not isinstance(model, MultiLabelModel):
         return model.get_classifier()
-    return getattr(model.head, 'group_fc', None)
+    for name in ('group_fc', 'fc'):  # ML-Decoder, GCN otx variant
+        if isinstance(getattr(model.head, name, None), nn.Module):
+            return getattr(model.head, name)
+    return None
+
+
+def head_parameters(model: nn.Module):
+    """The parameters of the multi-label head (timm's classifier for the linear and attribute heads)."""
+    head = model.head if isinstance(model, MultiLabelModel) else model.get_classifier()
+    return list(head.parameters())
 
 
 def scores_from_logits(logits: torch.Tensor, group_sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
@@ -89,6 +112,8 @@ def create_ml_model(
         pretrained: bool = False,
         pretrained_path: Optional[str] = None,
         timm_kwargs: Optional[Dict[str, Any]] = None,
+        cond_prob=None,
+        label_embeddings=None,
 ) -> nn.Module:
     """ Create a multi-label model.
 
@@ -97,11 +122,15 @@ def create_ml_model(
         classes: Ordered class names (recorded in the model config and in every checkpoint).
         ml_head: 'linear', 'mldecoder', 'cosine' or 'attributes'.
         head_args: Head options (mldecoder: num_groups, embed_dim, num_heads, dim_feedforward, dropout;
-            cosine: scale).
+            cosine: scale; gcn: embed_dim, hidden_dim, tau, rho, variant; ssgrl: embed_dim, attention_dim, graph_dim,
+            time_steps).
         group_sizes: Values per attribute, required by the 'attributes' head.
         pretrained: Load timm's pretrained weights (needs network).
         pretrained_path: Local backbone weights (a timm / torchvision state dict); the classifier is dropped.
         timm_kwargs: Passed to timm.create_model (drop_rate, drop_path_rate, in_chans, ...).
+        cond_prob: Graph heads: (C, C) P(j | i) of the training labels (label_graph.conditional_cooccurrence). Left
+            out when rebuilding from a checkpoint, whose state dict carries the graph.
+        label_embeddings: Graph heads: (C, d) label embeddings (read_label_embeddings); None learns them.
     Returns:
         The model, with its rebuild config as `model.ml_config`.
     """
@@ -117,8 +146,16 @@ def create_ml_model(
         # timm's own classifier; attribute groups are contiguous blocks of its outputs, one softmax each
         model = _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=num_classes)
     else:
+        if ml_head in GRAPH_HEADS:
+            if label_embeddings is not None:
+                head_args.update(embed_dim=int(label_embeddings.shape[1]), learn_embeddings=False)
+            head_args.setdefault('learn_embeddings', True)
+            graph = dict(cond_prob=cond_prob, embeddings=label_embeddings)
+        else:
+            graph = {}
         model = MultiLabelModel(*_create_head(
-            _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs), ml_head, num_classes, head_args))
+            _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs), ml_head, num_classes, head_args,
+            **graph))
     model.ml_config = dict(
         model=model_name,
         ml_head=ml_head,
@@ -130,10 +167,14 @@ def create_ml_model(
     return model
 
 
-def _create_head(timm_model, ml_head, num_classes, head_args):
+def _create_head(timm_model, ml_head, num_classes, head_args, **graph):
     backbone = Backbone(timm_model)
     if ml_head == 'cosine':
         head = CosineHead(backbone.head_hidden_size, num_classes, **head_args)
+    elif ml_head == 'gcn':
+        head = GCNHead(backbone.head_hidden_size, num_classes, **graph, **head_args)
+    elif ml_head == 'ssgrl':
+        head = SSGRLHead(backbone.num_features, num_classes, **graph, **head_args)
     else:
         head = MLDecoderHead(backbone.num_features, num_classes, **head_args)
     return backbone, head
@@ -145,6 +186,27 @@ def create_model_from_config(config: Dict[str, Any]) -> nn.Module:
         timm_kwargs=config.get('timm_kwargs'))
 
 
+def label_graph_kwargs(args, train_labels, log: bool = True) -> Dict[str, Any]:
+    """Graph heads: the co-occurrence statistics of the training labels (as trained on: after --simulate-partial) and
+    the --label-embeddings file. Other heads: nothing."""
+    if args.ml_head not in GRAPH_HEADS:
+        if getattr(args, 'label_embeddings', None):
+            raise ValueError(f'--label-embeddings is for --ml-head gcn / ssgrl, not {args.ml_head}')
+        return {}
+    from .label_embeddings import read_label_embeddings
+    from .label_graph import conditional_cooccurrence
+    cond_prob = conditional_cooccurrence(train_labels.targets)
+    embeddings = read_label_embeddings(args.label_embeddings, train_labels.classes) if args.label_embeddings else None
+    if log:
+        edges = int((cond_prob >= getattr(args, 'gcn_tau', 0.4)).sum()) if args.ml_head == 'gcn' else \
+            int((cond_prob > 0).sum())
+        source = f'from {args.label_embeddings} ({embeddings.shape[1]}-d)' if embeddings is not None else \
+            f'learned ({args.label_embed_dim}-d, no --label-embeddings file)'
+        _logger.info(f'Label graph from {len(train_labels)} training rows: {edges} directed edges among '
+                     f'{len(train_labels.classes)} classes; label embeddings {source}.')
+    return dict(cond_prob=cond_prob, label_embeddings=embeddings)
+
+
 def ml_model_kwargs(args) -> Dict[str, Any]:
     """create_ml_model keyword arguments from train.py's argparse namespace (like timm's optimizer_kwargs)."""
     head_args = {}
@@ -153,6 +215,12 @@ def ml_model_kwargs(args) -> Dict[str, Any]:
                          dim_feedforward=args.mld_ff, dropout=args.mld_dropout)
     elif args.ml_head == 'cosine':
         head_args = dict(scale=args.cosine_scale if args.cosine_scale is not None else args.aam_s)
+    elif args.ml_head == 'gcn':
+        head_args = dict(embed_dim=args.label_embed_dim, hidden_dim=args.gcn_hidden_dim, tau=args.gcn_tau,
+                         rho=args.gcn_rho, variant=args.gcn_variant)
+    elif args.ml_head == 'ssgrl':
+        head_args = dict(embed_dim=args.label_embed_dim, attention_dim=args.ssgrl_attention_dim,
+                         graph_dim=args.ssgrl_graph_dim, time_steps=args.ssgrl_steps)
     in_chans = 3
     if args.in_chans is not None:
         in_chans = args.in_chans

@@ -12,11 +12,11 @@ class CosineHead(nn.Module):
     Args:
         in_features: Pooled feature width.
         num_classes: Output classes.
-        scale: s, fixed (AAM's s, 30 by default).
+        scale: s, fixed (AAM's s, 23 by default).
     """
     wants_tokens = False
 
-    def __init__(self, in_features: int, num_classes: int, scale: float = 30.):
+    def __init__(self, in_features: int, num_classes: int, scale: float = 23.):
         super().__init__()
         self.scale = scale
         self.weight = nn.Parameter(torch.empty(num_classes, in_features))

@@ -1,1 +1,2 @@
 from .gradient_centralization import add_gradient_centralization, centralize_gradients
+from .head_lr import head_lr_param_groups

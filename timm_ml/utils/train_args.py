@@ -48,9 +48,11 @@ def check_train_args(args, parser):
     if args.bce_loss and args.loss not in (None, 'bce'):
         problems.append(f'--bce-loss contradicts --loss {args.loss}')
     if (args.bce_sum or args.bce_target_thresh is not None or args.bce_pos_weight is not None) and \
-            (args.loss or ('ce' if args.ml_head == 'attributes' else 'aam' if args.ml_head == 'cosine' else 'bce')) \
-            != 'bce':
+            resolve_loss_type(args) != 'bce':
         problems.append('--bce-sum / --bce-target-thresh / --bce-pos-weight apply to the bce loss only')
+    if args.layer_decay is not None and resolve_head_lr_scale(args) != 1:
+        problems.append(f'--layer-decay sets its own per-layer learning rates: use it with --head-lr-scale 1 (the '
+                        f'{args.ml_head} head recipe scales the head by {resolve_head_lr_scale(args)})')
     if args.sampler == 'balanced' and (args.aug_repeats or args.train_img_sizes):
         problems.append('--sampler balanced draws its own batches: it does not combine with --aug-repeats or '
                         '--train-img-sizes')
@@ -70,6 +72,21 @@ def check_train_args(args, parser):
         problems.append('--val-interval must be >= 1')
     if problems:
         parser.error('; '.join(problems))
+
+
+def resolve_loss_type(args) -> str:
+    """--loss, or the loss of the head's published recipe (HEAD_RECIPES)."""
+    from timm_ml.models import HEAD_RECIPES
+    return args.loss or HEAD_RECIPES[args.ml_head]['loss']
+
+
+def resolve_head_lr_scale(args) -> float:
+    """--head-lr-scale, or the head's recipe value."""
+    from timm_ml.models import HEAD_RECIPES
+    scale = args.head_lr_scale if args.head_lr_scale is not None else HEAD_RECIPES[args.ml_head]['head_lr_scale']
+    if scale <= 0:
+        raise ValueError(f'--head-lr-scale must be > 0, got {scale}')
+    return scale
 
 
 def resolve_eval_metric(name: str, available: Sequence[str]) -> str:
