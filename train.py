@@ -35,7 +35,7 @@ from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_
 from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_label_sets,
                           create_ml_loader, eval_loader_kwargs, label_options, rarity_weights)
 from timm_ml.eval_loop import run_evaluation
-from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, loss_kwargs
+from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, label_frequency_prior, loss_kwargs
 from timm_ml.models import (ML_HEADS, create_ml_model, head_classifier, head_parameters, label_graph_kwargs,
                             ml_model_kwargs, timm_model_of)
 from timm_ml.optim import add_gradient_centralization, head_lr_param_groups
@@ -405,7 +405,9 @@ group.add_argument('--loss-reduction', default=None, type=str,
 group.add_argument('--partial-loss-mode', default='negative', choices=PARTIAL_MODES, help='CSL mode')
 group.add_argument('--likelihood-topk', type=int, default=5, help='CSL selective: unknowns ignored per sample')
 group.add_argument('--prior-threshold', type=float, default=0.05, help='CSL selective: prior threshold')
-group.add_argument('--prior-path', default=None, type=str, help='CSL class prior CSV (index,class,prior)')
+group.add_argument('--prior-path', default=None, type=str,
+                   help='CSL class prior CSV (index,class,prior); selective mode without it uses the positive rate '
+                        'among the known training labels')
 group.add_argument('--estimate-prior', action='store_true', default=False,
                    help='after training, write the class prior (mean sigmoid over the train set) to class_prior.csv')
 group.add_argument('--aam-s', type=float, default=23., help='AAM scale s (default: 23, the published recipe)')
@@ -763,6 +765,12 @@ def main():
     # ignored (its selective / normalising weights depend on the training batch)
     class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels)) \
         if loss_type == 'db' else {}
+    if loss_type == 'csl' and args.partial_loss_mode == 'selective' and not args.prior_path:
+        class_stats['label_prior'] = label_frequency_prior(train_labels.targets)
+        if utils.is_primary(args):
+            _logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path); '
+                         f'{int((class_stats["label_prior"] > args.prior_threshold).sum())} classes above '
+                         f'--prior-threshold {args.prior_threshold} have their unknowns ignored.')
     train_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes, smoothing=args.smoothing,
         soft_targets=mixup_active, **loss_kwargs(args), **class_stats)

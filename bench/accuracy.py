@@ -21,7 +21,7 @@ def main():
     ensure_mosaics(args.data, args.train)
     table = run_table([
         ('bce + linear (timm baseline)', ['--loss', 'bce']),
-        ('asl + linear', ['--loss', 'asl']),
+        ('asl (timm defaults: gamma+ 1) + linear', ['--loss', 'asl', '--gamma-pos', '1']),
         ('asl (paper: gamma+ 0) + linear', ['--loss', 'asl', '--gamma-pos', '0']),
         # the decoder diverges at the linear head's lr when the backbone trains from scratch: lower lr
         ('asl + ml-decoder (lr 1e-3)', ['--loss', 'asl', '--ml-head', 'mldecoder', '--mld-dim', '256', '--mld-ff', '512',

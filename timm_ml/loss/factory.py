@@ -46,6 +46,7 @@ def create_ml_loss(
         likelihood_topk: int = 5,
         prior_threshold: float = 0.05,
         prior_path: Optional[str] = None,
+        label_prior=None,
         aam_s: float = 23.,
         aam_m: float = 0.,
         aam_k: float = 0.7,
@@ -69,6 +70,7 @@ def create_ml_loss(
         gamma_pos, gamma_neg, clip: Focusing and probability shift (asl defaults 0 / 4 / 0.05, csl 0 / 1 / 0,
             aam 0 / 0 / 0.05).
         gamma_unann, partial_loss_mode, likelihood_topk, prior_threshold, prior_path: CSL options.
+        label_prior: CSL selective without prior_path: the prior to use (label_frequency_prior of the training labels).
         aam_s, aam_m, aam_k: AAM scale, margin and positive weight (the published multi-label recipe 23 / 0 / 0.7; the
             reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/METHODS.md).
         reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
@@ -88,7 +90,7 @@ def create_ml_loss(
             raise ValueError("--loss ce is the per-attribute cross-entropy: use it with --ml-head attributes")
         return AttributeCrossEntropy(group_sizes, smoothing=smoothing)
     if loss_type == 'csl':
-        prior = read_class_prior(prior_path, classes) if prior_path else None
+        prior = read_class_prior(prior_path, classes) if prior_path else label_prior
         loss = ClassAwareSelectiveLoss(
             partial_loss_mode=partial_loss_mode,
             gamma_pos=0. if gamma_pos is None else gamma_pos,

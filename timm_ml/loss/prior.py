@@ -30,6 +30,21 @@ def estimate_class_prior(model, loader, device='cpu', amp_autocast=None, prefetc
     return (total / max(count, 1)).numpy()
 
 
+def label_frequency_prior(targets) -> np.ndarray:
+    """ Per class, positives / known entries of the training labels (0 for a class with no known entry).
+
+    Under annotations hidden at random (e.g. RPS) this is an unbiased estimate of the class prior with no second
+    training run; the paper's model-based estimate (--estimate-prior in ignore mode) is for annotations missing not at
+    random, where the known entries are a biased sample.
+
+    Args:
+        targets: SparseTargets of the training labels (as trained on).
+    """
+    positive, negative, _ = targets.class_counts()
+    known = positive + negative
+    return np.divide(positive, known, out=np.zeros(len(known)), where=known > 0)
+
+
 def write_class_prior(path: str, classes: Sequence[str], prior: Sequence[float]):
     if len(classes) != len(prior):
         raise ValueError(f'{len(prior)} prior values for {len(classes)} classes')
