@@ -146,8 +146,10 @@ def test_embeddings_from_a_file_are_fixed_and_recorded():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('ml_head', ['gcn', 'ssgrl'])
-def test_graph_head_trains_with_partial_labels_validates_and_exports_without_head_flags(mosaic_data, tmp_path, ml_head):
+@pytest.mark.parametrize('ml_head,model', [('gcn', ['--model', 'test_resnet']),
+                                           ('ssgrl', ['--model', 'test_vit', '--model-kwargs', 'img_size=32'])])
+def test_graph_head_trains_with_partial_labels_validates_and_exports_without_head_flags(mosaic_data, tmp_path, ml_head,
+                                                                                         model):
     import json
     import os
     import pandas as pd
@@ -155,7 +157,7 @@ def test_graph_head_trains_with_partial_labels_validates_and_exports_without_hea
     from timm_ml.utils import load_checkpoint_file
     from timm_ml.utils.checkpoint import load_model_from_checkpoint
     ort = pytest.importorskip('onnxruntime')
-    proc = run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--ml-head', ml_head, '--ssgrl-graph-dim', '32',
+    proc = run_script(['train.py', mosaic_data, *TINY, *model, '--epochs', '2', '--ml-head', ml_head, '--ssgrl-graph-dim', '32',
                        '--ssgrl-attention-dim', '32', '--simulate-partial', 'rps:0.3', '--lr', '1e-2',
                        '--output', str(tmp_path), '--experiment', 'g'])
     assert 'label embeddings learned' in proc.stdout + proc.stderr
