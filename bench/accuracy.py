@@ -2,8 +2,8 @@
 
     python bench/accuracy.py [--epochs 8] [--train 4000]
 
-BCE + linear head (the plain timm baseline) vs ASL vs ML-Decoder vs AAM with the cosine head; prints best val mAP
-and the gain of each over the baseline.
+BCE + linear head (the plain timm baseline) vs ASL vs ML-Decoder vs AAM with the cosine head vs the label-graph heads
+(ML-GCN, SSGRL); prints best val mAP and the gain of each over the first run.
 """
 import argparse
 import os
@@ -17,9 +17,11 @@ def main():
     parser.add_argument('--train', type=int, default=4000)
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--output', default=os.path.join(ROOT, 'output', 'bench_accuracy'))
+    parser.add_argument('--runs', default='', help='comma-separated run numbers to keep (default: all; 0 is the '
+                                                   'baseline the gains are measured against)')
     args = parser.parse_args()
     ensure_mosaics(args.data, args.train)
-    table = run_table([
+    runs = [
         ('bce + linear (timm baseline)', ['--loss', 'bce']),
         ('asl (timm defaults: gamma+ 1) + linear', ['--loss', 'asl', '--gamma-pos', '1']),
         ('asl (paper: gamma+ 0) + linear', ['--loss', 'asl', '--gamma-pos', '0']),
@@ -27,7 +29,12 @@ def main():
         ('asl + ml-decoder (lr 1e-3)', ['--loss', 'asl', '--ml-head', 'mldecoder', '--mld-dim', '256', '--mld-ff', '512',
                                         '--lr', '1e-3']),
         ('aam + cosine', ['--ml-head', 'cosine', '--loss', 'aam', '--aam-s', '23', '--aam-m', '0', '--aam-k', '0.7']),
-    ], args.data, args.epochs, args.output)
+        ('gcn (recipe: bce)', ['--ml-head', 'gcn']),
+        ('ssgrl (recipe: bce)', ['--ml-head', 'ssgrl']),
+    ]
+    if args.runs:
+        runs = [runs[int(i)] for i in args.runs.split(',')]
+    table = run_table(runs, args.data, args.epochs, args.output)
     base = table.best_map.iloc[0]
     for _, row in table.iloc[1:].iterrows():
         print(f'{row.run:36s} {row.best_map - base:+.2f} mAP vs baseline')

@@ -159,13 +159,14 @@ def test_graph_head_trains_with_partial_labels_validates_and_exports_without_hea
     ort = pytest.importorskip('onnxruntime')
     proc = run_script(['train.py', mosaic_data, *TINY, *model, '--epochs', '2', '--ml-head', ml_head, '--ssgrl-graph-dim', '32',
                        '--ssgrl-attention-dim', '32', '--simulate-partial', 'rps:0.3', '--lr', '1e-2',
+                       '--head-lr-scale', '10',
                        '--output', str(tmp_path), '--experiment', 'g'])
     assert 'label embeddings learned' in proc.stdout + proc.stderr
     assert 'Head learning rate: 10 x --lr' in proc.stdout + proc.stderr
     summary = pd.read_csv(tmp_path / 'g' / 'summary.csv')
     ck_path = str(tmp_path / 'g' / 'model_best.pth.tar')
     ck = load_checkpoint_file(ck_path)
-    # the head (10 x lr by the recipe) and the backbone sit in different optimizer groups
+    # --head-lr-scale puts the head and the backbone in different optimizer groups, 10 x apart
     lrs = sorted({round(g['lr'] / ck['optimizer']['param_groups'][0]['lr'], 6) for g in ck['optimizer']['param_groups']})
     assert lrs == [1.0, 10.0]
     # validate.py: no head flags, and it reproduces the best epoch's mAP

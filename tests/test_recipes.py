@@ -21,8 +21,8 @@ def test_head_recipe_losses(ml_head, loss):
     assert resolve_loss_type(SimpleNamespace(loss='zlpr', ml_head=ml_head)) == 'zlpr'
 
 
-@pytest.mark.parametrize('ml_head,scale', [('linear', 1.), ('cosine', 1.), ('mldecoder', 1.), ('gcn', 10.),
-                                           ('ssgrl', 10.)])
+@pytest.mark.parametrize('ml_head,scale', [('linear', 1.), ('cosine', 1.), ('mldecoder', 1.), ('gcn', 1.),
+                                           ('ssgrl', 1.)])
 def test_head_recipe_lr_scales(ml_head, scale):
     assert resolve_head_lr_scale(SimpleNamespace(head_lr_scale=None, ml_head=ml_head)) == scale
     assert resolve_head_lr_scale(SimpleNamespace(head_lr_scale=3., ml_head=ml_head)) == 3.
