@@ -81,7 +81,7 @@ def test_heads_on_maps_and_tokens(model_name, size, kw, head):
     out = model(torch.randn(2, 3, size, size))
     assert out.shape == (2, 7)
     if head == 'cosine':
-        assert out.abs().max() <= 30 + 1e-4
+        assert out.abs().max() <= 23 + 1e-4  # the AAM recipe's scale
 
 
 def test_attribute_head_scores_softmax_per_group():

@@ -90,6 +90,8 @@ def test_plateau_schedule_and_early_stop_in_train(mosaic_data, tmp_path):
     ('mldecoder', ['--mld-groups', '5', '--mld-dim', '64', '--mld-ff', '128', '--mld-heads', '4']),
     ('cosine', ['--aam-s', '10', '--aam-m', '0.1', '--aam-k', '0.7']),
     ('attributes', ['--train-split', 'train_attributes', '--val-split', 'val_attributes']),
+    ('gcn', []),
+    ('ssgrl', ['--ssgrl-attention-dim', '64', '--ssgrl-graph-dim', '64']),
 ])
 @pytest.mark.slow
 def test_each_head_learns_and_reloads_without_flags(head, extra, mosaic_data, tmp_path):
