@@ -26,13 +26,13 @@ CSL = ['--loss', 'csl', '--simulate-partial', 'rps:0.5']
 RUNS = [
     ('asl-linear', ['--loss', 'asl']),
     ('mldecoder', ['--ml-head', 'mldecoder']),
+    ('gcn', ['--ml-head', 'gcn']),
+    ('ssgrl', ['--ml-head', 'ssgrl']),
     ('bce-linear', ['--loss', 'bce']),
     ('aam-cosine', ['--ml-head', 'cosine']),
     ('csl-ignore rps0.5', CSL + ['--partial-loss-mode', 'ignore']),
     ('csl-selective rps0.5', CSL + ['--partial-loss-mode', 'selective']),
     ('csl-negative rps0.5', CSL + ['--partial-loss-mode', 'negative']),
-    ('gcn', ['--ml-head', 'gcn']),
-    ('ssgrl', ['--ml-head', 'ssgrl']),
 ]
 PRESETS = {
     # SSGRL's graph network runs at the backbone width per class (3 x 3 D^2 per node and step): on the CPU preset it
