@@ -765,15 +765,16 @@ def main():
     # ignored (its selective / normalising weights depend on the training batch)
     class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels)) \
         if loss_type == 'db' else {}
+    csl_prior = {}
     if loss_type == 'csl' and args.partial_loss_mode == 'selective' and not args.prior_path:
-        class_stats['label_prior'] = label_frequency_prior(train_labels.targets)
+        csl_prior = dict(label_prior=label_frequency_prior(train_labels.targets))
         if utils.is_primary(args):
             _logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path); '
-                         f'{int((class_stats["label_prior"] > args.prior_threshold).sum())} classes above '
+                         f'{int((csl_prior["label_prior"] > args.prior_threshold).sum())} classes above '
                          f'--prior-threshold {args.prior_threshold} have their unknowns ignored.')
     train_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes, smoothing=args.smoothing,
-        soft_targets=mixup_active, **loss_kwargs(args), **class_stats)
+        soft_targets=mixup_active, **loss_kwargs(args), **class_stats, **csl_prior)
     validate_loss_fn = create_ml_loss(
         loss_type, classes=train_labels.classes, group_sizes=group_sizes,
         **loss_kwargs(args, evaluation=True), **class_stats)

@@ -52,13 +52,18 @@ def ensure_weights(path: str) -> str:
     return path
 
 
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def run_one(name, extra, common, data, out_dir, fresh):
     """Train (unless an identical finished run is there), then validate model_best on test. Returns a table row."""
     cmd = [sys.executable, 'train.py', data, *common, *extra, '--output', os.path.dirname(out_dir),
            '--experiment', os.path.basename(out_dir)]
     stamp = os.path.join(out_dir, 'bench_command.json')
     test_file = os.path.join(out_dir, 'test_results.json')
-    reuse = not fresh and os.path.isfile(test_file) and os.path.isfile(stamp) and json.load(open(stamp)) == cmd[1:]
+    reuse = not fresh and os.path.isfile(test_file) and os.path.isfile(stamp) and _read_json(stamp) == cmd[1:]
     if not reuse:
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(os.path.dirname(out_dir), exist_ok=True)
@@ -68,9 +73,10 @@ def run_one(name, extra, common, data, out_dir, fresh):
         subprocess.run([sys.executable, 'validate.py', data, '--split', 'test', '--checkpoint',
                         os.path.join(out_dir, 'model_best.pth.tar'), '--results-file', test_file, '-j', '2'],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        json.dump(cmd[1:], open(stamp, 'w'))
+        with open(stamp, 'w') as f:
+            json.dump(cmd[1:], f)
     summary = pd.read_csv(os.path.join(out_dir, 'summary.csv'))
-    test = json.load(open(test_file))
+    test = _read_json(test_file)
     return dict(run=name, flags=' '.join(extra), val_map=summary.eval_map.max(),
                 best_epoch=int(summary.eval_map.idxmax()), test_map=test['map'], test_CF1=test['CF1'],
                 test_OF1=test['OF1'])

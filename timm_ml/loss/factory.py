@@ -72,7 +72,7 @@ def create_ml_loss(
         gamma_unann, partial_loss_mode, likelihood_topk, prior_threshold, prior_path: CSL options.
         label_prior: CSL selective without prior_path: the prior to use (label_frequency_prior of the training labels).
         aam_s, aam_m, aam_k: AAM scale, margin and positive weight (the published multi-label recipe 23 / 0 / 0.7; the
-            reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/METHODS.md).
+            reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/method_notes.md).
         reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
         class_counts, num_samples: Training label statistics for timm's 'db' loss.
         bce_sum, bce_target_thresh, bce_pos_weight: timm's BCE options (--bce-sum, --bce-target-thresh,

@@ -14,6 +14,8 @@ import torch.nn as nn
 from .backbone import Backbone
 from .gcn_head import GCNHead
 from .heads import CosineHead
+from .label_embeddings import read_label_embeddings
+from .label_graph import conditional_cooccurrence
 from .ml_decoder import MLDecoderHead
 from .ssgrl_head import SSGRLHead
 
@@ -23,7 +25,7 @@ ML_HEADS = ('linear', 'mldecoder', 'cosine', 'attributes', 'gcn', 'ssgrl')
 GRAPH_HEADS = ('gcn', 'ssgrl')
 
 # What a head gets when the user names only the head: the loss and the head / backbone learning-rate ratio its
-# published recipe trains with (see docs/METHODS.md for the sources and the measurements behind each value).
+# published recipe trains with (see docs/method_notes.md for the sources and the measurements behind each value).
 HEAD_RECIPES = {
     'linear': dict(loss='bce', head_lr_scale=1.),
     'attributes': dict(loss='ce', head_lr_scale=1.),
@@ -122,7 +124,7 @@ def create_ml_model(
     Args:
         model_name: Any timm model name.
         classes: Ordered class names (recorded in the model config and in every checkpoint).
-        ml_head: 'linear', 'mldecoder', 'cosine' or 'attributes'.
+        ml_head: One of ML_HEADS.
         head_args: Head options (mldecoder: num_groups, embed_dim, num_heads, dim_feedforward, dropout;
             cosine: scale; gcn: embed_dim, hidden_dim, tau, rho, variant; ssgrl: embed_dim, attention_dim, graph_dim,
             time_steps).
@@ -195,13 +197,10 @@ def label_graph_kwargs(args, train_labels, log: bool = True) -> Dict[str, Any]:
         if getattr(args, 'label_embeddings', None):
             raise ValueError(f'--label-embeddings is for --ml-head gcn / ssgrl, not {args.ml_head}')
         return {}
-    from .label_embeddings import read_label_embeddings
-    from .label_graph import conditional_cooccurrence
     cond_prob = conditional_cooccurrence(train_labels.targets)
     embeddings = read_label_embeddings(args.label_embeddings, train_labels.classes) if args.label_embeddings else None
     if log:
-        edges = int((cond_prob >= getattr(args, 'gcn_tau', 0.4)).sum()) if args.ml_head == 'gcn' else \
-            int((cond_prob > 0).sum())
+        edges = int((cond_prob >= args.gcn_tau).sum()) if args.ml_head == 'gcn' else int((cond_prob > 0).sum())
         source = f'from {args.label_embeddings} ({embeddings.shape[1]}-d)' if embeddings is not None else \
             f'learned ({args.label_embed_dim}-d, no --label-embeddings file)'
         _logger.info(f'Label graph from {len(train_labels)} training rows: {edges} directed edges among '

@@ -55,7 +55,6 @@ class GCNHead(nn.Module):
         super().__init__()
         if variant not in GCN_VARIANTS:
             raise ValueError(f'Unknown GCN variant {variant!r}, expected one of {GCN_VARIANTS}')
-        self.variant = variant
         adjacency = torch.eye(num_classes) if cond_prob is None else torch.as_tensor(
             gcn_adjacency(cond_prob, tau, rho), dtype=torch.float32)
         self.register_buffer('adjacency', adjacency)
