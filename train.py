@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-""" timm_ml training script
+""" timm_ml multi-label training script
 
-timm's train.py for multi-label data: a folder of images with a label file (OTX JSON, label-list CSV, attribute CSV,
-TSV), multi-label heads (linear, ML-Decoder, cosine, attribute groups), masked losses (bce, asl, csl, aam, ...),
-exact masked mAP. Same flags, same output layout (output/train/<experiment>/ with args.yaml, summary.csv,
-last.pth.tar, model_best.pth.tar).
+timm's train.py (huggingface/pytorch-image-models aa4b5850) for multi-label data: the dataset root as distributed
+(COCO, VOC, OpenImages, Datumaro, styles.csv, ...) or a folder of label files, multi-label heads (linear, attribute /
+hierarchical groups, ML-Decoder, cosine, ML-GCN, SSGRL), masked losses for unknown (-1) targets, exact masked mAP.
+Same flags, same output layout (output/train/<experiment>/ with args.yaml, summary.csv, last.pth.tar,
+model_best.pth.tar). Every change from timm's script is marked `# multi-label:`; the multi-label logic lives in timm_ml.
 
     ./distributed_train.sh 2 data/fmnist_mosaic --model efficientnet_b2 -b 64 --opt adamp --amp
 """
@@ -24,6 +25,7 @@ import torch
 import torch.nn as nn
 import torchvision.utils
 import yaml
+
 from timm import utils
 from timm.data import resolve_data_config
 from timm.layers import convert_sync_batchnorm, set_fast_norm
@@ -32,19 +34,24 @@ from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_task_checkpoint
 
-from timm_ml.data import (LABEL_FORMATS, MultiLabelDataset, PartialLabelMixup, WeightedEpochSampler, create_label_sets,
-                          create_ml_loader, eval_loader_kwargs, label_options, rarity_weights)
+# multi-label: everything multi-label comes from timm_ml
+from timm_ml.data import (PartialLabelMixup, create_label_sets, create_ml_dataset, create_ml_loader,
+                          create_train_sampler, eval_loader_kwargs, label_formats)
 from timm_ml.eval_loop import run_evaluation
-from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_loss, label_frequency_prior, loss_kwargs
-from timm_ml.models import (ML_HEADS, create_ml_model, head_classifier, head_parameters, label_graph_kwargs,
-                            ml_model_kwargs, timm_model_of)
-from timm_ml.optim import add_gradient_centralization, head_lr_param_groups
-from timm_ml.task import MultiLabelTask
+from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_losses
+from timm_ml.metrics import headline_metric
+from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classifier, label_graph_kwargs,
+                            load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
+                            timm_model_of)
+from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
+from timm_ml.task import MultiLabelTask, build_ml_config
+from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
-from timm_ml.utils.checkpoint import MultiLabelCheckpointSaver, load_initial_checkpoint, save_recovery
+from timm_ml.utils.distributed import process_group_timeout, stop_requested
 from timm_ml.utils.early_stop import EarlyStopping
+from timm_ml.utils.run_folder import open_run_folder, write_epoch_summary
 from timm_ml.utils.tracking import Trackers
-from timm_ml.utils.train_args import check_train_args, resolve_eval_metric, resolve_head_lr_scale, resolve_loss_type
+from timm_ml.utils.train_args import check_recipe_fits, check_train_args, resolve_eval_metric
 
 try:
     import wandb
@@ -52,7 +59,11 @@ try:
 except ImportError:
     has_wandb = False
 
+has_compile = hasattr(torch, 'compile')
+
+
 _logger = logging.getLogger('train')
+
 
 # The first arg parser parses out only the --config argument, this argument is used to
 # load a yaml file containing key-values that override the defaults for the main parser below
@@ -60,38 +71,45 @@ config_parser = parser = argparse.ArgumentParser(description='Training Config', 
 parser.add_argument('-c', '--config', default='', type=str, metavar='FILE',
                     help='YAML config file specifying default arguments')
 
+
 parser = argparse.ArgumentParser(description='timm_ml multi-label training')
 
 # Dataset parameters
 group = parser.add_argument_group('Dataset parameters')
-group.add_argument('data', nargs='?', metavar='DIR', const=None,
-                   help='path to dataset (folder holding <split>.{json,csv,tsv} and the images)')
-group.add_argument('--data-dir', metavar='DIR', help='path to dataset (root dir)')
+# Keep this argument outside the dataset group because it is positional.
+parser.add_argument('data', nargs='?', metavar='DIR', const=None,
+                    help='path to dataset: the root as distributed (COCO, VOC, OpenImages, Datumaro, styles.csv, ...) '
+                         'or a folder of <split>.{json,csv,tsv} label files')
+group.add_argument('--data-dir', metavar='DIR',
+                    help='path to dataset (root dir)')
 group.add_argument('--dataset', metavar='NAME', default='',
-                   help='dataset type + name ("<type>/<name>"); empty: label files in the data folder (default)')
+                    help='streamed dataset: wds/<shards> or hfds/<name or folder> / hfids/<name> (default: label files '
+                         'in the data folder)')
 group.add_argument('--train-split', metavar='NAME', default='train',
-                   help='dataset train split or label file (default: train)')
-group.add_argument('--val-split', metavar='NAME', default='val',
-                   help='dataset validation split or label file (default: val)')
-group.add_argument('--train-num-samples', default=None, type=int, metavar='N',
-                   help='Manually specify num samples in train split, for IterableDatasets.')
-group.add_argument('--val-num-samples', default=None, type=int, metavar='N',
-                   help='Manually specify num samples in validation split, for IterableDatasets.')
+                   help='dataset train split (default: train)')
+group.add_argument('--val-split', metavar='NAME', default='validation',
+                   help='dataset validation split (default: validation)')
+group.add_argument('--train-num-samples', default=None, type=int,
+                    metavar='N', help='Manually specify num samples in train split, for IterableDatasets.')
+group.add_argument('--val-num-samples', default=None, type=int,
+                    metavar='N', help='Manually specify num samples in validation split, for IterableDatasets.')
 group.add_argument('--dataset-download', action='store_true', default=False,
                    help='Allow download of dataset for torch/ and tfds/ datasets that support it.')
 group.add_argument('--class-map', default='', type=str, metavar='FILENAME',
                    help='path to class list file (one class per line) fixing the class order (default: "")')
 group.add_argument('--input-img-mode', default=None, type=str,
-                   help='Dataset image conversion mode for input images (default: RGB, L for 1 channel).')
+                   help='Dataset image conversion mode for input images.')
 group.add_argument('--input-key', default=None, type=str,
                    help='Dataset key for input images.')
 group.add_argument('--target-key', default=None, type=str,
                    help='Dataset key for target labels.')
 group.add_argument('--dataset-trust-remote-code', action='store_true', default=False,
                    help='Allow huggingface dataset import to execute code downloaded from the dataset\'s repo.')
-group.add_argument('--label-format', default=None, choices=LABEL_FORMATS,
-                   help='label layout (default: auto, recognised from the files and logged): otx, csv, attributes, '
-                        'tsv, coco, voc, openimages, datumaro')
+
+# Multi-label data parameters
+group = parser.add_argument_group('Multi-label data parameters')
+group.add_argument('--label-format', default=None, choices=label_formats(),
+                   help='label layout (default: auto, recognised from the files and logged)')
 group.add_argument('--label-delimiter', default=None, type=str,
                    help='separator inside a label-list cell (default: read off the cells; ambiguity is an error)')
 group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
@@ -101,6 +119,16 @@ group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
                         'there)')
 group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
 group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
+group.add_argument('--attribute-columns', default=None, nargs='+', metavar='COLUMN',
+                   help='attribute CSV / styles.csv: the columns to read as attributes (default: all / '
+                        'gender articleType baseColour)')
+group.add_argument('--tree-columns', default=None, nargs='+', metavar='COLUMN',
+                   help='attribute CSV / styles.csv: columns forming a label tree, top level first (e.g. masterCategory '
+                        'subCategory articleType); with --labels-column a label-list column adds free tags')
+group.add_argument('--split-seed', type=int, default=None,
+                   help='seed of the split of a layout without split files (attributes.csv, styles.csv) (default: 0)')
+group.add_argument('--split-fractions', type=float, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'),
+                   help='shares of that split (default: 0.7 0.15 0.15)')
 group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                    help='unreadable images / malformed label rows: error (default) or counted, logged skip')
 group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),
@@ -113,13 +141,15 @@ group.add_argument('--sampler-power', type=float, default=1.0,
 group.add_argument('--sampler-cap', type=float, default=10.0, help='balanced sampler: largest image weight')
 group.add_argument('--simulate-partial', default=None, type=str, metavar='SPEC',
                    help='hide training annotations: rps:P (each with prob. P) or fpc:N (N pos + N neg per class)')
+group.add_argument('--resampled', action='store_true', default=False,
+                   help='streamed data: draw shards with replacement, --train-num-samples per epoch (as timm)')
 
 # Model parameters
 group = parser.add_argument_group('Model parameters')
 group.add_argument('--model', default='resnet50', type=str, metavar='MODEL',
-                   help='Name of timm model to train (default: "resnet50")')
+                   help='Name of model to train (default: "resnet50")')
 group.add_argument('--pretrained', action='store_true', default=False,
-                   help='Start with pretrained version of specified network (needs network access)')
+                   help='Start with pretrained version of specified network (if avail)')
 group.add_argument('--pretrained-path', default=None, type=str,
                    help='Load this local weights file as the backbone (classifier dropped, head re-initialised)')
 group.add_argument('--initial-checkpoint', default='', type=str, metavar='PATH',
@@ -129,17 +159,17 @@ group.add_argument('--resume', default='', type=str, metavar='PATH',
 group.add_argument('--no-resume-opt', action='store_true', default=False,
                    help='prevent resume of optimizer state when resuming model')
 group.add_argument('--num-classes', type=int, default=None, metavar='N',
-                   help='number of label classes (default: from the label file; checked against it when given)')
+                   help='number of label classes (default: from the labels; checked against them when given)')
 group.add_argument('--gp', default=None, type=str, metavar='POOL',
                    help='Global pool type, one of (fast, avg, max, avgmax, avgmaxc). Model default if None.')
 group.add_argument('--img-size', type=int, default=None, metavar='N',
                    help='Image size (default: None => model default)')
 group.add_argument('--in-chans', type=int, default=None, metavar='N',
                    help='Image input channels (default: None => 3)')
-group.add_argument('--input-size', default=None, nargs=3, type=int, metavar='N N N',
-                   help='Input all image dimensions (d h w, e.g. --input-size 3 224 224)')
-group.add_argument('--crop-pct', default=None, type=float, metavar='N',
-                   help='Input image center crop percent (for validation only)')
+group.add_argument('--input-size', default=None, nargs=3, type=int, metavar='N',
+                   help='Input all image dimensions (d h w, e.g. --input-size 3 224 224), uses model default if empty')
+group.add_argument('--crop-pct', default=None, type=float,
+                   metavar='N', help='Input image center crop percent (for validation only)')
 group.add_argument('--mean', type=float, nargs='+', default=None, metavar='MEAN',
                    help='Override mean pixel value of dataset')
 group.add_argument('--std', type=float, nargs='+', default=None, metavar='STD',
@@ -152,6 +182,8 @@ group.add_argument('-vb', '--validation-batch-size', type=int, default=None, met
                    help='Validation batch size override (default: None)')
 group.add_argument('--channels-last', action='store_true', default=False,
                    help='Use channels_last memory layout')
+group.add_argument('--fuser', default='', type=str,
+                   help="Select jit fuser. One of ('', 'te', 'old', 'nvfuser')")
 group.add_argument('--grad-accum-steps', type=int, default=1, metavar='N',
                    help='The number of steps to accumulate gradients (default: 1)')
 group.add_argument('--grad-checkpointing', action='store_true', default=False,
@@ -164,7 +196,7 @@ group.add_argument('--head-init-scale', default=None, type=float,
 group.add_argument('--head-init-bias', default=None, type=float,
                    help='Head initialization bias value')
 group.add_argument('--torchcompile-mode', type=str, default=None,
-                   help="torch.compile mode (default: None).")
+                    help="torch.compile mode (default: None).")
 
 # scripting / codegen
 scripting_group = group.add_mutually_exclusive_group()
@@ -175,9 +207,9 @@ scripting_group.add_argument('--torchcompile', nargs='?', type=str, default=None
 
 # Multi-label head parameters
 group = parser.add_argument_group('Multi-label head parameters')
-group.add_argument('--ml-head', default='linear', choices=ML_HEADS,
-                   help='classification head: linear | mldecoder | cosine | attributes | gcn | ssgrl '
-                        '(default: linear)')
+group.add_argument('--ml-head', default=None, choices=ML_HEADS,
+                   help='classification head: linear | attributes | hierarchical | mldecoder | cosine | gcn | ssgrl '
+                        '(default: attributes / hierarchical for labels with exclusive groups, else linear)')
 group.add_argument('--mld-groups', type=int, default=100, help='ML-Decoder query groups (default: 100)')
 group.add_argument('--mld-dim', type=int, default=768, help='ML-Decoder embedding size (default: 768)')
 group.add_argument('--mld-heads', type=int, default=8, help='ML-Decoder attention heads (default: 8)')
@@ -203,31 +235,27 @@ group.add_argument('--cosine-scale', type=float, default=None,
 
 # Device & distributed
 group = parser.add_argument_group('Device parameters')
-group.add_argument('--device', default=None, type=str, help='Device (default: cuda if available, else cpu)')
+group.add_argument('--device', default=None, type=str,  # multi-label: None = cuda when available, else cpu
+                    help="Device (accelerator) to use (default: cuda if available, else cpu).")
 group.add_argument('--amp', action='store_true', default=False,
-                   help='use mixed precision (CUDA: float16/bfloat16 autocast; CPU: bfloat16 autocast)')
+                   help='use AMP for mixed precision training')
 group.add_argument('--amp-dtype', default='float16', type=str,
-                   help='lower precision AMP dtype on CUDA (default: float16); CPU always uses bfloat16')
-group.add_argument('--amp-impl', default='native', type=str,
-                   help='AMP impl to use, "native" only (default: native)')
+                   help='lower precision AMP dtype (default: float16; CPU autocast always uses bfloat16)')
 group.add_argument('--model-dtype', default=None, type=str,
                    help='Model dtype override (non-AMP) (default: float32)')
-group.add_argument('--no-prefetcher', action='store_true', default=False,
-                   help='disable fast prefetcher')
-group.add_argument('--no-cudnn-benchmark', action='store_true', default=False,
-                   help='do not set torch.backends.cudnn.benchmark (its autotuning costs seconds at start)')
-group.add_argument('--fuser', default='', type=str,
-                   help="Select jit fuser. One of ('', 'te', 'old', 'nvfuser')")
-group.add_argument('--device-modules', default=None, type=str, nargs='+',
-                   help="Python imports for device backend modules.")
-group.add_argument('--dist-timeout', default=None, type=float, metavar='MINUTES',
-                   help='process-group timeout: a rank waiting longer than this for the others fails (default: '
-                        "torch's 30 minutes)")
 group.add_argument('--no-ddp-bb', action='store_true', default=False,
                    help='Force broadcast buffers for native DDP to off.')
 group.add_argument('--synchronize-step', action='store_true', default=False,
                    help='torch.cuda.synchronize() end of each step')
-group.add_argument('--local_rank', '--local-rank', default=0, type=int)
+group.add_argument("--local_rank", default=0, type=int)
+group.add_argument('--device-modules', default=None, type=str, nargs='+',
+                    help="Python imports for device backend modules.")
+group.add_argument('--amp-impl', default='native', type=str,
+                   help='AMP impl to use, "native" only (default: native)')
+group.add_argument('--no-cudnn-benchmark', action='store_true', default=False,
+                   help='do not set torch.backends.cudnn.benchmark (its autotuning costs seconds at start)')
+group.add_argument('--dist-timeout', default=None, type=float, metavar='MINUTES',
+                   help="process-group timeout: a rank waiting longer fails (default: torch's 30 minutes)")
 
 # Optimizer parameters
 group = parser.add_argument_group('Optimizer parameters')
@@ -253,8 +281,7 @@ group.add_argument('--layer-decay-no-opt-scale', type=float, default=None,
                    help='layer-wise lr decay no optimization scale (default: None)')
 group.add_argument('--opt-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
 group.add_argument('--head-lr-scale', type=float, default=None,
-                   help='learning rate of the multi-label head relative to --lr (default: the head recipe, see '
-                        'HEAD_RECIPES: 1 for linear / cosine / mldecoder)')
+                   help='learning rate of the multi-label head relative to --lr (default: the head recipe, 1)')
 group.add_argument('--gc', action='store_true', default=False,
                    help='gradient centralization before each optimizer step (weights with ndim > 1)')
 group.add_argument('--gc-conv-only', action='store_true', default=False,
@@ -263,7 +290,7 @@ group.add_argument('--gc-conv-only', action='store_true', default=False,
 # Learning rate schedule parameters
 group = parser.add_argument_group('Learning rate schedule parameters')
 group.add_argument('--sched', type=str, default='cosine', metavar='SCHEDULER',
-                   help='LR scheduler (default: "cosine"), e.g. plateau (stepped on --eval-metric)')
+                   help='LR scheduler (default: "cosine"')
 group.add_argument('--sched-on-updates', action='store_true', default=False,
                    help='Apply LR scheduler step on update instead of epoch end.')
 group.add_argument('--lr', type=float, default=None, metavar='LR',
@@ -305,7 +332,7 @@ group.add_argument('--decay-epochs', type=float, default=90, metavar='N',
 group.add_argument('--warmup-epochs', type=int, default=5, metavar='N',
                    help='epochs to warmup LR, if scheduler supports')
 group.add_argument('--warmup-prefix', action='store_true', default=False,
-                   help='Exclude warmup period from decay schedule.')
+                   help='Exclude warmup period from decay schedule.'),
 group.add_argument('--cooldown-epochs', type=int, default=0, metavar='N',
                    help='epochs to cooldown LR at min_lr, after cyclic schedule ends')
 group.add_argument('--patience-epochs', type=int, default=10, metavar='N',
@@ -377,6 +404,8 @@ group.add_argument('--mixup-mode', type=str, default='batch',
                    help='How to apply mixup/cutmix params. Per "batch", "pair", or "elem"')
 group.add_argument('--mixup-off-epoch', default=0, type=int, metavar='N',
                    help='Turn off mixup after this epoch, disabled if 0 (default: 0)')
+# multi-label: no smoothing by default (timm's 0.1 is its single-label ImageNet recipe; smoothing towards 0.5
+# moves every known negative of a multi-label set, and none of the methods here uses it)
 group.add_argument('--smoothing', type=float, default=0.0,
                    help='Label smoothing (default: 0.0)')
 group.add_argument('--train-interpolation', type=str, default='random',
@@ -390,12 +419,12 @@ group.add_argument('--drop-path', type=float, default=None, metavar='PCT',
 group.add_argument('--drop-block', type=float, default=None, metavar='PCT',
                    help='Drop block rate (default: None)')
 
-# Loss parameters
-group = parser.add_argument_group('Loss parameters')
+# Multi-label loss parameters
+group = parser.add_argument_group('Multi-label loss parameters')
 group.add_argument('--loss', default=None, choices=ML_LOSSES,
-                   help='bce | asl | aam | csl | ce (attribute heads) | poly | twoway | zlpr | db '
-                        '(default: the head recipe: bce for linear, asl for mldecoder, aam for cosine, ce for '
-                        'attributes)')
+                   help='bce | asl | aam | csl | ce (group heads) | poly | twoway | zlpr | db '
+                        '(default: the head recipe: bce for linear, asl for mldecoder, aam for cosine, ce for the group '
+                        'heads)')
 group.add_argument('--gamma-pos', type=float, default=None, help='positive focusing (asl 0, csl 0, aam 0)')
 group.add_argument('--gamma-neg', type=float, default=None, help='negative focusing (asl 4, csl 1, aam 0)')
 group.add_argument('--gamma-unann', type=float, default=2., help='CSL unknown focusing (default: 2)')
@@ -413,19 +442,21 @@ group.add_argument('--estimate-prior', action='store_true', default=False,
 group.add_argument('--aam-s', type=float, default=23., help='AAM scale s (default: 23, the published recipe)')
 group.add_argument('--aam-m', type=float, default=0., help='AAM margin m (default: 0, the published recipe)')
 group.add_argument('--aam-k', type=float, default=0.7, help='AAM positive weight k (default: 0.7)')
+group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
+group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
 
-# Batch norm parameters
+# Batch norm parameters (only works with gen_efficientnet based models currently)
 group = parser.add_argument_group('Batch norm parameters', 'Only works with gen_efficientnet based models currently.')
 group.add_argument('--bn-momentum', type=float, default=None,
                    help='BatchNorm momentum override (if not None)')
 group.add_argument('--bn-eps', type=float, default=None,
                    help='BatchNorm epsilon override (if not None)')
 group.add_argument('--sync-bn', action='store_true',
-                   help='Enable NVIDIA Apex or Torch synchronized BatchNorm.')
-group.add_argument('--split-bn', action='store_true',
-                   help='Enable separate BN layers per augmentation split.')
+                   help='Enable synchronized BatchNorm.')
 group.add_argument('--dist-bn', type=str, default='reduce',
                    help='Distribute BatchNorm stats between nodes after each epoch ("broadcast", "reduce", or "")')
+group.add_argument('--split-bn', action='store_true',
+                   help='Enable separate BN layers per augmentation split.')
 
 # Model Exponential Moving Average
 group = parser.add_argument_group('Model exponential moving average parameters')
@@ -446,26 +477,27 @@ group.add_argument('--worker-seeding', type=str, default='all',
                    help='worker seed mode (default: all)')
 group.add_argument('--log-interval', type=int, default=50, metavar='N',
                    help='how many batches to wait before logging training status')
+group.add_argument('--val-interval', type=int, default=1, metavar='N',
+                   help='how many epochs between validation and checkpointing')
 group.add_argument('--recovery-interval', type=int, default=0, metavar='N',
                    help='how many batches to wait before writing recovery checkpoint')
 group.add_argument('--checkpoint-hist', type=int, default=10, metavar='N',
                    help='number of checkpoints to keep (default: 10)')
 group.add_argument('-j', '--workers', type=int, default=4, metavar='N',
                    help='how many training processes to use (default: 4)')
+group.add_argument('--save-images', action='store_true', default=False,
+                   help='save images of input batches every log interval for debugging')
 group.add_argument('--pin-mem', action='store_true', default=False,
                    help='Pin CPU memory in DataLoader for more efficient (sometimes) transfer to GPU.')
+group.add_argument('--no-prefetcher', action='store_true', default=False,
+                   help='disable fast prefetcher')
 group.add_argument('--output', default='', type=str, metavar='PATH',
                    help='path to output folder (default: none, current dir)')
 group.add_argument('--experiment', default='', type=str, metavar='NAME',
                    help='name of train experiment, name of sub-folder for output')
-group.add_argument('--eval-metric', default='map', type=str, metavar='EVAL_METRIC',
-                   help='Best metric (default: "map"); any evaluation column, e.g. OF1, CF1, loss')
-group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
-group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
-group.add_argument('--val-interval', type=int, default=1, metavar='N',
-                   help='evaluate (and checkpoint) every N epochs; the last epoch always (default: 1)')
-group.add_argument('--save-images', action='store_true', default=False,
-                   help='save images of input batches every log interval for debugging')
+group.add_argument('--eval-metric', default=None, type=str, metavar='EVAL_METRIC',
+                   help='Best metric (default: map with a multi-label block, attr_mean_acc for attribute / tree data); '
+                        'any evaluation column, e.g. OF1, CF1, loss')
 group.add_argument('--tta', type=int, default=0, metavar='N',
                    help='Test-time augmentation in evaluation: 2 averages each image with its horizontal flip '
                         '(default: 0, none)')
@@ -480,40 +512,65 @@ group.add_argument('--wandb-tags', default=[], type=str, nargs='+',
 group.add_argument('--wandb-resume-id', default='', type=str, metavar='ID',
                    help='If resuming a run, the id of the run in wandb')
 group.add_argument('--log-tensorboard', action='store_true', default=False,
-                   help='also write the summary.csv metrics (and per-class AP at the end) as TensorBoard events to '
-                        '<output>/tensorboard')
+                   help='also write the summary.csv metrics (and per-class AP at the end) as TensorBoard events')
+group.add_argument('--debug', action='store_true', default=False,
+                   help='show the full traceback of errors (TIMM_ML_DEBUG=1 does the same)')
 
-# Progressive / variable resolution training (timm's scheduled loader)
-group = parser.add_argument_group('Variable resolution training parameters')
+# Scheduled resolution loader arguments
 group.add_argument('--train-img-sizes', type=int, nargs='+', default=None,
-                   help='training image sizes to choose from per batch')
+                   help='Per-batch square image sizes for scheduled resolution training')
 group.add_argument('--train-batch-sizes', type=int, nargs='+', default=None,
-                   help='batch size for each of --train-img-sizes')
+                   help='Batch size for each --train-img-sizes choice (default: --batch-size for every choice)')
 group.add_argument('--train-size-probs', type=float, nargs='+', default=None,
-                   help='probability of each of --train-img-sizes')
-group.add_argument('--train-size-schedule', type=str, default='constant',
-                   help='how size choices evolve over epochs: constant or progressive')
+                   help='Base sampling weights for --train-img-sizes (default: uniform)')
+group.add_argument('--train-size-schedule', type=str, default='constant', choices=('constant', 'progressive'),
+                   help='Resolution choice schedule; progressive moves from the first size to the last')
 group.add_argument('--train-size-schedule-spread', type=float, default=0.65,
-                   help='progressive schedule spread')
+                   help='Progressive schedule spread in resolution-choice index units (default: 0.65)')
 group.add_argument('--train-size-random-mix', type=float, default=0.1,
-                   help='progressive schedule random mix')
-group.add_argument('--train-batches-per-epoch', type=int, default=None,
-                   help='batches per epoch of the scheduled loader')
-group.add_argument('--variable-batch-loss-scale', type=str, default='linear',
-                   help='scale the loss by batch size / reference batch size: none, linear or sqrt')
+                   help='Fraction of uniform random active choices mixed into a progressive schedule (default: 0.1)')
+group.add_argument('--train-batches-per-epoch', '--train-steps-per-epoch', type=int, default=None,
+                   help='Fixed loader batches (before gradient accumulation) per epoch; inferred if unspecified')
+group.add_argument('--variable-batch-loss-scale', default='none', type=str, choices=('none', 'sqrt', 'linear'),
+                   help='Scale gradients relative to the policy-average scheduled batch size')
 
-# timm options that have no multi-label meaning here; given, they stop train.py with a message
-group = parser.add_argument_group('timm options not available for multi-label training')
-for flag in ('--naflex-loader', '--naflex-patchify-channels-first'):
-    group.add_argument(flag, action='store_true', default=False, help='not supported (NaFlex loader)')
-for flag in ('--naflex-train-seq-lens', '--naflex-patch-sizes', '--naflex-patch-size-probs'):
-    group.add_argument(flag, nargs='+', default=None, help='not supported (NaFlex loader)')
-for flag in ('--naflex-max-seq-len', '--naflex-loss-scale'):
-    group.add_argument(flag, default=None, help='not supported (NaFlex loader)')
-for flag in ('--kd-model-name', '--kd-distill-type', '--kd-loss-type', '--distill-loss-weight',
-             '--task-loss-weight', '--kd-temperature', '--kd-student-feature-dim', '--kd-teacher-feature-dim',
-             '--kd-token-distill-type'):
-    group.add_argument(flag, default=None, help='not supported (knowledge distillation)')
+# NaFlex scheduled loader arguments
+group.add_argument('--naflex-loader', action='store_true', default=False,
+                   help='Use NaFlex loader (Requires NaFlex compatible model)')
+group.add_argument('--naflex-train-seq-lens', type=int, nargs='+', default=[128, 256, 576, 784, 1024],
+                   help='Sequence lengths to use for NaFlex loader')
+group.add_argument('--naflex-max-seq-len', type=int, default=576,
+                   help='Fixed maximum sequence length for NaFlex loader (validation)')
+group.add_argument('--naflex-patch-sizes', type=int, nargs='+', default=None,
+                   help='List of patch sizes for variable patch size training (e.g., 8 12 16 24 32)')
+group.add_argument('--naflex-patch-size-probs', type=float, nargs='+', default=None,
+                   help='Probabilities for each patch size (must sum to 1.0, uniform if not specified)')
+group.add_argument('--naflex-loss-scale', default='linear', type=str, choices=('none', 'sqrt', 'linear'),
+                   help='Scale loss (gradient) by batch_size ("none", "sqrt", or "linear")')
+group.add_argument('--naflex-patchify-channels-first', action='store_true', default=False,
+                   help='Emit NaFlex patches in C-P-P (channels-first) flat layout instead of the default '
+                        'P-P-C (channels-last). Use for models that consume HF/Gemma4-style C-P-P patches.')
+
+# Knowledge Distillation parameters
+parser.add_argument('--kd-model-name', default=None, type=str,
+                    help='Name of teacher model for knowledge distillation')
+parser.add_argument('--kd-distill-type', default='logit', type=str, choices=['logit', 'feature', 'token'],
+                    help='Type of distillation: "logit" for output distillation, "feature" for intermediate features, "token" for models with distillation heads (default: logit)')
+parser.add_argument('--kd-loss-type', default='kl', type=str,
+                    help='Loss function for logit distillation (default: kl). Currently only "kl" supported, reserved for future extensions.')
+parser.add_argument('--distill-loss-weight', default=None, type=float,
+                    help='Weight for distillation loss. If both weights specified: loss = task_weight * task + distill_weight * distill. '
+                         'If only task_weight: loss = task_weight * task + (1-task_weight) * distill. Default: 1.0 if only this specified.')
+parser.add_argument('--task-loss-weight', default=None, type=float,
+                    help='Weight for task (classification) loss. See --distill-loss-weight for weighting modes. Default: 1.0 if unspecified.')
+parser.add_argument('--kd-temperature', default=4.0, type=float,
+                    help='Temperature for softmax in distillation (default: 4.0, typical range: 1-4)')
+parser.add_argument('--kd-student-feature-dim', default=None, type=int,
+                    help='Student model feature dimension (auto-detected from model.head_hidden_size or model.num_features if not specified)')
+parser.add_argument('--kd-teacher-feature-dim', default=None, type=int,
+                    help='Teacher model feature dimension (auto-detected from model.head_hidden_size or model.num_features if not specified)')
+parser.add_argument('--kd-token-distill-type', default='soft', type=str, choices=['soft', 'hard'],
+                    help='Token distillation type: "soft" for KL-div with temperature, "hard" for CE with teacher argmax (default: soft)')
 
 
 def _parse_args():
@@ -545,7 +602,7 @@ def _set_loader_epoch(loader, epoch: int) -> None:
 def main():
     utils.setup_default_logging()
     args, args_text = _parse_args()
-    check_train_args(args, parser)
+    check_train_args(args, parser)  # multi-label: timm options without a multi-label meaning stop here
 
     if args.device_modules:
         for module in args.device_modules:
@@ -557,11 +614,10 @@ def main():
 
     args.prefetcher = not args.no_prefetcher
     args.grad_accum_steps = max(1, args.grad_accum_steps)
-    if args.device is None:
+    if args.device is None:  # multi-label: CPU-only machines train without --device cpu
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if args.dist_timeout:
-        _patch_process_group_timeout(args.dist_timeout)
-    device = utils.init_distributed_device(args)
+    with process_group_timeout(args.dist_timeout):  # multi-label: --dist-timeout
+        device = utils.init_distributed_device(args)
     if args.distributed:
         _logger.info(
             'Training in distributed mode with multiple processes, 1 device per process.'
@@ -569,18 +625,13 @@ def main():
     else:
         _logger.info(f'Training with a single process on 1 device ({args.device}).')
     assert args.rank >= 0
-    if args.aug_repeats and not args.distributed:
-        parser.error('--aug-repeats repeats each image across distributed processes: run it with torchrun '
-                     '(distributed_train.sh N ...)')
 
-    model_dtype = getattr(torch, args.model_dtype) if args.model_dtype else None
-    if model_dtype == torch.float16:
-        _logger.warning('float16 is not recommended for training, for half precision bfloat16 is recommended.')
-
-    # resolve AMP arguments (CUDA: float16 + loss scaling or bfloat16; CPU: bfloat16 autocast)
-    amp_autocast, loss_scaler, amp_notice = resolve_amp(args.amp, args.amp_dtype, device)
-    if utils.is_primary(args):
-        _logger.info(amp_notice or f'AMP not enabled. Training in {model_dtype or torch.float32}.')
+    model_dtype = None
+    if args.model_dtype:
+        assert args.model_dtype in ('float32', 'float16', 'bfloat16')
+        model_dtype = getattr(torch, args.model_dtype)
+        if model_dtype == torch.float16:
+            _logger.warning('float16 is not recommended for training, for half precision bfloat16 is recommended.')
 
     utils.random_seed(args.seed, args.rank)
 
@@ -589,25 +640,30 @@ def main():
     if args.fast_norm:
         set_fast_norm()
 
-    # multi-label: the label files come first, the classes size the head
+    # multi-label: the labels come first, their classes and groups size the head
     train_labels, val_labels = create_label_sets(args, log=utils.is_primary(args))
-    # attribute groups are softmax heads only with --ml-head attributes; other heads score each class with a sigmoid
-    group_sizes = ([len(g.values) for g in train_labels.attributes] or None) if args.ml_head == 'attributes' else None
     if args.num_classes is not None and args.num_classes != train_labels.num_classes:
         parser.error(f'--num-classes {args.num_classes} but {train_labels.source} has {train_labels.num_classes} '
                      'classes')
     args.num_classes = train_labels.num_classes
-    if args.ml_head == 'attributes' and not train_labels.attributes:
-        parser.error('--ml-head attributes needs an attribute CSV (path column + one column per attribute).')
-    loss_type = resolve_loss_type(args)
+    if args.ml_head is None:
+        args.ml_head = default_head(train_labels.schema)
+        if utils.is_primary(args) and args.ml_head != 'linear':
+            _logger.info(f'Labels with exclusive groups ({train_labels.schema.describe()}): training one softmax per '
+                         f'group (--ml-head {args.ml_head}); --ml-head linear trains every value as a sigmoid.')
+    loss_type = resolve_loss_type(args.loss, args.ml_head)
 
-    model = create_ml_model(args.model, train_labels.classes, group_sizes=group_sizes, **ml_model_kwargs(args),
-                            **label_graph_kwargs(args, train_labels, log=utils.is_primary(args)))
+    model = create_ml_model(
+        args.model,
+        train_labels.schema,
+        **ml_model_kwargs(args),
+        **label_graph_kwargs(args, train_labels, log=utils.is_primary(args)),
+    )
     if args.initial_checkpoint:
         loaded = load_initial_checkpoint(model, args.initial_checkpoint)
         if utils.is_primary(args):
             _logger.info(f'Loaded {loaded} tensors from {args.initial_checkpoint}; the rest keep their initialisation.')
-    classifier = head_classifier(model)
+    classifier = head_classifier(model)  # multi-label: the head's last layer (None for the cosine head)
     if args.head_init_scale is not None and classifier is not None:
         with torch.no_grad():
             classifier.weight.mul_(args.head_init_scale)
@@ -624,16 +680,9 @@ def main():
             f'param count:{sum([m.numel() for m in model.parameters()])}')
 
     data_config = resolve_data_config(vars(args), model=timm_model_of(model), verbose=utils.is_primary(args))
-    ml_config = dict(
-        model.ml_config,
-        data_config={k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()},
-        attribute_names=[g.name for g in train_labels.attributes] or None,
-        loss=loss_type,
-        **label_options(args),
-    )
 
     # move model to GPU, enable channels last layout if set
-    model.to(device=device, dtype=model_dtype)
+    model.to(device=device, dtype=model_dtype)  # FIXME move model device & dtype into create_model
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
 
@@ -642,9 +691,19 @@ def main():
         args.dist_bn = ''  # disable dist_bn when sync BN active
         model = convert_sync_batchnorm(model)
         if utils.is_primary(args):
-            _logger.info('Converted model to use Synchronized BatchNorm.')
+            _logger.info(
+                'Converted model to use Synchronized BatchNorm. WARNING: You may have issues if using '
+                'zero initialized BN layers (enabled by default for ResNets) while sync-bn enabled.')
+
+    # setup automatic mixed-precision (AMP) loss scaling and op casting
+    # multi-label: on a CPU-only machine --amp is bfloat16 CPU autocast, said in one log line
+    amp_autocast, loss_scaler, amp_notice = resolve_amp(args.amp, args.amp_dtype, device)
+    if utils.is_primary(args):
+        _logger.info(amp_notice or f'AMP not enabled. Training in {model_dtype or torch.float32}.')
 
     # create the train and eval datasets
+    if args.data and not args.data_dir:
+        args.data_dir = args.data
     if args.input_img_mode is None:
         input_img_mode = 'RGB' if data_config['input_size'][0] == 3 else 'L'
     else:
@@ -652,55 +711,29 @@ def main():
         if len(input_img_mode) != data_config['input_size'][0]:
             parser.error(f'--input-img-mode {input_img_mode} gives {len(input_img_mode)} channels, the model takes '
                          f'{data_config["input_size"][0]} (--in-chans / --input-size)')
-    # with --verify-images both splits are checked here, before the first epoch
-    dataset_eval = MultiLabelDataset(val_labels, bad_images=args.bad_images, img_mode=input_img_mode,
-                                     verify=args.verify_images) if val_labels is not None else None
-    dataset_train = MultiLabelDataset(train_labels, bad_images=args.bad_images, img_mode=input_img_mode,
-                                      repeats=args.epoch_repeats, verify=args.verify_images)
+
+    # multi-label: the datasets read the label sets (with --verify-images both splits are checked here)
+    dataset_eval = None
+    if val_labels is not None:
+        dataset_eval = create_ml_dataset(args, val_labels, is_training=False, input_img_mode=input_img_mode)
+    dataset_train = create_ml_dataset(args, train_labels, is_training=True, input_img_mode=input_img_mode)
 
     # create data loaders w/ augmentation pipeline
     train_interpolation = args.train_interpolation
     if args.no_aug or not train_interpolation:
         train_interpolation = data_config['interpolation']
 
-    # mixup / cutmix on the device after the prefetcher: unknown (-1) targets stay unknown
-    mixup_fn = None
-    mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
-    if mixup_active:
-        mixup_fn = PartialLabelMixup(
-            mixup_alpha=args.mixup,
-            cutmix_alpha=args.cutmix,
-            cutmix_minmax=args.cutmix_minmax,
-            prob=args.mixup_prob,
-            switch_prob=args.mixup_switch_prob,
-            mode=args.mixup_mode,
-            label_smoothing=0. if loss_type == 'ce' else args.smoothing,  # ce smooths within each attribute
-            num_classes=args.num_classes,
-        )
+    common_loader_kwargs = dict(
+        mean=data_config['mean'],
+        std=data_config['std'],
+        pin_memory=args.pin_mem,
+        img_dtype=model_dtype or torch.float32,
+        device=device,
+        distributed=args.distributed,
+        use_prefetcher=args.prefetcher,
+    )
 
-    sampler = None
-    if args.sampler == 'balanced':
-        weights = rarity_weights(dataset_train.targets, power=args.sampler_power, cap=args.sampler_cap)
-        sampler = WeightedEpochSampler(weights, num_samples=len(dataset_train), seed=args.seed, rank=args.rank,
-                                       world_size=args.world_size)
-        if utils.is_primary(args):
-            _logger.info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
-                         f'(power {args.sampler_power}, cap {args.sampler_cap}).')
-
-    scheduled_batch_mode = args.train_img_sizes is not None
-    loader_train = create_ml_loader(
-        dataset_train,
-        sampler=sampler,
-        input_size=data_config['input_size'],
-        input_size_choices=args.train_img_sizes,
-        batch_size_choices=args.train_batch_sizes,
-        batch_choice_weights=args.train_size_probs,
-        batch_choice_seed=args.seed,
-        batch_choice_schedule=args.train_size_schedule,
-        batch_schedule_epochs=args.epochs if args.train_size_schedule == 'progressive' else None,
-        batch_schedule_spread=args.train_size_schedule_spread,
-        batch_schedule_random_mix=args.train_size_random_mix,
-        num_batches=args.train_batches_per_epoch,
+    train_loader_kwargs = dict(
         batch_size=args.batch_size,
         is_training=True,
         no_aug=args.no_aug,
@@ -715,33 +748,71 @@ def main():
         vflip=args.vflip,
         color_jitter=args.color_jitter,
         color_jitter_prob=args.color_jitter_prob,
-        grayscale_prob=args.grayscale_prob or 0.,
-        gaussian_blur_prob=args.gaussian_blur_prob or 0.,
+        grayscale_prob=args.grayscale_prob,
+        gaussian_blur_prob=args.gaussian_blur_prob,
         auto_augment=args.aa,
-        num_aug_repeats=int(args.aug_repeats),
+        num_aug_repeats=args.aug_repeats,
         interpolation=train_interpolation,
-        mean=data_config['mean'],
-        std=data_config['std'],
         num_workers=args.workers,
-        distributed=args.distributed,
-        pin_memory=args.pin_mem,
-        img_dtype=model_dtype or torch.float32,
-        device=device,
-        use_prefetcher=args.prefetcher,
-        use_multi_epochs_loader=args.use_multi_epochs_loader,
         worker_seeding=args.worker_seeding,
     )
+
+    # multi-label: mixup / cutmix run on the device after the prefetcher so unknown (-1) targets stay unknown
+    mixup_fn = None
+    mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
+    if mixup_active:
+        mixup_fn = PartialLabelMixup(
+            mixup_alpha=args.mixup,
+            cutmix_alpha=args.cutmix,
+            cutmix_minmax=args.cutmix_minmax,
+            prob=args.mixup_prob,
+            switch_prob=args.mixup_switch_prob,
+            mode=args.mixup_mode,
+            label_smoothing=0. if loss_type == 'ce' else args.smoothing,  # ce smooths within each group
+            num_classes=args.num_classes,
+        )
+
+    scheduled_batch_mode = args.train_img_sizes is not None
     batch_size_reference = float(args.batch_size)
+    loader_train = create_ml_loader(
+        dataset_train,
+        sampler=create_train_sampler(args, dataset_train, log=utils.is_primary(args)),  # multi-label: --sampler
+        input_size=data_config['input_size'],
+        input_size_choices=args.train_img_sizes,
+        batch_size_choices=args.train_batch_sizes,
+        batch_choice_weights=args.train_size_probs,
+        batch_choice_seed=args.seed,
+        batch_choice_schedule=args.train_size_schedule,
+        batch_schedule_epochs=args.epochs if args.train_size_schedule == 'progressive' else None,
+        batch_schedule_spread=args.train_size_schedule_spread,
+        batch_schedule_random_mix=args.train_size_random_mix,
+        num_batches=args.train_batches_per_epoch,
+        use_multi_epochs_loader=args.use_multi_epochs_loader,
+        **common_loader_kwargs,
+        **train_loader_kwargs,
+    )
     if scheduled_batch_mode:
-        batch_size_reference = loader_train.batch_sampler.average_batch_size
-    if len(loader_train) == 0:
-        raise ValueError(
-            f'The training set has {len(dataset_train)} images, fewer than one batch of {args.batch_size}'
+        scheduled_sampler = loader_train.batch_sampler
+        batch_size_reference = scheduled_sampler.average_batch_size
+        if utils.is_primary(args):
+            _logger.info(
+                f'Using scheduled training resolutions {args.train_img_sizes} with batch sizes '
+                f'{scheduled_sampler.batch_sizes}.')
+            if args.train_size_schedule == 'progressive':
+                _logger.info(
+                    f'Using progressive resolution schedule over {args.epochs} epochs with '
+                    f'spread={args.train_size_schedule_spread} and random_mix={args.train_size_random_mix}.')
+            _logger.info(
+                f'Scheduled loader has {len(scheduled_sampler)} batches/epoch using '
+                f'policy-average batch size {batch_size_reference:.2f}.')
+    if len(loader_train) == 0:  # multi-label: no run that saves its random initialisation as model_best
+        parser.error(
+            f'the training set has {len(dataset_train)} images, fewer than one batch of {args.batch_size}'
             + (f' x {args.world_size} processes' if args.distributed else '')
             + (f' after skipping {len(dataset_train.skipped)} unreadable images' if dataset_train.skipped else '')
             + ': no optimizer step would run. Lower --batch-size or add images.')
 
-    if args.lr is None:  # an explicit --lr 0 stays 0
+    if args.lr is None:  # multi-label: an explicit --lr 0 stays 0 (timm recomputes it)
         global_batch_size = batch_size_reference * args.world_size * args.grad_accum_steps
         batch_ratio = global_batch_size / args.lr_base_size
         if not args.lr_base_scale:
@@ -756,34 +827,27 @@ def main():
                 f'and effective global batch size ({global_batch_size:g}) with {args.lr_base_scale} scaling.')
 
     loader_eval = None
-    if dataset_eval is not None:
+    if args.val_split and dataset_eval is not None:
+        eval_workers = args.workers
+        if args.distributed and ('tfds' in args.dataset or 'wds' in args.dataset):
+            # FIXME reduces validation padding issues when using TFDS, WDS w/ workers and distributed training
+            eval_workers = min(2, args.workers)
+
         loader_eval = create_ml_loader(dataset_eval, **eval_loader_kwargs(
-            data_config, args.validation_batch_size or args.batch_size, args.workers, args.distributed, device,
+            data_config, args.validation_batch_size or args.batch_size, eval_workers, args.distributed, device,
             args.pin_mem, args.prefetcher, model_dtype))
 
-    # setup loss function: masked (unknown targets contribute nothing); the evaluation loss scores CSL unknowns as
-    # ignored (its selective / normalising weights depend on the training batch)
-    class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels)) \
-        if loss_type == 'db' else {}
-    csl_prior = {}
-    if loss_type == 'csl' and args.partial_loss_mode == 'selective' and not args.prior_path:
-        csl_prior = dict(label_prior=label_frequency_prior(train_labels.targets))
-        if utils.is_primary(args):
-            _logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path); '
-                         f'{int((csl_prior["label_prior"] > args.prior_threshold).sum())} classes above '
-                         f'--prior-threshold {args.prior_threshold} have their unknowns ignored.')
-    train_loss_fn = create_ml_loss(
-        loss_type, classes=train_labels.classes, group_sizes=group_sizes, smoothing=args.smoothing,
-        soft_targets=mixup_active, **loss_kwargs(args), **class_stats, **csl_prior)
-    validate_loss_fn = create_ml_loss(
-        loss_type, classes=train_labels.classes, group_sizes=group_sizes,
-        **loss_kwargs(args, evaluation=True), **class_stats)
+    # setup loss function
+    # multi-label: masked losses (unknown targets contribute nothing), the head's recipe unless --loss
+    scoring = scoring_schema(dict(model.ml_config))
+    train_loss_fn, validate_loss_fn = create_ml_losses(
+        args, train_labels, scoring, mixup_active=mixup_active, log=utils.is_primary(args))
 
-    # setup training task
+    # Setup training task
     task = MultiLabelTask(
         model=model,
         criterion=train_loss_fn,
-        ml_config=ml_config,
+        ml_config=build_ml_config(args, model, data_config, train_labels, val_labels, loss_type),
         eval_criterion=validate_loss_fn,
         threshold=args.threshold,
         topk=args.topk,
@@ -791,31 +855,26 @@ def main():
         dtype=model_dtype,
         verbose=utils.is_primary(args),
     )
+
     model = task.get_trainable_module()
     eval_model = task.get_eval_model()
 
-    head_lr_scale = resolve_head_lr_scale(args)
     optimizer = create_optimizer_v2(
         model,
         **optimizer_kwargs(cfg=args),
         **args.opt_kwargs,
-        param_group_fn=None if head_lr_scale == 1 else head_lr_param_groups(
-            head_parameters(utils.unwrap_model(model)), head_lr_scale, args.weight_decay),
+        **ml_optimizer_kwargs(args, model),  # multi-label: the head's lr scale
     )
-    if head_lr_scale != 1 and utils.is_primary(args):
-        _logger.info(f'Head learning rate: {head_lr_scale:g} x --lr (the backbone trains at --lr).')
-    if args.gc or args.gc_conv_only:
-        add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
+    setup_gradient_centralization(args, optimizer)  # multi-label: --gc / --gc-conv-only
     if utils.is_primary(args):
         defaults = copy.deepcopy(optimizer.defaults)
         defaults['weight_decay'] = args.weight_decay  # this isn't stored in optimizer.defaults
         defaults = ', '.join([f'{k}: {v}' for k, v in defaults.items()])
-        _logger.info(
+        logging.info(
             f'Created {type(optimizer).__name__} ({args.opt}) optimizer: {defaults}'
-            + (f'; gradient centralization on {"conv kernels" if args.gc_conv_only else "weights ndim > 1"}'
-               if args.gc or args.gc_conv_only else ''))
+        )
 
-    # optionally resume from a checkpoint (the task refuses one trained on other classes)
+    # optionally resume from a checkpoint (multi-label: the task refuses one trained on other classes)
     resume_epoch = None
     if args.resume:
         resume_epoch = resume_task_checkpoint(
@@ -825,8 +884,8 @@ def main():
             loss_scaler=None if args.no_resume_opt else loss_scaler,
             log_info=utils.is_primary(args),
         )
-        if task.resumed_updates:
-            resume_epoch -= 1  # a recovery checkpoint continues inside its own epoch
+        if task.resumed_updates:  # multi-label: a recovery checkpoint continues inside its own epoch
+            resume_epoch -= 1
             if utils.is_primary(args):
                 _logger.info(f'Resuming inside epoch {resume_epoch} after {task.resumed_updates} updates.')
 
@@ -841,15 +900,22 @@ def main():
         if args.resume:
             load_task_ema_checkpoint(task, args.resume)
 
-    # Compile task components before DDP wrapping.
+    # Compile task components before DDP wrapping. This keeps DDP out of the
+    # compiled graph while preserving a compiled model reference for validation.
     if args.torchcompile:
+        assert has_compile, 'A version of torch w/ torch.compile() is required for --compile, possibly a nightly.'
         if utils.is_primary(args):
-            _logger.info(f"Compiling task components with backend={args.torchcompile}, mode={args.torchcompile_mode}")
+            _logger.info(
+                f"Compiling task components with backend={args.torchcompile}, mode={args.torchcompile_mode}"
+            )
         task.compile(backend=args.torchcompile, mode=args.torchcompile_mode)
         model = task.get_trainable_module()
         eval_model = task.get_eval_model()
         if task.has_ema():
-            task.compile_ema(backend=args.torchcompile, mode=args.torchcompile_mode)
+            task.compile_ema(
+                backend=args.torchcompile,
+                mode=args.torchcompile_mode,
+            )
 
     # Prepare task for distributed training
     if args.distributed:
@@ -860,14 +926,19 @@ def main():
         model = task.get_trainable_module()
 
     # setup checkpoint saver and eval metric tracking
+    # multi-label: the evaluator and its columns; --eval-metric checked (case-insensitive) before the first epoch
     evaluator = task.create_evaluator(max_samples=evaluation_sample_limit(loader_eval)) if loader_eval else None
-    eval_metric = resolve_eval_metric(args.eval_metric, _metric_names(task)) if loader_eval is not None else 'loss'
+    if loader_eval is not None:
+        eval_metric = resolve_eval_metric(args.eval_metric or headline_metric(scoring), evaluator.metric_names)
+    else:
+        eval_metric = 'loss'
     decreasing_metric = eval_metric == 'loss'
     best_metric = None
     best_epoch = None
     saver = None
     output_dir = None
     trackers = None
+    run_folder = None
     if utils.is_primary(args):
         if args.experiment:
             exp_name = args.experiment
@@ -878,27 +949,24 @@ def main():
                 args.ml_head,
                 str(data_config['input_size'][-1])
             ])
-        # a new run never appends to an older run's folder (timm's inc); --resume continues in place
-        output_base = args.output if args.output else './output/train'
-        # --resume continues in place only in the resumed checkpoint's own folder; any other name gets a new folder
-        in_place = bool(args.resume) and os.path.abspath(os.path.join(output_base, exp_name)) == \
-            os.path.abspath(os.path.dirname(args.resume))
-        output_dir = utils.get_outdir(output_base, exp_name, inc=not in_place)
-        saver = MultiLabelCheckpointSaver(
+        # multi-label: one writer per run folder (a lock); --resume continues in place only in the resumed
+        # checkpoint's own folder, with a summary of exactly one row per epoch before the resumed one
+        run_folder = open_run_folder(
+            args.output if args.output else './output/train', exp_name, resume=args.resume,
+            summary_columns=_summary_columns(evaluator))
+        output_dir = run_folder.path
+        saver = run_folder.create_saver(
             model=model,
             optimizer=optimizer,
             args=args,
             amp_scaler=loss_scaler,
-            checkpoint_dir=output_dir,
-            recovery_dir=output_dir,
             decreasing=decreasing_metric,
             max_history=args.checkpoint_hist,
             task=task,
         )
-        if in_place:
-            saver.load_state_dict_from_checkpoint(args.resume)
         with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
             f.write(args_text)
+        run_folder.write_split_record(train_labels, val_labels)  # multi-label: a seeded split, written beside the run
 
         wandb_run = None
         if args.log_wandb:
@@ -936,20 +1004,28 @@ def main():
             lr_scheduler.step_update(start_epoch * updates_per_epoch)
         else:
             lr_scheduler.step(start_epoch)
+    if run_folder is not None and args.resume:
+        run_folder.reconcile_summary(start_epoch, task.resumed_summary_row)  # multi-label: one row per epoch
 
     if utils.is_primary(args):
-        _logger.info(f'Scheduled epochs: {num_epochs}. ' + (
-            'Constant learning rate (--sched none).' if lr_scheduler is None else
-            f'LR stepped per {"epoch" if lr_scheduler.t_in_epochs else "update"}.'))
+        if args.warmup_prefix:
+            sched_explain = '(warmup_epochs + epochs + cooldown_epochs). Warmup added to total when warmup_prefix=True'
+        else:
+            sched_explain = '(epochs + cooldown_epochs). Warmup within epochs when warmup_prefix=False'
+        _logger.info(
+            f'Scheduled epochs: {num_epochs} {sched_explain}. '
+            f'LR stepped per {"epoch" if lr_scheduler is None or lr_scheduler.t_in_epochs else "update"}.')
+    check_recipe_fits(args, updates_per_epoch, num_epochs, log=utils.is_primary(args))  # multi-label: say so
 
     early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
         if args.early_stop_patience > 0 else None
+    stop = StopRequest().install()  # multi-label: SIGTERM / SIGINT save a recovery checkpoint and exit non-zero
 
     results = []
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, num_epochs):
-            # per-epoch seeding: data order and augmentation depend on the epoch only, so a resumed run repeats them
+            # multi-label: data order and augmentation depend on the epoch only, so a resumed run repeats them
             utils.random_seed(args.seed + epoch, args.rank)
             _set_loader_epoch(loader_train, epoch)
 
@@ -971,6 +1047,7 @@ def main():
                 scheduled_batch_mode=scheduled_batch_mode,
                 batch_size_reference=batch_size_reference,
                 skip_updates=task.resumed_updates if epoch == start_epoch else 0,
+                stop=stop,
             )
             train_metrics['skipped_images'] = len(dataset_train.skipped) + len(train_labels.skipped)
 
@@ -986,12 +1063,22 @@ def main():
                 if lr_scheduler is not None:
                     # step LR for next epoch, take care when using metric dependent lr_scheduler
                     lr_scheduler.step(epoch_p_1, metric=None)
+                # Skip validation and metric logic
+                # FIXME we could make the logic below able to handle no eval metrics more gracefully,
+                #  but for simplicity opting to just skip for now.
                 continue
 
             if loader_eval is not None:
                 try:
-                    eval_metrics = validate(eval_model, loader_eval, evaluator, args, device=device,
-                                            amp_autocast=amp_autocast, model_dtype=model_dtype)
+                    eval_metrics = validate(
+                        eval_model,
+                        loader_eval,
+                        evaluator,
+                        args,
+                        device=device,
+                        amp_autocast=amp_autocast,
+                        model_dtype=model_dtype,
+                    )
 
                     ema_model = task.get_trainable_module(ema=True)
                     if ema_model is not None and not args.model_ema_force_cpu:
@@ -1010,34 +1097,37 @@ def main():
                         )
                         eval_metrics = ema_eval_metrics
                 except Exception as e:
-                    # never lose a trained epoch to its evaluation
+                    # multi-label: never lose a trained epoch to its evaluation
                     saved = f'; the trained weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
                     raise RuntimeError(f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
             else:
                 eval_metrics = None
-
-            if output_dir is not None:
-                lrs = [param_group['lr'] for param_group in optimizer.param_groups]
-                summary_file = os.path.join(output_dir, 'summary.csv')
-                utils.update_summary(
-                    epoch,
-                    train_metrics,
-                    eval_metrics,
-                    filename=summary_file,
-                    lr=sum(lrs) / len(lrs),
-                    write_header=not os.path.isfile(summary_file),
-                    log_wandb=args.log_wandb and has_wandb,
-                )
-                trackers.log_epoch(epoch, train_metrics, eval_metrics, sum(lrs) / len(lrs))
 
             if eval_metrics is not None:
                 latest_metric = eval_metrics[eval_metric]
             else:
                 latest_metric = train_metrics[eval_metric]
 
+            lrs = [param_group['lr'] for param_group in optimizer.param_groups]
             if saver is not None:
+                # multi-label: the checkpoint (holding this epoch's summary row) is written before summary.csv, so an
+                # interruption between the two resumes to exactly one row per epoch
+                task.summary_row = (epoch, dict(train_metrics), dict(eval_metrics or {}), sum(lrs) / len(lrs))
                 # save proper checkpoint with eval metric
                 best_metric, best_epoch = saver.save_checkpoint(epoch, metric=latest_metric)
+                task.summary_row = None
+
+            if output_dir is not None:
+                write_epoch_summary(
+                    epoch,
+                    train_metrics,
+                    eval_metrics,
+                    filename=os.path.join(output_dir, 'summary.csv'),
+                    lr=sum(lrs) / len(lrs),
+                    log_wandb=args.log_wandb and has_wandb,
+                )
+                trackers.log_epoch(epoch, train_metrics, eval_metrics, sum(lrs) / len(lrs))
+            fault_point('epoch_end')
 
             if lr_scheduler is not None:
                 # step LR for next epoch
@@ -1059,18 +1149,17 @@ def main():
                         f'(best {early_stopping.best:.4f} at epoch {early_stopping.best_epoch}).')
                 break
 
-    except KeyboardInterrupt:
-        pass
+    except Interrupted:  # multi-label: a signal ends the run non-zero, its state saved (timm passes KeyboardInterrupt)
+        if trackers is not None:
+            trackers.close()
+        raise
+    if stop.requested:  # a signal during the last evaluation: the run is complete and saved, but was asked to stop
+        raise Interrupted(stop.signum, os.path.join(output_dir, 'last.pth.tar') if output_dir else '')
 
-    if args.estimate_prior and utils.is_primary(args):
-        from timm_ml.loss import estimate_class_prior, write_class_prior
-        prior_loader = create_ml_loader(MultiLabelDataset(train_labels, img_mode=input_img_mode), **eval_loader_kwargs(
-            data_config, args.validation_batch_size or args.batch_size, args.workers, False, device,
-            args.pin_mem, args.prefetcher, model_dtype))
-        prior = estimate_class_prior(utils.unwrap_model(eval_model), prior_loader, device, amp_autocast,
-                                     prefetcher=args.prefetcher)
-        write_class_prior(os.path.join(output_dir, 'class_prior.csv'), train_labels.classes, prior)
-        _logger.info(f'Wrote class prior to {os.path.join(output_dir, "class_prior.csv")}')
+    if args.estimate_prior and utils.is_primary(args):  # multi-label: CSL's class prior from the trained model
+        from timm_ml.loss import estimate_and_write_class_prior
+        estimate_and_write_class_prior(args, utils.unwrap_model(eval_model), train_labels, data_config,
+                                       input_img_mode, output_dir, device, amp_autocast, model_dtype)
 
     if trackers is not None:
         trackers.log_per_class(evaluator.result if evaluator is not None else None, epoch)
@@ -1093,25 +1182,12 @@ def main():
         print(f'--result\n{json.dumps(display_results[-10:], indent=4)}')
 
 
-def _metric_names(task):
-    """The columns an evaluation of this task reports (computed on two dummy rows)."""
-    num_classes = len(task.ml_config['classes'])
-    evaluator = task.create_evaluator()
-    evaluator.update(torch.zeros(2, num_classes, device=task.device),
-                     torch.ones(2, num_classes, device=task.device))
-    return list(evaluator.compute().keys())
-
-
-def _patch_process_group_timeout(minutes):
-    """--dist-timeout: timm's init_distributed_device creates the process group with torch's default timeout."""
-    import datetime as _dt
-    import torch.distributed as dist
-    init = dist.init_process_group
-
-    def init_with_timeout(*a, **kw):
-        kw.setdefault('timeout', _dt.timedelta(minutes=minutes))
-        return init(*a, **kw)
-    dist.init_process_group = init_with_timeout
+def _summary_columns(evaluator):
+    """multi-label: the summary.csv header this run writes (a resumed run must match the file's)."""
+    columns = ['epoch', 'train_loss', 'train_skipped_images']
+    if evaluator is not None:
+        columns += ['eval_' + name for name in evaluator.metric_names]
+    return columns + ['lr']
 
 
 def train_one_epoch(
@@ -1132,6 +1208,7 @@ def train_one_epoch(
         scheduled_batch_mode=False,
         batch_size_reference=None,
         skip_updates=0,
+        stop=None,
 ):
     if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:
         if mixup_fn is not None:
@@ -1153,12 +1230,18 @@ def train_one_epoch(
     last_batch_idx = len(loader) - 1
     last_batch_idx_to_accum = len(loader) - last_accum_steps
 
+    # multi-label: a resumed recovery checkpoint continues after the updates it holds
+    skip_batches, first_batch = skip_updates * accum_steps, 0
+    if skip_batches and hasattr(loader, 'skip_batches'):
+        loader.skip_batches(skip_batches)  # streamed / map-style data: the readers start after those batches
+        num_updates += skip_updates
+        skip_batches, first_batch = 0, skip_updates * accum_steps
+
     data_start_time = update_start_time = time.time()
     optimizer.zero_grad()
     update_sample_count = 0
-    for batch_idx, (input, target) in enumerate(loader):
-        if batch_idx < skip_updates * accum_steps:
-            # already trained before the recovery checkpoint (the loader repeats the epoch's batches)
+    for batch_idx, (input, target) in enumerate(loader, start=first_batch):
+        if batch_idx < skip_batches:  # multi-label: batches done before the recovery checkpoint (same order)
             num_updates += (batch_idx + 1) % accum_steps == 0
             data_start_time = update_start_time = time.time()
             continue
@@ -1170,7 +1253,7 @@ def train_one_epoch(
 
         if not args.prefetcher:
             input, target = input.to(device=device, dtype=model_dtype), target.to(device=device)
-        if mixup_fn is not None:
+        if mixup_fn is not None:  # multi-label: on the device, with or without the prefetcher
             input, target = mixup_fn(input, target)
         if args.channels_last:
             input = input.contiguous(memory_format=torch.channels_last)
@@ -1180,7 +1263,7 @@ def train_one_epoch(
 
         def _forward():
             with amp_autocast():
-                # Task handles the complete forward pass and (masked) loss computation
+                # Task handles the complete forward pass and loss computation
                 result = task(input, target)
                 _loss = result['loss']
 
@@ -1214,23 +1297,46 @@ def train_one_epoch(
                     optimizer.step()
 
         batch_size = input.shape[0]
-        local_scale = 1.0
-        if scheduled_batch_mode and args.variable_batch_loss_scale not in (None, 'none'):
-            local_scale = batch_size / batch_size_reference
-            if args.variable_batch_loss_scale == 'sqrt':
-                local_scale = local_scale ** 0.5
-        global_batch_size = batch_size * (args.world_size if args.distributed else 1)
 
-        if has_no_sync and not need_update:
-            with task.no_sync():
+        if scheduled_batch_mode:
+            loss_scale_mode = args.variable_batch_loss_scale
+            if not loss_scale_mode or loss_scale_mode == 'none':
+                local_scale = 1.0
+            else:
+                local_scale = batch_size / batch_size_reference
+                if loss_scale_mode == 'sqrt':
+                    local_scale = local_scale ** 0.5
+                elif loss_scale_mode != 'linear':
+                    raise ValueError(f'Invalid variable batch loss scale mode: {loss_scale_mode}')
+
+            global_batch_size = batch_size
+            if args.distributed:
+                global_batch_size *= args.world_size
+
+            if has_no_sync and not need_update:
+                with task.no_sync():
+                    loss, result = _forward()
+                    scaled_loss = local_scale * loss
+                    _backward(scaled_loss)
+            else:
                 loss, result = _forward()
-                _backward(loss * local_scale if local_scale != 1.0 else loss)
+                scaled_loss = local_scale * loss
+                _backward(scaled_loss)
         else:
-            loss, result = _forward()
-            _backward(loss * local_scale if local_scale != 1.0 else loss)
+            global_batch_size = batch_size
+            if args.distributed:
+                global_batch_size *= args.world_size
 
-        loss_value = loss.item()  # the one host sync per step, as timm's
-        if not math.isfinite(loss_value):
+            if has_no_sync and not need_update:
+                with task.no_sync():
+                    loss, result = _forward()
+                    _backward(loss)
+            else:
+                loss, result = _forward()
+                _backward(loss)
+
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):  # multi-label: a NaN / inf loss stops, naming where
             _stop_non_finite(loss_value, epoch, batch_idx, output_dir)
         losses_m.update(loss_value * accum_steps, batch_size)
         update_sample_count += global_batch_size
@@ -1243,8 +1349,11 @@ def train_one_epoch(
         optimizer.zero_grad()
         task.update_ema(step=num_updates)
 
-        if args.synchronize_step and device.type == 'cuda':
-            torch.cuda.synchronize()
+        if args.synchronize_step:
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+            elif device.type == 'npu':
+                torch.npu.synchronize()
         time_now = time.time()
 
         update_time_m.update(time.time() - update_start_time)
@@ -1279,9 +1388,15 @@ def train_one_epoch(
                         normalize=True
                     )
 
-        if saver is not None and args.recovery_interval and (
-                (update_idx + 1) % args.recovery_interval == 0):
-            save_recovery(saver, task, epoch, update_idx)
+        # multi-label: recovery checkpoints record the updates done (and streamed positions) for an exact resume;
+        # a SIGTERM / SIGINT writes one at this step boundary, then the run exits non-zero
+        stopping = stop is not None and stop_requested(stop, args, device)
+        if (saver is not None or args.distributed) and (stopping or (args.recovery_interval and (
+                (update_idx + 1) % args.recovery_interval == 0))):
+            position = loader.stream_position(batch_idx + 1) if hasattr(loader, 'stream_position') else None
+            saved = save_recovery(saver, task, epoch, update_idx, position) if saver is not None else ''
+            if stopping:
+                raise Interrupted(stop.signum, saved)
 
         if lr_scheduler is not None:
             lr_scheduler.step_update(num_updates=num_updates, metric=losses_m.avg)
@@ -1302,6 +1417,7 @@ def train_one_epoch(
 
 
 def _stop_non_finite(value, epoch, batch_idx, output_dir):
+    """multi-label: a non-finite loss is an error naming the step and the last good checkpoint."""
     last = os.path.join(output_dir, 'last.pth.tar') if output_dir else None
     resume = f'the last good checkpoint is {last}' if last and os.path.isfile(last) else \
         'no checkpoint was written yet'
@@ -1310,8 +1426,17 @@ def _stop_non_finite(value, epoch, batch_idx, output_dir):
         f'inputs of that step; {resume}.')
 
 
-def validate(model, loader, evaluator, args, device=torch.device('cuda'), amp_autocast=suppress, model_dtype=None,
-             log_suffix=''):
+def validate(
+        model,
+        loader,
+        evaluator,
+        args,
+        device=torch.device('cuda'),
+        amp_autocast=suppress,
+        model_dtype=None,
+        log_suffix=''
+):
+    # multi-label: the evaluator gathers outputs once and computes masked mAP, CP..OF1, group and tree metrics
     return run_evaluation(
         model, loader, evaluator, device, amp_autocast, channels_last=args.channels_last, distributed=args.distributed,
         log_interval=args.log_interval, log_suffix=log_suffix, is_primary=utils.is_primary(args),
@@ -1319,4 +1444,4 @@ def validate(model, loader, evaluator, args, device=torch.device('cuda'), amp_au
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)  # multi-label: user errors end in one `error:` line (exit 2), signals in 128 + signum

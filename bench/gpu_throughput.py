@@ -26,7 +26,7 @@ import train as train_script  # noqa: E402
 from timm.data import create_loader  # noqa: E402
 from timm.optim import create_optimizer_v2  # noqa: E402
 
-from timm_ml.data import MultiLabelDataset, create_label_set  # noqa: E402
+from timm_ml.data import MultiLabelDataset, read_label_set  # noqa: E402
 from timm_ml.loss import create_ml_loss  # noqa: E402
 from timm_ml.models import create_ml_model  # noqa: E402
 from timm_ml.task import MultiLabelTask  # noqa: E402
@@ -114,7 +114,7 @@ def main():
     if not os.path.isfile(os.path.join(data, 'train.json')):
         from fashion_attrs.mosaic import build_mosaic_dataset
         build_mosaic_dataset(data, train=args.images, val=0, test=0)
-    labels = create_label_set(data, 'train')
+    labels = read_label_set(data, "train")
     classes = labels.classes
 
     flags = ['--log-interval', '1000000', '-b', str(args.batch_size)] + (['--amp'] if args.amp else []) + \

@@ -46,10 +46,10 @@ def write(folder, rows, classes, images, seed=0):
 
 def child(folder):
     sys.path.insert(0, ROOT)
-    from timm_ml.data import create_label_set
+    from timm_ml.data import read_label_set
     base = peak_rss_mb()
     start = time.perf_counter()
-    labels = create_label_set(folder, 'train', label_format='openimages')
+    labels = read_label_set(folder, 'train', 'openimages')
     took = time.perf_counter() - start
     t = labels.targets
     print(f'read: {len(t.indices)} labels, {len(labels)} images, {labels.num_classes} classes in {took:.1f} s; peak RSS '

@@ -44,10 +44,10 @@ def write_tsv(folder, images, classes, labels, seed=0):
 def child_read(folder):
     sys.path.insert(0, ROOT)
     import numpy as np  # noqa: F401
-    from timm_ml.data import read_label_file
+    from timm_ml.data import read_label_set
     base = peak_rss_mb()
     start = time.perf_counter()
-    ls = read_label_file(os.path.join(folder, 'train.tsv'))
+    ls = read_label_set(None, os.path.join(folder, 'train.tsv'))
     took = time.perf_counter() - start
     t = ls.targets
     print(f'read: {len(ls)} images x {ls.num_classes} classes, {len(t.indices)} labels in {took:.2f} s; '

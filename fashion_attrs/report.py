@@ -16,7 +16,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from timm_ml.data import expected_class_counts, rarity_weights, read_label_file  # noqa: E402
+from timm_ml.data import expected_class_counts, rarity_weights, read_label_set  # noqa: E402
 
 
 def balance_report(label_file: str, out_dir: str, rare_fraction: float = 0.25, sampler_power: float = 1.0,
@@ -27,10 +27,10 @@ def balance_report(label_file: str, out_dir: str, rare_fraction: float = 0.25, s
         label_file: Attribute CSV (or any label file; label-list files are one attribute named 'labels').
         rare_fraction: A value is rare when its count is below this fraction of its attribute's largest count.
     """
-    ls = label_set or read_label_file(label_file)
+    ls = label_set or read_label_set(None, label_file)
     os.makedirs(out_dir, exist_ok=True)
     dense = ls.targets.dense()
-    groups = ls.attributes or []
+    groups = ls.schema.groups
     spans = [(g.name, g.start, g.end, g.values) for g in groups] or [('labels', 0, ls.num_classes, ls.classes)]
     counts = (dense == 1).sum(0)
     uniform = expected_class_counts(ls.targets)

@@ -52,3 +52,35 @@ def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, chan
             _logger.info(f'{len(evaluator.result.excluded)} classes without a known positive left out of the mAP: '
                          f'{evaluator.result.excluded[:10]}')
     return metrics
+
+
+def run_prediction(model, loader, scoring, device, amp_autocast=suppress, channels_last=False, prefetcher=True,
+                   model_dtype=None, progress=True):
+    """ (N, C) float32 scores (the one scoring function) of an ImageListDataset loader, in image order, and the indices
+    of the images it could not read (their rows are NaN).
+
+    Args:
+        model: Model. loader: timm loader over an ImageListDataset (targets are image indices, negative when
+            unreadable). scoring: The model's scoring schema. device, amp_autocast, channels_last, prefetcher,
+            model_dtype: as run_evaluation.
+    """
+    import numpy as np
+    from tqdm import tqdm
+    from timm_ml.scoring import scores_from_logits
+    num = len(loader.dataset)
+    scores = np.full((num, scoring.num_classes), np.nan, dtype=np.float32)
+    bad = []
+    model.eval()
+    with torch.inference_mode():
+        for input, index in tqdm(loader, desc='infer', unit='batch', disable=None if progress else True):
+            if not prefetcher:
+                input = input.to(device=device, dtype=model_dtype)
+            if channels_last:
+                input = input.contiguous(memory_format=torch.channels_last)
+            with amp_autocast():
+                logits = model(input)
+            index = index.cpu().numpy()
+            good = index >= 0
+            scores[index[good]] = scores_from_logits(logits.float(), scoring).cpu().numpy()[good]
+            bad += [int(-i - 1) for i in index[~good]]
+    return scores, sorted(bad)

@@ -3,35 +3,29 @@ import logging
 import os
 from typing import Callable, List, Optional
 
-import numpy as np
 import torch
 from PIL import Image
 from timm.data.target_transforms import MultiLabelTarget
 from tqdm import tqdm
 
-from .readers import LabelSet
+from timm_ml.image import decode_image
+
+from .label_set import LabelSet
 
 _logger = logging.getLogger(__name__)
 
 
-class BadImageError(RuntimeError):
+class BadImageError(ValueError):
     """An image file that cannot be read; the message names the file and its label-file row."""
 
 
-HIGH_BIT_DEPTH_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')
 VERIFY_LEVELS = ('none', 'header', 'full')
 
 
 def load_image(path: str, mode: str = 'RGB') -> Image.Image:
-    """Decode an image into `mode`. 16-bit greyscale (PNG 'I;16' / 'I') is scaled to 8 bits first: PIL's own
-    conversion clips it, turning every grey level above 255 white."""
-    with open(path, 'rb') as f:
-        img = Image.open(f)
-        img.load()
-    if img.mode in HIGH_BIT_DEPTH_MODES:
-        values = np.asarray(img, dtype=np.int64)
-        img = Image.fromarray((values.clip(0, 65535) // 257).astype(np.uint8), mode='L')
-    return img.convert(mode)
+    """The one image decoder (timm_ml.image.decode_image): EXIF orientation applied, transparency on white, 16-bit
+    scaled to 8 bits."""
+    return decode_image(path, mode)
 
 
 class MultiLabelDataset(torch.utils.data.Dataset):
@@ -122,3 +116,51 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             img = self.transform(img)
         return img, self.target(index)
+
+
+class ImageListDataset(torch.utils.data.Dataset):
+    """ Images by path for prediction; the target is the image's index (negative, -(index + 1), for an unreadable image
+    under bad_images='skip', which yields a blank image; `error(index)` then says why).
+
+    Args:
+        root: Folder the paths are relative to. paths: Image paths.
+        transform: Set by timm's create_loader. bad_images: 'error' or 'skip'. img_mode: PIL mode.
+    """
+
+    def __init__(self, root: str, paths: List[str], transform: Optional[Callable] = None, bad_images: str = 'error',
+                 img_mode: str = 'RGB'):
+        self.root, self.paths, self.transform = root, list(paths), transform
+        self.bad_images, self.img_mode = bad_images, img_mode
+
+    def __len__(self):
+        return len(self.paths)
+
+    def error(self, index: int) -> str:
+        try:
+            load_image(os.path.join(self.root, self.paths[index]), self.img_mode)
+            return ''
+        except Exception as e:  # noqa: BLE001 - the reason is what we report
+            return f'{type(e).__name__}: {e}'
+
+    def __getitem__(self, index: int):
+        path = os.path.join(self.root, self.paths[index])
+        try:
+            img, target = load_image(path, self.img_mode), index
+        except Exception as e:
+            if self.bad_images != 'skip':
+                raise BadImageError(f'Cannot read image {path}: {type(e).__name__}: {e}. Pass --bad-images skip to mark '
+                                    'unreadable images in the output and go on.') from e
+            img, target = Image.new(self.img_mode, (8, 8)), -(index + 1)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, target
+
+
+def create_ml_dataset(args, labels, is_training: bool, input_img_mode: str = 'RGB'):
+    """ train.py's dataset of a split: a LabelSet's images (MultiLabelDataset; --bad-images, --verify-images, the
+    training split repeated --epoch-repeats times), or a streamed source's reader (--dataset wds/ hfds/ hfids/)."""
+    if getattr(labels, 'streamed', False):
+        from .streams import create_stream_dataset
+        return create_stream_dataset(args, labels, is_training, input_img_mode)
+    return MultiLabelDataset(labels, bad_images=args.bad_images, img_mode=input_img_mode,
+                             repeats=args.epoch_repeats if is_training else 0., verify=args.verify_images)

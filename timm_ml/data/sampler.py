@@ -63,3 +63,16 @@ class WeightedEpochSampler(Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + 1000003 * self.epoch + 7919 * self.rank)
         return iter(torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g).tolist())
+
+
+def create_train_sampler(args, dataset, log: bool = True):
+    """train.py's --sampler: None for timm's own (uniform, DistributedSampler under DDP), or the balanced sampler."""
+    if args.sampler != 'balanced':
+        return None
+    weights = rarity_weights(dataset.targets, power=args.sampler_power, cap=args.sampler_cap)
+    if log:
+        import logging
+        logging.getLogger('train').info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
+                                        f'(power {args.sampler_power}, cap {args.sampler_cap}).')
+    return WeightedEpochSampler(weights, num_samples=len(dataset), seed=args.seed, rank=args.rank,
+                                world_size=args.world_size)

@@ -4,6 +4,7 @@ One target encoding for every label format: float per class, 1 positive, 0 negat
 Rows are stored CSR-style (int32 class indices + int8 values) around a fill value, so a label file of
 millions of images x ~10k classes costs a few bytes per annotation. Rows are densified per sample.
 """
+from array import array
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -109,39 +110,58 @@ class SparseTargets:
 
 
 class SparseTargetsBuilder:
-    """ Appends rows of (class index, value) pairs; duplicate indices in a row keep the first value."""
+    """ The one builder of sparse targets: rows of (class index, value) pairs appended into flat int32 / int8 arrays,
+    so millions of images stay cheap. Duplicate indices in a row keep the first value.
 
-    def __init__(self, num_classes: int, fill: int = NEGATIVE):
+    Args:
+        num_classes: Number of classes, or None while a reader still discovers them (set it before build()).
+        fill: Value of every entry a row does not list.
+    """
+
+    def __init__(self, num_classes: Optional[int] = None, fill: int = NEGATIVE):
         self.num_classes = num_classes
         self.fill = fill
-        self._lengths = []
-        self._indices = []
-        self._values = []
+        self._lengths = array('q')
+        self._indices = array('i')
+        self._values = array('b')
+        self._all_unknown = []  # rows with every class unknown, filled in at build() once the classes are known
 
-    def add(self, indices: Sequence[int], value_or_values=POSITIVE):
-        if isinstance(value_or_values, int):
-            values = [value_or_values] * len(indices)
-        else:
-            values = list(value_or_values)
+    def __len__(self):
+        return len(self._lengths)
+
+    def add(self, indices: Sequence[int], values=POSITIVE):
+        """Append one row; `values` is one value for every index or one per index."""
+        values = [values] * len(indices) if isinstance(values, int) else list(values)
+        if len(values) != len(indices):
+            raise ValueError(f'{len(indices)} class indices but {len(values)} values')
         if len(set(indices)) != len(indices):
-            seen, keep_i, keep_v = set(), [], []
-            for i, v in zip(indices, values):
-                if i not in seen:
-                    seen.add(i)
-                    keep_i.append(i)
-                    keep_v.append(v)
-            indices, values = keep_i, keep_v
+            first = dict(zip(reversed(indices), reversed(values)))  # reversed: the first occurrence wins
+            indices, values = [i for i in dict.fromkeys(indices)], [first[i] for i in dict.fromkeys(indices)]
         self._lengths.append(len(indices))
         self._indices.extend(indices)
         self._values.extend(values)
 
-    def build(self) -> SparseTargets:
-        indptr = np.zeros(len(self._lengths) + 1, dtype=np.int64)
-        np.cumsum(np.asarray(self._lengths, dtype=np.int64), out=indptr[1:])
-        return SparseTargets(
-            self.num_classes,
-            indptr,
-            np.asarray(self._indices, dtype=np.int32),
-            np.asarray(self._values, dtype=np.int8),
-            self.fill,
-        )
+    def add_unknown_row(self):
+        """Append a row whose every class is unknown (an unannotated image)."""
+        self._all_unknown.append(len(self._lengths))
+        self._lengths.append(0)
+
+    def build(self, remap: Optional[np.ndarray] = None) -> SparseTargets:
+        """The targets; `remap[old index] = new index` renumbers the classes (e.g. after sorting them)."""
+        if self.num_classes is None:
+            raise ValueError('num_classes must be set before build()')
+        indices = np.frombuffer(self._indices, dtype=np.int32).copy() if len(self._indices) else np.zeros(0, np.int32)
+        values = np.frombuffer(self._values, dtype=np.int8).copy() if len(self._values) else np.zeros(0, np.int8)
+        if remap is not None and len(indices):
+            indices = np.asarray(remap, dtype=np.int32)[indices]
+        lengths = np.frombuffer(self._lengths, dtype=np.int64).copy() if len(self._lengths) else np.zeros(0, np.int64)
+        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        if self._all_unknown and self.fill != UNKNOWN:  # their rows hold no entries yet: every class unknown
+            rows = np.asarray(self._all_unknown)
+            at = np.repeat(indptr[rows], self.num_classes)
+            indices = np.insert(indices, at, np.tile(np.arange(self.num_classes, dtype=np.int32), len(rows)))
+            values = np.insert(values, at, np.int8(UNKNOWN))
+            lengths[rows] = self.num_classes
+            np.cumsum(lengths, out=indptr[1:])
+        return SparseTargets(self.num_classes, indptr, indices.astype(np.int32), values.astype(np.int8), self.fill)

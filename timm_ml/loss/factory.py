@@ -6,13 +6,14 @@ import torch.nn as nn
 from timm.loss import MULTI_LABEL_LOSS_TYPES, create_classification_loss
 
 from .aam import AsymmetricAngularMarginLoss
-from .attribute_ce import AttributeCrossEntropy
+from .group_ce import GroupCrossEntropy
 from .csl import ClassAwareSelectiveLoss
 from .masked import MaskedMultiLabelLoss
-from .prior import read_class_prior
+from .prior import label_frequency_prior, read_class_prior
 from timm_ml.data.targets import smooth_known
+from timm_ml.schema import LabelSchema
 
-ML_LOSSES = ('csl', 'aam', 'ce') + MULTI_LABEL_LOSS_TYPES
+ML_LOSSES = ('csl', 'aam', 'ce') + tuple(MULTI_LABEL_LOSS_TYPES)
 REDUCTIONS = {'asl': ('batchmean', 'sum', 'mean'), 'csl': ('sum', 'batchmean')}
 
 
@@ -34,8 +35,7 @@ class KnownTargetSmoothing(nn.Module):
 
 def create_ml_loss(
         loss_type: str = 'bce',
-        classes: Optional[Sequence[str]] = None,
-        group_sizes: Optional[Sequence[int]] = None,
+        schema: Optional[LabelSchema] = None,
         smoothing: float = 0.,
         soft_targets: bool = False,
         gamma_pos: Optional[float] = None,
@@ -62,8 +62,7 @@ def create_ml_loss(
     Args:
         loss_type: 'bce', 'asl', 'poly', 'twoway', 'zlpr', 'db' (timm's, masked), 'csl', 'aam' (cosine head),
             'ce' (per-attribute cross-entropy, attribute heads).
-        classes: Class names (to check a CSL prior file against).
-        group_sizes: Attribute group sizes ('ce').
+        schema: The scoring schema (classes to check a CSL prior file against; the groups of 'ce').
         smoothing: Label smoothing: timm's multi-label smoothing towards 0.5 (every loss but ce, which smooths within
             each attribute); with soft_targets the mixup has applied it already (except for ce).
         soft_targets: Targets come from mixup / cutmix (soft values in [0, 1]; -1 stays unknown).
@@ -85,11 +84,17 @@ def create_ml_loss(
                          + (f'choose one of {REDUCTIONS[loss_type]}' if loss_type in REDUCTIONS else
                             'only asl and csl take a reduction'))
     own_smoothing = 0. if soft_targets else smoothing
+    classes = schema.classes if schema is not None else None
     if loss_type == 'ce':
-        if not group_sizes:
-            raise ValueError("--loss ce is the per-attribute cross-entropy: use it with --ml-head attributes")
-        return AttributeCrossEntropy(group_sizes, smoothing=smoothing)
+        if schema is None or not schema.groups:
+            raise ValueError('--loss ce is the cross-entropy per exclusive group: use it with --ml-head attributes / '
+                             'hierarchical on data with groups')
+        return GroupCrossEntropy(schema, smoothing=smoothing)
+    if schema is not None and schema.groups:
+        raise ValueError(f'--loss {loss_type} is a per-class loss; the group heads train with --loss ce')
     if loss_type == 'csl':
+        if label_prior is not None and classes is not None and len(label_prior) != len(classes):
+            raise ValueError(f'{len(label_prior)} prior values for {len(classes)} classes')
         prior = read_class_prior(prior_path, classes) if prior_path else label_prior
         loss = ClassAwareSelectiveLoss(
             partial_loss_mode=partial_loss_mode,
@@ -142,3 +147,36 @@ def loss_kwargs(args, evaluation: bool = False) -> dict:
     if evaluation:
         kwargs.update(partial_loss_mode='ignore', prior_path=None)
     return kwargs
+
+
+def create_ml_losses(args, train_labels, scoring: LabelSchema, mixup_active: bool = False, log: bool = True):
+    """ (train loss, evaluation loss) of a run, from train.py's arguments and training labels; validate.py builds
+    the evaluation loss of a checkpoint the same way (train_labels None: no label statistics).
+
+    The evaluation loss scores CSL unknowns as ignored: its selective / normalising weights depend on the training
+    batch. 'db' needs the training label counts; CSL selective without --prior-path takes the positive rate among the
+    known training labels as the class prior.
+    """
+    import logging
+    from timm_ml.models import resolve_loss_type
+    logger = logging.getLogger('train')
+    loss_type = resolve_loss_type(getattr(args, 'loss', None), args.ml_head)
+    class_stats = {}
+    if loss_type == 'db':
+        if train_labels is None:
+            return None, None
+        class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels))
+    prior = {}
+    if loss_type == 'csl' and getattr(args, 'partial_loss_mode', None) == 'selective' and not args.prior_path and \
+            train_labels is not None:
+        prior = dict(label_prior=label_frequency_prior(train_labels.targets))
+        if log:
+            logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path); '
+                        f'{int((prior["label_prior"] > args.prior_threshold).sum())} classes above --prior-threshold '
+                        f'{args.prior_threshold} have their unknowns ignored.')
+    train_loss = None
+    if train_labels is not None:
+        train_loss = create_ml_loss(loss_type, schema=scoring, smoothing=getattr(args, 'smoothing', 0.),
+                                    soft_targets=mixup_active, **loss_kwargs(args), **class_stats, **prior)
+    eval_loss = create_ml_loss(loss_type, schema=scoring, **loss_kwargs(args, evaluation=True), **class_stats)
+    return train_loss, eval_loss

@@ -1,12 +1,14 @@
 """ Dataset-level multi-label evaluation for train.py / validate.py, exact under DDP."""
 from collections import OrderedDict
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.distributed as dist
 from timm.task import ClassificationEvaluator, MultiLabelClassificationEvaluator
 
-from .multilabel import MultiLabelResult, compute_multilabel_metrics
+from timm_ml.schema import LabelSchema
+
+from .multilabel import MultiLabelResult, compute_multilabel_metrics, metric_names
 
 
 def gather_rows(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -37,7 +39,8 @@ class MultiLabelEvaluator(MultiLabelClassificationEvaluator):
         device: Device of the running loss totals and collectives (the model's).
         max_samples: Real samples on this rank (timm's evaluation_sample_limit(loader)).
         criterion: Loss reported as `loss` (the masked training loss), or None.
-        classes: Class names. group_sizes / group_names: attribute groups.
+        schema: The label schema (classes, groups, tree). scoring: The schema outputs are scored with (default
+            `schema`; timm_ml.models.scoring_schema).
         threshold: Global probability threshold. thresholds: optional (C,) per-class thresholds.
         topk: k of the top-k metrics.
         store_dtype: dtype the logits are kept in.
@@ -45,20 +48,30 @@ class MultiLabelEvaluator(MultiLabelClassificationEvaluator):
     """
 
     def __init__(self, device=None, *, max_samples: Optional[int] = None, criterion=None,
-                 classes: Optional[Sequence[str]] = None, group_sizes=None, group_names=None,
+                 schema: LabelSchema = None, scoring: Optional[LabelSchema] = None,
                  threshold: float = 0.5, thresholds=None, topk: int = 3, store_dtype=torch.float32,
                  store_device: str = 'auto'):
         super().__init__(device, max_samples=max_samples, threshold=threshold)
+        if schema is None:
+            raise ValueError('MultiLabelEvaluator needs the label schema')
         self.criterion = criterion
-        self.classes = classes
-        self.group_sizes = group_sizes
-        self.group_names = group_names
+        self.schema = schema
+        self.scoring = scoring or schema
+        self.classes = schema.classes
+        if thresholds is not None and len(thresholds) != schema.num_classes:
+            raise ValueError(f'{len(thresholds)} thresholds for {schema.num_classes} classes')
         self.thresholds = None if thresholds is None else torch.as_tensor(thresholds, dtype=torch.float32)
         self.topk = topk
         self.store_dtype = store_dtype
         on_device = store_device == 'device' or (store_device == 'auto' and self.device.type == 'cuda')
         self.store_device = self.device if on_device else torch.device('cpu')
         self.result: Optional[MultiLabelResult] = None
+
+    @property
+    def metric_names(self):
+        """The columns compute() reports (timm's evaluators list theirs here too)."""
+        return tuple(metric_names(self.schema, self.scoring, self.topk, self.thresholds is not None,
+                                  self.criterion is not None))
 
     @torch.no_grad()
     def update(self, output, target):
@@ -101,7 +114,6 @@ class MultiLabelEvaluator(MultiLabelClassificationEvaluator):
             raise ValueError('No evaluation samples: every image of the evaluation split was skipped or the split is '
                              'empty; nothing to compute metrics on.')
         self.result = compute_multilabel_metrics(
-            output, target, self.classes, self.group_sizes, self.group_names, self.threshold, self.thresholds,
-            self.topk)
+            output, target, self.schema, self.scoring, self.threshold, self.thresholds, self.topk)
         metrics.update(self.result.summary)
         return metrics

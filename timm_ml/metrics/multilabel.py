@@ -1,15 +1,25 @@
-""" All multi-label metrics of one evaluation, computed class-chunk by class-chunk from stored logits."""
+""" All metrics of one evaluation, computed class-chunk by class-chunk from stored logits.
+
+What is scored follows the schemas:
+- the multi-label block (columns scored by a sigmoid) gets mAP, CP..OF1 at the threshold, at per-class thresholds and
+  at top-k;
+- exclusive groups get accuracy, balanced accuracy and macro-F1 per group and per tree level, and the hierarchical
+  consistency rate; when the model has no multi-label block, mAP and CP..OF1 are computed over the group columns from
+  the decoded (argmax) predictions, never from 0.5 thresholds on softmax scores.
+"""
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 
-from timm_ml.models.factory import scores_from_logits
+from timm_ml.schema import LabelSchema, decode
+from timm_ml.scoring import scores_from_logits
 
-from .attributes import attribute_metrics
 from .average_precision import ap_rows, class_chunk
 from .f1 import confusion_counts, per_class_f1, precision_recall_f1
+from .groups import group_metrics
 
 CHUNK_ELEMENTS = 1 << 24
 
@@ -17,11 +27,13 @@ CHUNK_ELEMENTS = 1 << 24
 @dataclass
 class MultiLabelResult:
     """ summary: percent metrics for logs / summary.csv; per_class: rows for the per-class CSV;
-    excluded: classes without a known positive (left out of the mAP mean)."""
+    excluded: classes without a known positive (left out of the mAP mean); attributes: per-group metrics;
+    levels: per-tree-level metrics."""
     summary: 'OrderedDict[str, float]'
     per_class: List[Dict] = field(default_factory=list)
     excluded: List[str] = field(default_factory=list)
     attributes: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    levels: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
 
 def _logit(p):
@@ -37,44 +49,84 @@ def _topk_kth_value(scores, k):
     return torch.cat([scores[r:r + rows].topk(k, dim=1).values[:, -1].float() for r in range(0, num_rows, rows)])
 
 
+def headline_metric(schema: LabelSchema) -> str:
+    """The metric a run is ranked by when --eval-metric is not given: mAP when there is a multi-label block, else the
+    mean accuracy over the groups and tree levels."""
+    return 'map' if len(schema.multilabel) else 'attr_mean_acc'
+
+
+def metric_names(label_schema: LabelSchema, scoring: LabelSchema, topk: int = 3, thresholds: bool = False,
+                 loss: bool = True) -> List[str]:
+    """The summary keys compute_multilabel_metrics() returns for these schemas (no evaluation needed)."""
+    names = (['loss'] if loss else []) + ['map', 'CP', 'CR', 'CF1', 'OP', 'OR', 'OF1']
+    if len(scoring.multilabel):
+        names += [f'top{topk}_{k}' for k in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')]
+    if thresholds:
+        names += [f'thr_{k}' for k in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1')]
+    names += _group_names(label_schema)
+    return names
+
+
+def _group_names(schema: LabelSchema) -> List[str]:
+    if not schema.groups:
+        return []
+    names = []
+    for g in schema.groups:
+        if g.parent is None:
+            names += [f'{g.key}_{k}' for k in ('acc', 'bacc', 'macro_f1')]
+    for level in list(schema.levels())[0:]:
+        if schema.group_of_column(schema.levels()[level][0]).parent is not None:
+            names += [f'level_{level}_{k}' for k in ('acc', 'bacc', 'macro_f1')]
+    names += ['attr_mean_acc', 'attr_mean_bacc', 'attr_mean_macro_f1']
+    if schema.levels():
+        names += ['hier_consistency', 'hier_consistency_raw']
+    return names
+
+
 def compute_multilabel_metrics(
         logits: torch.Tensor,
         target: torch.Tensor,
-        classes: Optional[Sequence[str]] = None,
-        group_sizes: Optional[Sequence[int]] = None,
-        group_names: Optional[Sequence[str]] = None,
+        schema: Optional[LabelSchema] = None,
+        scoring: Optional[LabelSchema] = None,
         threshold: float = 0.5,
         thresholds: Optional[torch.Tensor] = None,
         topk: int = 3,
 ) -> MultiLabelResult:
-    """ mAP (unknowns masked), CP..OF1 at `threshold`, at per-class `thresholds` and at top-k, per-class table,
-    and for attribute heads per-attribute accuracy / balanced accuracy / macro-F1. Runs on the logits' device, in
-    one pass over chunks of classes.
+    """ The metrics of (N, C) logits against targets (1 / 0 / -1), on the logits' device, in one pass over chunks of
+    classes.
 
     Sigmoid scores are compared with a threshold t as logits against logit(t): the same decision as sigmoid(x) >= t
     computed exactly (float32 sigmoid rounds values within ~1e-8 of t onto t).
 
     Args:
         logits: (N, C) model outputs (float16 or float32).
-        target: (N, C) int8 / float targets, 1 / 0 / -1.
-        classes: Class names for the per-class table.
-        group_sizes: Attribute groups: scores are softmax within each group instead of sigmoid.
-        threshold: Global probability threshold.
-        thresholds: Optional (C,) per-class probability thresholds.
-        topk: k for the top-k metrics.
+        target: (N, C) int8 / float targets.
+        schema: The label schema (classes, groups, tree): what the group metrics score (default: one multi-label
+            block of classes named by their index).
+        scoring: The schema the model's outputs are scored with (timm_ml.models.scoring_schema; default `schema`).
+        threshold: Global probability threshold of the multi-label block.
+        thresholds: Optional (C,) per-class thresholds (used on the multi-label block only).
+        topk: k for the top-k metrics of the multi-label block.
     """
     num_rows, num_classes = logits.shape
+    schema = schema or LabelSchema([str(i) for i in range(num_classes)])
+    scoring = scoring or schema
     device = logits.device
-    classes = list(classes) if classes is not None else [str(i) for i in range(num_classes)]
-    if group_sizes:
-        rank_scores = scores_from_logits(logits.float(), group_sizes)  # softmax per group, compared as probabilities
-        cut = torch.tensor(threshold, dtype=torch.float32)
-        class_cuts = None if thresholds is None else torch.as_tensor(thresholds, dtype=torch.float32)
+    classes = schema.classes
+    ml = torch.as_tensor(scoring.multilabel, dtype=torch.long)
+    ml_mask = torch.zeros(num_classes, dtype=torch.bool)
+    ml_mask[ml] = True
+    scored = ml_mask if len(ml) else torch.ones(num_classes, dtype=torch.bool)  # columns of mAP and CP..OF1
+    if scoring.groups:
+        rank_scores = scores_from_logits(logits.float(), scoring)  # softmax per group, compared as probabilities
+        rank_scores[:, ml.to(device)] = logits[:, ml.to(device)].float()  # logits rank without sigmoid saturation ties
+        group_pred = torch.from_numpy(decode(rank_scores.cpu().numpy(), scoring)).to(device)
     else:
-        rank_scores = logits  # logits rank without sigmoid saturation ties
-        cut = _logit(threshold)
-        class_cuts = None if thresholds is None else _logit(thresholds)
-    kth = _topk_kth_value(rank_scores, topk) if num_rows else torch.zeros(0, device=device)
+        rank_scores, group_pred = logits, None
+    cut = _logit(threshold)
+    class_cuts = None if thresholds is None else _logit(thresholds)
+    kth = _topk_kth_value(rank_scores[:, ml.to(device)] if scoring.groups else rank_scores, topk) \
+        if num_rows and len(ml) else None
 
     ap = torch.zeros(num_classes, dtype=torch.float64, device=device)
     valid = torch.zeros(num_classes, dtype=torch.bool, device=device)
@@ -89,36 +141,58 @@ def compute_multilabel_metrics(
         valid[cs] = (t == 1).any(1)
         positives[cs] = (t == 1).sum(1)
         unknown[cs] = (t == -1).sum(1)
-        counts['thr'][:, cs] = confusion_counts(s >= cut.to(device), t, dim=1)
-        counts['top'][:, cs] = confusion_counts(s >= kth.unsqueeze(0), t, dim=1)
+        is_ml = ml_mask[cs].to(device).unsqueeze(1)
+        decided = group_pred[:, cs].t() if group_pred is not None else torch.zeros_like(s, dtype=torch.bool)
+        counts['thr'][:, cs] = confusion_counts(torch.where(is_ml, s >= cut.to(device), decided), t, dim=1)
+        if kth is not None:
+            counts['top'][:, cs] = confusion_counts(is_ml & (s >= kth.unsqueeze(0)), t, dim=1)
         if class_cuts is not None:
-            counts['pcthr'][:, cs] = confusion_counts(s >= class_cuts[cs].to(device).unsqueeze(1), t, dim=1)
+            per_class = s >= class_cuts[cs].to(device).unsqueeze(1)
+            counts['pcthr'][:, cs] = confusion_counts(torch.where(is_ml, per_class, decided), t, dim=1)
     ap, valid, positives, unknown = ap.cpu(), valid.cpu(), positives.cpu(), unknown.cpu()
     counts = {k: v.cpu() for k, v in counts.items()}
 
-    summary = OrderedDict(map=100 * ap[valid].mean().item() if valid.any() else 0.)
-    summary.update(precision_recall_f1(counts['thr']))
-    summary.update(precision_recall_f1(counts['top'], prefix=f'top{topk}_'))
+    mean_over = valid & scored
+    summary = OrderedDict(map=100 * ap[mean_over].mean().item() if mean_over.any() else float('nan'))
+    summary.update(precision_recall_f1(counts['thr'][:, scored]))
+    if kth is not None:
+        summary.update(precision_recall_f1(counts['top'][:, ml_mask], prefix=f'top{topk}_'))
     if thresholds is not None:
-        summary.update(precision_recall_f1(counts['pcthr'], prefix='thr_'))
+        summary.update(precision_recall_f1(counts['pcthr'][:, scored], prefix='thr_'))
 
-    attributes = {}
-    if group_sizes:
-        attributes = attribute_metrics(rank_scores.cpu(), target.cpu(), group_sizes, group_names)
-        for name, m in attributes.items():
-            for k, v in m.items():
-                summary[f'{name}_{k}'] = v
-        scored = [m['acc'] for m in attributes.values() if m['known']]
-        summary['attr_mean_acc'] = sum(scored) / len(scored) if scored else float('nan')
+    attributes, levels = {}, {}
+    if schema.groups:
+        scores_np = (scores_from_logits(logits.float(), scoring)).cpu().numpy()
+        found = group_metrics(scores_np, target.cpu().numpy(), schema, conditional=bool(scoring.groups))
+        attributes, levels = found['groups'], found['levels']
+        reported = []
+        for g in schema.groups:
+            if g.parent is None:
+                for k in ('acc', 'bacc', 'macro_f1'):
+                    summary[f'{g.key}_{k}'] = attributes[g.key][k]
+                reported.append(attributes[g.key])
+        for name, m in levels.items():
+            if schema.group_of_column(schema.levels()[name][0]).parent is not None:
+                for k in ('acc', 'bacc', 'macro_f1'):
+                    summary[f'level_{name}_{k}'] = m[k]
+                reported.append(m)
+        for k in ('acc', 'bacc', 'macro_f1'):
+            values = [m[k] for m in reported if m['known']]
+            summary[f'attr_mean_{k}'] = sum(values) / len(values) if values else float('nan')
+        if 'consistency' in found:
+            summary['hier_consistency'] = found['consistency']
+            summary['hier_consistency_raw'] = found['consistency_raw']
 
     table_counts = counts['pcthr'] if thresholds is not None else counts['thr']
     precision, recall, f1 = per_class_f1(table_counts)
     per_class = []
     for i, name in enumerate(classes):
+        group = schema.group_of_column(i)
         per_class.append(OrderedDict(
             index=i, name=name, ap=100 * ap[i].item() if valid[i] else float('nan'),
             positives=int(positives[i]), unknown=int(unknown[i]),
             precision=100 * precision[i].item(), recall=100 * recall[i].item(), f1=100 * f1[i].item(),
-            threshold=float(thresholds[i]) if thresholds is not None else threshold))
-    excluded = [classes[i] for i in range(num_classes) if not valid[i]]
-    return MultiLabelResult(summary, per_class, excluded, attributes)
+            threshold=(float(thresholds[i]) if thresholds is not None else threshold) if ml_mask[i] else float('nan'),
+            group=group.key if group is not None else ''))
+    excluded = [classes[i] for i in range(num_classes) if not valid[i] and scored[i]]
+    return MultiLabelResult(summary, per_class, excluded, attributes, levels)

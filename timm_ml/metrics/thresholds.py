@@ -6,19 +6,21 @@ import numpy as np
 import torch
 
 
-def estimate_thresholds(scores: torch.Tensor, target: torch.Tensor, default: float = 0.5) -> torch.Tensor:
+def estimate_thresholds(scores: torch.Tensor, target: torch.Tensor, default: float = 0.5, columns=None) -> torch.Tensor:
     """ Per class, the probability threshold t maximising F1 of (score >= t) over known entries.
 
     t is placed halfway between the last included score and the next lower distinct score, so that small numeric
     differences do not flip the decision. Classes without a known positive keep `default`.
 
     Args:
-        scores: (N, C) probabilities.
+        scores: (N, C) probabilities from the one scoring function (timm_ml.scoring).
         target: (N, C) targets, 1 / 0 / -1.
+        columns: The columns to tune (the multi-label block); the others keep `default` and are not used (exclusive
+            groups decide by argmax).
     """
     num_classes = scores.shape[1]
     thresholds = torch.full((num_classes,), default, dtype=torch.float64)
-    for c in range(num_classes):
+    for c in (range(num_classes) if columns is None else [int(c) for c in columns]):
         known = target[:, c] >= 0
         s = scores[known, c].double()
         y = (target[known, c] == 1).double()
@@ -52,3 +54,28 @@ def save_thresholds(path_npy: str, classes: Sequence[str], thresholds) -> str:
     csv_path = path_npy[:-4] + '.csv' if path_npy.endswith('.npy') else path_npy + '.csv'
     save_thresholds_csv(csv_path, classes, thresholds)
     return csv_path
+
+
+def read_thresholds(path: str, classes: Sequence[str]) -> np.ndarray:
+    """Per-class thresholds from a .npy (one value per class) or the .csv save_thresholds writes (index, class,
+    threshold; names checked): one per class in range (0, 1), or an error naming the file."""
+    if path.endswith('.csv'):
+        with open(path, newline='', encoding='utf-8-sig') as f:
+            rows = list(csv.DictReader(f))
+        if rows and not {'index', 'class', 'threshold'} <= set(rows[0]):
+            raise ValueError(f'{path}: expected columns index,class,threshold')
+        values = np.full(len(classes), np.nan, dtype=np.float32)
+        for n, r in enumerate(rows, start=2):
+            i = int(r['index'])
+            if not 0 <= i < len(classes) or r['class'] != classes[i]:
+                raise ValueError(f'{path}: row {n}: class {r["class"]!r} at index {i} is not the model\'s class there')
+            values[i] = float(r['threshold'])
+        if np.isnan(values).any():
+            raise ValueError(f'{path}: {int(np.isnan(values).sum())} classes have no threshold')
+    else:
+        values = np.asarray(np.load(path, allow_pickle=False), dtype=np.float32).reshape(-1)
+    if len(values) != len(classes):
+        raise ValueError(f'{path}: {len(values)} thresholds for {len(classes)} classes')
+    if not ((values > 0) & (values < 1)).all():
+        raise ValueError(f'{path}: thresholds must lie in (0, 1)')
+    return values

@@ -39,8 +39,3 @@ class Backbone(nn.Module):
         if self.output_fmt == 'NHWC':
             return features.flatten(1, 2)
         return features.flatten(2).transpose(1, 2)
-
-
-def as_sequential_for_ML(model: nn.Module) -> Backbone:
-    """Seed-compatible name: truncate a timm model to a backbone returning unpooled features."""
-    return Backbone(model)

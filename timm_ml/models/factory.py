@@ -11,31 +11,21 @@ import timm
 import torch
 import torch.nn as nn
 
+from timm_ml.schema import LabelSchema
+
 from .backbone import Backbone
+from .cosine_head import CosineHead
 from .gcn_head import GCNHead
-from .heads import CosineHead
 from .label_embeddings import read_label_embeddings
 from .label_graph import conditional_cooccurrence
 from .ml_decoder import MLDecoderHead
+from .pretrained import load_pretrained_file
+from .recipes import GROUP_HEADS, ML_HEADS
 from .ssgrl_head import SSGRLHead
 
 _logger = logging.getLogger(__name__)
 
-ML_HEADS = ('linear', 'mldecoder', 'cosine', 'attributes', 'gcn', 'ssgrl')
 GRAPH_HEADS = ('gcn', 'ssgrl')
-
-# What a head gets when the user names only the head: the loss and the head / backbone learning-rate ratio its
-# published recipe trains with (see docs/method_notes.md for the sources and the measurements behind each value).
-HEAD_RECIPES = {
-    'linear': dict(loss='bce', head_lr_scale=1.),
-    'attributes': dict(loss='ce', head_lr_scale=1.),
-    'cosine': dict(loss='aam', head_lr_scale=1.),
-    'mldecoder': dict(loss='asl', head_lr_scale=1.),
-    # ML-GCN's 10x head lr is an SGD recipe (0.1 graph / 0.01 backbone); with AdamW at timm's usual lr a 10x graph
-    # head diverged on the mosaics (train loss 97 at the first full-lr epoch), so the graph heads train at --lr
-    'gcn': dict(loss='bce', head_lr_scale=1.),
-    'ssgrl': dict(loss='bce', head_lr_scale=1.),
-}
 
 
 class MultiLabelModel(nn.Module):
@@ -82,17 +72,9 @@ def head_parameters(model: nn.Module):
     return list(head.parameters())
 
 
-def scores_from_logits(logits: torch.Tensor, group_sizes: Optional[Sequence[int]] = None) -> torch.Tensor:
-    """Sigmoid per class, or softmax within each attribute group for attribute heads."""
-    if not group_sizes:
-        return logits.sigmoid()
-    return torch.cat([g.softmax(-1) for g in logits.float().split(list(group_sizes), dim=-1)], dim=-1)
-
-
 def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=0):
     kwargs = dict(timm_kwargs)
     if pretrained_path:
-        from timm_ml.utils.checkpoint import load_pretrained_file
         model = timm.create_model(model_name, pretrained=False, num_classes=num_classes, **kwargs)
         load_pretrained_file(model, pretrained_path, model_name)
         return model
@@ -109,10 +91,9 @@ def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num
 
 def create_ml_model(
         model_name: str,
-        classes: Sequence[str],
+        schema: LabelSchema,
         ml_head: str = 'linear',
         head_args: Optional[Dict[str, Any]] = None,
-        group_sizes: Optional[Sequence[int]] = None,
         pretrained: bool = False,
         pretrained_path: Optional[str] = None,
         timm_kwargs: Optional[Dict[str, Any]] = None,
@@ -123,12 +104,12 @@ def create_ml_model(
 
     Args:
         model_name: Any timm model name.
-        classes: Ordered class names (recorded in the model config and in every checkpoint).
-        ml_head: One of ML_HEADS.
+        schema: The label schema: classes in order, exclusive groups (recorded in the model config and in every
+            checkpoint); a list of class names is a flat multi-label schema.
+        ml_head: One of ML_HEADS; the group heads (attributes, hierarchical) score each exclusive group with a softmax.
         head_args: Head options (mldecoder: num_groups, embed_dim, num_heads, dim_feedforward, dropout;
             cosine: scale; gcn: embed_dim, hidden_dim, tau, rho, variant; ssgrl: embed_dim, attention_dim, graph_dim,
             time_steps).
-        group_sizes: Values per attribute, required by the 'attributes' head.
         pretrained: Load timm's pretrained weights (needs network).
         pretrained_path: Local backbone weights (a timm / torchvision state dict); the classifier is dropped.
         timm_kwargs: Passed to timm.create_model (drop_rate, drop_path_rate, in_chans, ...).
@@ -140,13 +121,15 @@ def create_ml_model(
     """
     if ml_head not in ML_HEADS:
         raise ValueError(f'Unknown --ml-head {ml_head!r}, expected one of {ML_HEADS}')
+    if not isinstance(schema, LabelSchema):
+        schema = LabelSchema(schema)
     head_args = dict(head_args or {})
     timm_kwargs = dict(timm_kwargs or {})
-    num_classes = len(classes)
-    if ml_head == 'attributes' and (not group_sizes or sum(group_sizes) != num_classes):
-        raise ValueError('The attributes head needs attribute groups covering all classes (an attribute CSV as label '
-                         'file).')
-    if ml_head in ('linear', 'attributes'):
+    num_classes = schema.num_classes
+    if ml_head in GROUP_HEADS and not schema.groups:
+        raise ValueError(f'--ml-head {ml_head} scores exclusive groups with a softmax, but the labels have none: use an '
+                         'attribute CSV, --tree-columns, or Datumaro label groups, or a multi-label head (linear).')
+    if ml_head in ('linear',) + GROUP_HEADS:
         # timm's own classifier; attribute groups are contiguous blocks of its outputs, one softmax each
         model = _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=num_classes)
     else:
@@ -163,9 +146,9 @@ def create_ml_model(
     model.ml_config = dict(
         model=model_name,
         ml_head=ml_head,
-        head_args=head_args if ml_head not in ('linear', 'attributes') else {},
-        classes=list(classes),
-        group_sizes=list(group_sizes) if group_sizes else None,
+        head_args=head_args if ml_head not in ('linear',) + GROUP_HEADS else {},
+        classes=list(schema.classes),
+        schema=schema.to_dict(),
         timm_kwargs={k: v for k, v in timm_kwargs.items() if isinstance(v, (int, float, str, bool, type(None)))},
     )
     return model
@@ -186,7 +169,7 @@ def _create_head(timm_model, ml_head, num_classes, head_args, **graph):
 
 def create_model_from_config(config: Dict[str, Any]) -> nn.Module:
     return create_ml_model(
-        config['model'], config['classes'], config['ml_head'], config.get('head_args'), config.get('group_sizes'),
+        config['model'], LabelSchema.from_config(config), config['ml_head'], config.get('head_args'),
         timm_kwargs=config.get('timm_kwargs'))
 
 

@@ -1,1 +1,1 @@
-from .multilabel import MultiLabelTask
+from .multilabel import MultiLabelTask, build_ml_config

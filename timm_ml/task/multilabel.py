@@ -6,8 +6,11 @@ import torch
 import torch.nn as nn
 from timm.task import MultiLabelClassificationTask
 
+from timm_ml.data.label_set import class_difference
 from timm_ml.metrics import MultiLabelEvaluator
-from timm_ml.utils.checkpoint import ML_CONFIG_KEY, class_difference
+from timm_ml.models.recipes import scoring_schema
+from timm_ml.schema import LabelSchema
+from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -15,10 +18,12 @@ _logger = logging.getLogger(__name__)
 class MultiLabelTask(MultiLabelClassificationTask):
     """ timm's multi-label task with unknown (-1) targets.
 
-    Adds: a masked criterion from `timm_ml.loss.create_ml_loss` (unknown entries contribute nothing), the evaluator
-    with masked mAP / CP..OF1 / per-class AP / thresholds, and checkpoint task state holding `ml_config` (classes,
-    head, data config, label-parsing options, thresholds) and the recovery position inside an epoch. Resuming from a
-    checkpoint whose classes differ from the data's is an error that spells out the difference.
+    Adds: a masked criterion from `timm_ml.loss.create_ml_losses` (unknown entries contribute nothing), the evaluator
+    with masked mAP / CP..OF1 / per-class AP / thresholds / group and tree metrics, and checkpoint task state holding
+    `ml_config` (classes and schema, head, data config, label-parsing options, thresholds), the recovery position
+    inside an epoch (updates done, streamed-data positions) and the epoch's summary row (written into the checkpoint
+    before summary.csv, so an interruption between the two loses nothing). Resuming from a checkpoint whose classes
+    differ from the data's is an error that spells out the difference.
 
     Args:
         model: The multi-label model (timm_ml.models.create_ml_model).
@@ -47,12 +52,21 @@ class MultiLabelTask(MultiLabelClassificationTask):
         self.eval_criterion = eval_criterion.to(self.device) if eval_criterion is not None else self.criterion
         self.topk = topk
         self.recovery_updates = None  # set while a recovery checkpoint is written
+        self.recovery_stream = None  # streamed data: each rank-worker's position, set while a recovery is written
+        self.summary_row = None  # (epoch, train metrics, eval metrics, lr) of the epoch being checkpointed
         self.resumed_updates = 0  # updates of the resumed epoch already done (from a recovery checkpoint)
+        self.resumed_stream = None
+        self.resumed_summary_row = None
 
     def get_task_state(self, module=None, ema: bool = False) -> Dict[str, Any]:
         state = {ML_CONFIG_KEY: self.ml_config}
-        if self.recovery_updates and not ema:
-            state['recovery_updates'] = self.recovery_updates
+        if not ema:
+            if self.recovery_updates:
+                state['recovery_updates'] = self.recovery_updates
+            if self.recovery_stream is not None:
+                state['recovery_stream'] = self.recovery_stream
+            if self.summary_row is not None:
+                state['summary_row'] = self.summary_row
         return state
 
     def load_checkpoint_state(self, state_dict, task_state=None, ema: bool = False, strict: bool = True) -> None:
@@ -62,6 +76,8 @@ class MultiLabelTask(MultiLabelClassificationTask):
     def load_task_state(self, state, strict: bool = True, module=None, ema: bool = False) -> None:
         if state and not ema:
             self.resumed_updates = int(state.get('recovery_updates') or 0)
+            self.resumed_stream = state.get('recovery_stream')
+            self.resumed_summary_row = state.get('summary_row')
 
     def _check_classes(self, state):
         if not state or ML_CONFIG_KEY not in state:
@@ -78,10 +94,22 @@ class MultiLabelTask(MultiLabelClassificationTask):
         kwargs.setdefault('criterion', self.eval_criterion)
         return MultiLabelEvaluator(
             device=self.device,
-            classes=config['classes'],
-            group_sizes=config.get('group_sizes'),
-            group_names=config.get('attribute_names'),
+            schema=LabelSchema.from_config(config),
+            scoring=scoring_schema(config),
             threshold=self.threshold,
             topk=self.topk,
             **kwargs,
         )
+
+
+def build_ml_config(args, model, data_config, train_labels, val_labels, loss_type: str) -> Dict[str, Any]:
+    """The ml_config every checkpoint carries: the model's rebuild config (classes, schema, head, timm options), the
+    data config, the loss, and the data record (root, splits as asked, format, label options) that validate.py and
+    infer.py default to."""
+    from timm_ml.data import data_record
+    return dict(
+        model.ml_config,
+        data_config={k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()},
+        loss=loss_type,
+        data=data_record(args, train_labels, val_labels),
+    )

@@ -1,14 +1,14 @@
 """ train.py argument checks: timm flags that cannot apply to multi-label training stop with a message naming them,
 and --eval-metric is resolved (case-insensitive) before the first epoch."""
+import logging
 from typing import Sequence
+
+from timm_ml.models.recipes import resolve_head_lr_scale
+
+_logger = logging.getLogger('train')
 
 NOT_APPLICABLE = {
     'dataset_download': '--dataset-download: nothing is downloaded; point the data folder at label files',
-    'train_num_samples': '--train-num-samples applies to iterable (tfds / wds) datasets only',
-    'val_num_samples': '--val-num-samples applies to iterable (tfds / wds) datasets only',
-    'input_key': '--input-key applies to Hugging Face / WebDataset datasets, which are not read yet',
-    'target_key': '--target-key applies to Hugging Face / WebDataset datasets, which are not read yet',
-    'dataset_trust_remote_code': '--dataset-trust-remote-code applies to Hugging Face datasets only',
     'aug_splits': '--aug-splits (AugMix splits) needs a single-label JSD loss',
     'jsd_loss': '--jsd-loss is a single-label loss; choose a multi-label --loss',
     'split_bn': '--split-bn needs --aug-splits, which multi-label training does not support',
@@ -36,9 +36,6 @@ def check_train_args(args, parser):
     """parser.error() for every timm option given that does not apply, and for combinations that cannot work."""
     problems = [msg for name, msg in NOT_APPLICABLE.items()
                 if getattr(args, name, None) not in (None, False, 0, '', [], parser.get_default(name))]
-    if args.dataset:
-        problems.append(f'--dataset {args.dataset!r}: only label files in the data folder are read (leave --dataset '
-                        'empty)')
     if args.amp_impl != 'native':
         problems.append(f'--amp-impl {args.amp_impl!r}: only "native" (torch.amp) is available')
     if args.model_dtype not in (None, 'float32', 'float16', 'bfloat16'):
@@ -48,11 +45,12 @@ def check_train_args(args, parser):
     if args.bce_loss and args.loss not in (None, 'bce'):
         problems.append(f'--bce-loss contradicts --loss {args.loss}')
     if (args.bce_sum or args.bce_target_thresh is not None or args.bce_pos_weight is not None) and \
-            resolve_loss_type(args) != 'bce':
+            args.loss not in (None, 'bce'):
         problems.append('--bce-sum / --bce-target-thresh / --bce-pos-weight apply to the bce loss only')
-    if args.layer_decay is not None and resolve_head_lr_scale(args) != 1:
+    if args.layer_decay is not None and args.ml_head and resolve_head_lr_scale(args.head_lr_scale, args.ml_head) != 1:
         problems.append(f'--layer-decay sets its own per-layer learning rates: use it with --head-lr-scale 1 (the '
-                        f'{args.ml_head} head recipe scales the head by {resolve_head_lr_scale(args)})')
+                        f'{args.ml_head} head recipe scales the head by '
+                        f'{resolve_head_lr_scale(args.head_lr_scale, args.ml_head)})')
     if args.sampler == 'balanced' and (args.aug_repeats or args.train_img_sizes):
         problems.append('--sampler balanced draws its own batches: it does not combine with --aug-repeats or '
                         '--train-img-sizes')
@@ -70,23 +68,16 @@ def check_train_args(args, parser):
                         f'--input-size has {args.input_size[0]}')
     if args.val_interval < 1:
         problems.append('--val-interval must be >= 1')
+    if not args.dataset:
+        for name in ('train_num_samples', 'val_num_samples', 'input_key', 'target_key', 'dataset_trust_remote_code'):
+            if getattr(args, name, None) not in (None, False):
+                problems.append(f'--{name.replace("_", "-")} applies to streamed datasets (--dataset wds/... or '
+                                'hfds/...), not to label files in a folder')
+    elif args.dataset.partition('/')[0].lower() not in ('wds', 'hfds', 'hfids'):
+        problems.append(f'--dataset {args.dataset!r}: multi-label sources are wds/<shards>, hfds/<name or folder> or '
+                        'hfids/<name>; leave --dataset empty for label files in the data folder')
     if problems:
         parser.error('; '.join(problems))
-
-
-def resolve_loss_type(args) -> str:
-    """--loss, or the loss of the head's published recipe (HEAD_RECIPES)."""
-    from timm_ml.models import HEAD_RECIPES
-    return args.loss or HEAD_RECIPES[args.ml_head]['loss']
-
-
-def resolve_head_lr_scale(args) -> float:
-    """--head-lr-scale, or the head's recipe value."""
-    from timm_ml.models import HEAD_RECIPES
-    scale = args.head_lr_scale if args.head_lr_scale is not None else HEAD_RECIPES[args.ml_head]['head_lr_scale']
-    if scale <= 0:
-        raise ValueError(f'--head-lr-scale must be > 0, got {scale}')
-    return scale
 
 
 def resolve_eval_metric(name: str, available: Sequence[str]) -> str:
@@ -98,3 +89,27 @@ def resolve_eval_metric(name: str, available: Sequence[str]) -> str:
     if name.lower() in folded:
         return folded[name.lower()]
     raise ValueError(f'--eval-metric {name!r} is not an evaluation column; choose one of {list(available)}')
+
+
+def check_recipe_fits(args, updates_per_epoch: int, num_epochs: int, log: bool = True):
+    """ Say in the log when a default cannot fit this run, with the value that would: an EMA whose decay averages
+    over more updates than the run has (model_best would track weights still near their initialisation), and a warmup
+    that covers most of the run."""
+    total = max(1, updates_per_epoch * num_epochs)
+    notes = []
+    if args.model_ema and not args.model_ema_warmup:
+        window = 1. / max(1e-12, 1. - args.model_ema_decay)
+        if window > total / 3:
+            fit = 1. - 10. / total
+            notes.append(f'--model-ema-decay {args.model_ema_decay} averages over ~{window:.0f} updates but the run has '
+                         f'{total}: the EMA would stay near its initial weights. Use --model-ema-decay {fit:.4g} '
+                         '(about a tenth of the run) or --model-ema-warmup.')
+    if args.warmup_epochs and args.sched not in ('none', None) and args.warmup_epochs >= 0.5 * num_epochs:
+        fit = max(0, num_epochs // 10)
+        notes.append(f'--warmup-epochs {args.warmup_epochs} covers {100 * min(1., args.warmup_epochs / num_epochs):.0f}% '
+                     f'of a {num_epochs}-epoch run (timm\'s default of 5 is for long ImageNet schedules): use '
+                     f'--warmup-epochs {fit}.')
+    if log:
+        for note in notes:
+            _logger.warning(note)
+    return notes

@@ -1,0 +1,265 @@
+""" Published label layouts (COCO, Pascal VOC, OpenImages, Datumaro), automatic format recognition, image folders, and
+the label files that used to be misread silently. Fixtures are written by the tests, small and exact."""
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.helpers import dense, read, run_script
+from tests.helpers import png as _png
+from timm_ml.data import LabelFileError, read_class_list
+
+
+def make_coco(root, split='train', n=6):
+    images = [{'id': 100 + i, 'file_name': f'{i:03d}.png', 'width': 16, 'height': 16} for i in range(n)]
+    categories = [{'id': 7, 'name': 'zebra'}, {'id': 1, 'name': 'person'}, {'id': 3, 'name': 'car'}]
+    annotations = [{'id': 1, 'image_id': 100, 'category_id': 1}, {'id': 2, 'image_id': 100, 'category_id': 1},
+                   {'id': 3, 'image_id': 100, 'category_id': 7}, {'id': 4, 'image_id': 101, 'category_id': 3}]
+    annotations += [{'id': 10 + i, 'image_id': 100 + i, 'category_id': [1, 3, 7][i % 3]} for i in range(3, n)]
+    os.makedirs(os.path.join(root, 'annotations'), exist_ok=True)
+    with open(os.path.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
+        json.dump({'info': {}, 'licenses': [], 'images': images, 'annotations': annotations,
+                   'categories': categories}, f)
+    for i in range(n):
+        _png(os.path.join(root, split, f'{i:03d}.png'), (40 * i) % 256)
+
+
+def test_coco_classes_in_id_order_and_unannotated_images_negative(tmp_path):
+    make_coco(str(tmp_path))
+    ls = read(str(tmp_path), 'train')
+    assert ls.format == 'coco' and ls.classes == ['person', 'car', 'zebra']  # category ids 1, 3, 7
+    assert dense(ls)[:3] == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]  # image 102 has no annotation
+    assert ls.root == os.path.join(str(tmp_path), 'train') and os.path.isfile(os.path.join(ls.root, ls.paths[0]))
+
+
+VOC_XML = '<annotation><filename>{id}.jpg</filename>{objects}</annotation>'
+VOC_OBJ = '<object><name>{name}</name><difficult>{difficult}</difficult></object>'
+
+
+def make_voc(root, ids_objects, split='train'):
+    os.makedirs(os.path.join(root, 'Annotations'), exist_ok=True)
+    os.makedirs(os.path.join(root, 'ImageSets', 'Main'), exist_ok=True)
+    for image_id, objects in ids_objects.items():
+        xml = VOC_XML.format(id=image_id, objects=''.join(VOC_OBJ.format(name=n, difficult=d) for n, d in objects))
+        with open(os.path.join(root, 'Annotations', f'{image_id}.xml'), 'w') as f:
+            f.write(xml)
+        os.makedirs(os.path.join(root, 'JPEGImages'), exist_ok=True)
+        pixels = np.random.default_rng(len(image_id) + sum(map(ord, image_id))).integers(0, 255, (16, 16, 3))
+        Image.fromarray(pixels.astype(np.uint8)).save(os.path.join(root, 'JPEGImages', f'{image_id}.jpg'))
+    with open(os.path.join(root, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
+        f.write('\n'.join(ids_objects) + '\n')
+
+
+def test_voc_difficult_only_objects_are_unknown(tmp_path):
+    make_voc(str(tmp_path), {
+        '2008_000001': [('dog', 0), ('cat', 1)],              # cat only difficult: unknown
+        '2008_000002': [('cat', 1), ('cat', 0), ('bird', 0)],  # one easy cat: positive
+        '2008_000003': [('bird', 1)],
+    })
+    ls = read(str(tmp_path), 'train')
+    assert ls.format == 'voc' and ls.classes == ['bird', 'cat', 'dog']
+    assert dense(ls) == [[0, -1, 1], [1, 1, 0], [-1, 0, 0]]
+    assert ls.paths[0] == 'JPEGImages/2008_000001.jpg'
+
+
+def make_openimages(root, split='train'):
+    with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
+        f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Bat\n/m/04,Bat\n/m/05,Unused\n')
+    rows = [('img1', '/m/02', 1), ('img1', '/m/01', 0), ('img2', '/m/03', 1), ('img2', '/m/04', 0),
+            ('img3', '/m/01', 1), ('img1', '/m/02', 0)]  # a repeated (image, class) keeps the first row
+    frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
+    frame.insert(1, 'Source', 'verification')
+    frame.to_csv(os.path.join(root, f'{split}-annotations-human-imagelabels.csv'), index=False)
+
+
+def test_openimages_verified_negatives_and_unknowns(tmp_path):
+    make_openimages(str(tmp_path))
+    ls = read(str(tmp_path), 'train')
+    assert ls.format == 'openimages'
+    assert ls.classes == ['Cat', 'Dog', 'Bat (/m/03)', 'Bat (/m/04)']  # shared display names made unique
+    assert ls.paths == ['train/img1.jpg', 'train/img2.jpg', 'train/img3.jpg']
+    assert dense(ls) == [[0, 1, -1, -1], [-1, -1, 1, 0], [1, -1, -1, -1]]
+    assert ls.targets.fill == -1  # stored around the unknown fill
+
+
+def make_datumaro(root, groups, labels, items, split='train'):
+    os.makedirs(os.path.join(root, 'annotations'), exist_ok=True)
+    data = {'info': {}, 'categories': {'label': {
+        'labels': [{'name': n, 'parent': '', 'attributes': []} for n in labels],
+        'label_groups': [{'name': g, 'group_type': t, 'labels': ls} for g, t, ls in groups], 'attributes': []}},
+        'items': [{'id': f'i{k}', 'annotations': [{'id': j, 'type': 'label', 'label_id': lid, 'group': 0}
+                                                  for j, lid in enumerate(ids)],
+                   'image': {'path': f'i{k}.png', 'size': [16, 16]}, 'attr': {'ignored_labels': ign}}
+                  for k, (ids, ign) in enumerate(items)]}
+    with open(os.path.join(root, 'annotations', f'{split}.json'), 'w') as f:
+        json.dump(data, f)
+    for k in range(len(items)):
+        _png(os.path.join(root, 'images', split, f'i{k}.png'), (37 * k + len(split)) % 256)
+
+
+def test_datumaro_multilabel_with_ignored_labels(tmp_path):
+    labels = ['cat', 'dog', 'car']
+    make_datumaro(str(tmp_path), [(n, 'exclusive', [n]) for n in labels], labels,
+                  [([0, 1], []), ([2], [0]), ([], [])])
+    ls = read(str(tmp_path), 'train')
+    assert ls.format == 'datumaro' and ls.classes == labels and ls.schema.kind == 'multilabel'
+    assert dense(ls) == [[1, 1, 0], [-1, 0, 1], [0, 0, 0]]
+    assert ls.root == os.path.join(str(tmp_path), 'images', 'train')
+
+
+def test_datumaro_exclusive_groups_are_attribute_heads(tmp_path):
+    labels = ['round', 'v', 'long', 'short', 'sleeveless']
+    make_datumaro(str(tmp_path), [('neck', 'exclusive', ['round', 'v']),
+                                  ('sleeve', 'exclusive', ['long', 'short', 'sleeveless'])], labels,
+                  [([0, 3], []), ([1], []), ([0, 4], [4])])
+    ls = read(str(tmp_path), 'train')
+    assert [g.name for g in ls.schema.groups] == ['neck', 'sleeve'] and ls.schema.kind == 'attributes'
+    assert ls.classes == ['round', 'v', 'long', 'short', 'sleeveless']  # Datumaro label names, as OTX
+    assert dense(ls) == [[1, 0, 0, 1, 0], [0, 1, -1, -1, -1], [1, 0, -1, -1, -1]]
+
+
+def test_auto_logs_its_choice_and_explicit_format_is_obeyed(tmp_path, caplog):
+    make_coco(str(tmp_path / 'coco'))
+    from timm_ml.data import read_label_set
+    with caplog.at_level(logging.INFO):
+        read_label_set(str(tmp_path / 'coco'), 'train')
+    assert ("label format coco (instances_train.json holds COCO \"images\", \"annotations\" and \"categories\"); 3 "
+            "classes, first ['person', 'car', 'zebra']") in caplog.text
+    with pytest.raises(LabelFileError, match=r"(?s)No labels for split .train..*annotations/instances_train.json: COCO: "
+                                             r"split name 'train'"):
+        read(str(tmp_path / 'coco'), 'train', label_format='voc')
+
+
+# ---- files that were misread silently
+
+def _csv(tmp_path, text, name='train.csv', encoding='utf-8'):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def test_space_separated_cells_with_spaced_class_names_are_refused(tmp_path):
+    path = _csv(tmp_path, 'path,labels\na.png,Pullover Sandal\nb.png,Ankle boot\n')
+    with pytest.raises(LabelFileError, match=r"column 'labels': label cells could be split more than one way.*"
+                                             r"--label-delimiter.*--class-map"):
+        read(path)
+    (tmp_path / 'classes.txt').write_text('Pullover\nSandal\nAnkle boot\n')
+    ls = read(str(tmp_path), 'train', classes=read_class_list(str(tmp_path / 'classes.txt')))
+    assert dense(ls) == [[1, 1, 0], [0, 0, 1]]  # the class list decides; "Ankle boot" stays whole
+
+
+def test_comma_inside_quoted_cells_splits_on_the_comma_only(tmp_path):
+    ls = read(_csv(tmp_path, 'path,labels\na.png,"Pullover,Sandal"\nb.png,"Ankle boot,Bag"\nc.png,Bag\n'))
+    assert ls.classes == ['Ankle boot', 'Bag', 'Pullover', 'Sandal']
+    assert dense(ls) == [[0, 0, 1, 1], [1, 1, 0, 0], [0, 1, 0, 0]]
+
+
+def test_two_separators_are_refused_naming_both(tmp_path):
+    path = _csv(tmp_path, 'path,labels\na.png,"x,y"\nb.png,y|z\n')
+    with pytest.raises(LabelFileError, match=r"',' and '\|' all occur"):
+        read(path)
+    assert read(path, label_delimiter='|').classes == ['x,y', 'y', 'z']
+
+
+def test_bom_crlf_and_label_names_column_read_as_label_lists(tmp_path):
+    text = '\ufeffpath,labels\r\na.png,"cat,dog"\r\nb.png,cat\r\n'
+    ls = read(_csv(tmp_path, text))
+    assert ls.format == 'csv' and dense(ls) == [[1, 1], [1, 0]]
+    ls = read(_csv(tmp_path, 'image,label_names\na.png,"cat,dog"\n', name='named.csv'))
+    assert ls.format == 'csv' and ls.classes == ['cat', 'dog']
+    (tmp_path / 'tsv').mkdir()
+    (tmp_path / 'tsv' / 'label.txt').write_bytes('\ufeffT-shirt/top\nBag\n'.encode())
+    (tmp_path / 'tsv' / 'train.tsv').write_text('a.png\tT-shirt/top,Bag\n')
+    assert dense(read(str(tmp_path / 'tsv'), 'train')) == [[1, 1]]
+
+
+def test_label_list_column_under_another_name_is_not_read_as_an_attribute(tmp_path):
+    rows = ''.join(f'{i}.png,"c{i % 7},c{(i + 3) % 7}"\n' for i in range(30))
+    path = _csv(tmp_path, 'path,annotations\n' + rows)
+    with pytest.raises(LabelFileError, match=r"column 'annotations' looks like a label list.*--labels-column "
+                                             r"annotations"):
+        read(path)
+    assert read(path, labels_column='annotations').num_classes == 7
+    with pytest.raises(LabelFileError, match=r"--labels-column 'tags' not in the columns \['path', 'annotations'\]"):
+        read(path, labels_column='tags')
+    with pytest.raises(LabelFileError, match=r"no label-list column: columns are \['path', 'annotations'\]"):
+        read(path, label_format='csv')
+
+
+def test_only_documented_spellings_mean_unknown(tmp_path):
+    path = _csv(tmp_path, 'path,neck\na.png,None\nb.png,round\nc.png,#N/A\nd.png,null\ne.png,\n')
+    ls = read(path)
+    assert ls.schema.groups[0].values == ['None', 'null', 'round']  # real values, not unknown
+    assert dense(ls)[2] == [-1, -1, -1] and dense(ls)[4] == [-1, -1, -1]
+    ls = read(path, unknown_values=('None', 'null'))
+    assert ls.schema.groups[0].values == ['round'] and dense(ls) == [[-1], [1], [-1], [-1], [-1]]
+
+
+def test_paths_are_normalised_before_the_duplicate_check(tmp_path):
+    path = _csv(tmp_path, 'path,labels\n./x.png,cat\nx.png,dog\n')
+    with pytest.raises(LabelFileError, match=r"row 3: duplicate image path 'x.png' \(first at row 2\)"):
+        read(path)
+
+
+def test_images_folder_beside_the_label_file_and_image_dir(tmp_path, caplog):
+    for name in ('a.png', 'b.png'):
+        _png(str(tmp_path / 'images' / name))
+    (tmp_path / 'attributes.csv').write_text('filename,neck\na.png,round\nb.png,v\n')
+    with caplog.at_level(logging.INFO):
+        ls = read(str(tmp_path), 'attributes')
+    assert ls.root == str(tmp_path / 'images') and 'resolve under' in caplog.text
+    other = tmp_path / 'elsewhere'
+    ls = read(str(tmp_path), 'attributes', image_dir=str(other))
+    assert ls.root == str(other)
+
+
+# ---- end to end (slow): each published layout trains and validates
+
+def _layout(kind, root):
+    if kind == 'coco':
+        make_coco(root, 'train', 24)
+        make_coco(root, 'val', 12)
+    elif kind == 'voc':
+        objects = {f'img{i:03d}': [(['cat', 'dog', 'bird'][i % 3], 0), (['cat', 'dog'][i % 2], i % 5 == 0)]
+                   for i in range(36)}
+        make_voc(root, dict(list(objects.items())[:24]), 'train')
+        with open(os.path.join(root, 'ImageSets', 'Main', 'val.txt'), 'w') as f:
+            f.write('\n'.join(list(objects)[24:]) + '\n')
+        make_voc(root, dict(list(objects.items())[24:]), 'val')
+        with open(os.path.join(root, 'ImageSets', 'Main', 'train.txt'), 'w') as f:
+            f.write('\n'.join(list(objects)[:24]) + '\n')
+    elif kind == 'openimages':
+        with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
+            f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Car\n')
+        for split, n in (('train', 24), ('validation', 12)):
+            rows = [(f'{split}{i}', f'/m/0{1 + (i + k) % 3}', int(k == 0)) for i in range(n) for k in range(2)]
+            frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
+            frame.insert(1, 'Source', 'verification')
+            frame.to_csv(os.path.join(root, f'{split}-annotations-human-imagelabels.csv'), index=False)
+            for i in range(n):
+                _png(os.path.join(root, split, f'{split}{i}.jpg'), 10 * i)
+    else:
+        labels = ['cat', 'dog', 'car']
+        for split, n in (('train', 24), ('val', 12)):
+            make_datumaro(root, [(x, 'exclusive', [x]) for x in labels], labels,
+                          [([i % 3, (i + 1) % 3], [(i + 2) % 3] if i % 4 == 0 else []) for i in range(n)], split)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind', ['coco', 'voc', 'openimages', 'datumaro'])
+def test_each_layout_trains_and_validate_reproduces(kind, tmp_path):
+    root = str(tmp_path / kind)
+    os.makedirs(root)
+    _layout(kind, root)
+    val_split = 'validation' if kind == 'openimages' else 'val'
+    run_script(['train.py', root, '--label-format', kind if kind != 'voc' else 'auto', '--val-split', val_split,
+                '--model', 'test_resnet', '--input-size', '3', '16', '16', '-b', '8', '-j', '0', '--epochs', '1',
+                '--warmup-epochs', '0', '--output', str(tmp_path / 'out'), '--experiment', kind])
+    logged = pd.read_csv(tmp_path / 'out' / kind / 'summary.csv').eval_map.iloc[-1]
+    proc = run_script(['validate.py', root, '--split', val_split, '--checkpoint',
+                       str(tmp_path / 'out' / kind / 'last.pth.tar'), '-j', '0', '-b', '8'])
+    assert f'* mAP {logged:.3f}' in proc.stdout

@@ -1,0 +1,145 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from timm_ml.data import LabelFileError, SparseTargets, read_class_list, simulate_partial
+from timm_ml.schema import LabelSchema
+from tests.helpers import FIXTURES, dense, read
+
+
+def test_otx_json():
+    ls = read(os.path.join(FIXTURES, 'otx.json'))
+    assert ls.classes == ['cat', 'dog', 'person']
+    assert ls.paths == ['img/a.jpg', 'img/b.jpg', 'img/c.jpg']
+    assert ls.root == FIXTURES
+    # duplicate label allowed, empty list = all negative
+    assert dense(ls) == [[0, 1, 1], [0, 0, 0], [1, 0, 0]]
+
+
+def test_label_list_csv_sorted_classes_and_class_map(tmp_path):
+    with pytest.raises(LabelFileError, match='spaces occur, which may separate labels or belong to class names'):
+        read(os.path.join(FIXTURES, 'labels.csv'))
+    ls = read(os.path.join(FIXTURES, 'labels.csv'), label_delimiter=' ')
+    assert ls.classes == ['cat', 'dog', 'person']
+    assert dense(ls) == [[0, 1, 1], [0, 0, 0], [1, 0, 0]]
+    class_map = tmp_path / 'classes.txt'
+    class_map.write_text('person\ncat\ndog\nhorse\n')
+    ls = read(FIXTURES, 'labels', classes=read_class_list(str(class_map)))
+    assert ls.classes == ['person', 'cat', 'dog', 'horse']
+    assert dense(ls) == [[1, 0, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]]
+
+
+def test_label_list_csv_custom_delimiter(tmp_path):
+    f = tmp_path / 'train.csv'
+    f.write_text('path,labels\nx.jpg,T-shirt/top|Ankle boot\n')
+    ls = read(str(f), label_delimiter='|')
+    assert ls.classes == ['Ankle boot', 'T-shirt/top']
+    assert dense(ls) == [[1, 1]]
+
+
+def test_attribute_csv_unknown_cells():
+    ls = read(os.path.join(FIXTURES, 'attributes.csv'))
+    assert ls.schema.kind == 'attributes'
+    assert [g.name for g in ls.schema.groups] == ['neck', 'sleeve_length', 'pattern']
+    assert [g.values for g in ls.schema.groups] == [['V-neck', 'round'], ['long', 'short'], ['floral', 'striped']]
+    assert ls.classes == ['neck=V-neck', 'neck=round', 'sleeve_length=long', 'sleeve_length=short',
+                          'pattern=floral', 'pattern=striped']
+    assert dense(ls) == [
+        [1, 0, 0, 1, -1, -1],   # pattern #N/A
+        [-1, -1, 1, 0, 0, 1],   # neck #N/A
+        [0, 1, -1, -1, 1, 0],   # empty sleeve cell
+    ]
+    assert [(g.start, g.end) for g in ls.schema.groups] == [(0, 2), (2, 4), (4, 6)]
+    legacy = LabelSchema.from_config(dict(classes=ls.classes, group_sizes=[2, 2, 2],
+                                          attribute_names=['neck', 'sleeve_length', 'pattern']))
+    assert legacy == ls.schema  # checkpoints written before the schema read the same
+
+
+def test_tsv_with_label_txt():
+    ls = read(os.path.join(FIXTURES, 'tsv'), 'train')
+    assert ls.classes == ['person', 'dog', 'cat']
+    assert dense(ls) == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+
+
+def test_val_split_uses_train_classes(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\na.jpg,b c\n')
+    (tmp_path / 'val.csv').write_text('path,labels\nx.jpg,c\ny.jpg,zebra\n')
+    train = read(str(tmp_path), 'train', label_delimiter=' ')
+    with pytest.raises(LabelFileError, match=r"val.csv: row 3: label 'zebra' is not in the class list"):
+        read(str(tmp_path), 'val', classes=train.classes)
+    val = read(str(tmp_path), 'val', classes=train.classes, on_bad='skip')
+    assert val.paths == ['x.jpg'] and len(val.skipped) == 1 and dense(val) == [[0, 1]]
+
+
+@pytest.mark.parametrize('name,content,message', [
+    ('bad.json', json.dumps({'classes': ['a'], 'images': [['x.jpg', ['a']], ['y.jpg', 'a']]}),
+     r'bad.json: row 1: expected \["path", \[labels...\]\]'),
+    ('bad.json', json.dumps({'classes': ['a'], 'images': [['x.jpg', ['a']], ['x.jpg', []]]}),
+     r"bad.json: row 1: duplicate image path 'x.jpg' \(first at row 0\)"),
+    ('bad.csv', 'path,labels\nx.jpg,a\ny.jpg,a,extra\n', r'bad.csv: row 3: expected 2 fields, got 3'),
+    ('bad.tsv', 'x.jpg\ta\ty\n', r'bad.tsv: row 1: expected "path<TAB>labels"'),
+    ('attr.csv', 'filename,neck\n,round\n', r'attr.csv: row 2: empty image path'),
+])
+def test_bad_rows_name_file_and_row(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    (tmp_path / 'label.txt').write_text('a\n')
+    with pytest.raises(LabelFileError, match=message):
+        read(str(tmp_path / name))
+
+
+def test_attribute_value_not_in_train_values(tmp_path):
+    (tmp_path / 'val.csv').write_text('filename,neck\nx.jpg,boat\n')
+    train = read(os.path.join(FIXTURES, 'attributes.csv'), attribute_columns=['neck'])
+    with pytest.raises(LabelFileError, match=r"val.csv: row 2: value 'boat' of attribute 'neck'"):
+        read(str(tmp_path / 'val.csv'), schema=train.schema)
+
+
+def test_sparse_targets_roundtrip_and_counts():
+    rng = np.random.default_rng(0)
+    d = rng.integers(-1, 2, size=(50, 7)).astype(np.int8)
+    t = SparseTargets.from_dense(d)
+    assert (t.dense() == d).all()
+    assert all((t.row(i) == d[i]).all() for i in range(50))
+    assert (t.subset([3, 1]).dense() == d[[3, 1]]).all()
+    counts = t.class_counts()
+    assert (counts[0] == (d == 1).sum(0)).all() and (counts[2] == (d == -1).sum(0)).all()
+
+
+def test_simulate_partial_rps_and_fpc():
+    rng = np.random.default_rng(1)
+    d = (rng.random((4000, 5)) < 0.3).astype(np.int8)
+    t = SparseTargets.from_dense(d)
+    rps = simulate_partial(t, 'rps:0.5', seed=3).dense()
+    assert (rps == simulate_partial(t, 'rps:0.5', seed=3).dense()).all()  # deterministic
+    hidden = (rps == -1).mean()
+    assert abs(hidden - 0.5) < 0.02
+    assert ((rps == d) | (rps == -1)).all()  # never a flipped label
+    fpc = simulate_partial(t, 'fpc:10', seed=3).dense()
+    assert ((fpc == 1).sum(0) == 10).all() and ((fpc == 0).sum(0) == 10).all()
+    assert ((fpc == d) | (fpc == -1)).all()
+    with pytest.raises(ValueError, match='rps:P or fpc:N'):
+        simulate_partial(t, 'drop:3')
+
+
+def test_partial_label_mixup_keeps_unknowns_unknown():
+    import torch
+    from timm_ml.data import PartialLabelMixup
+    np.random.seed(0)
+    x = torch.randn(4, 3, 8, 8)
+    y = torch.tensor([[1, 0, -1], [0, 1, 0], [1, 1, 0], [-1, 0, 1]]).float()
+    mixup = PartialLabelMixup(mixup_alpha=1.0, label_smoothing=0., num_classes=3)
+    x2, mixed = mixup(x.clone(), y)  # timm mixes in place
+    known = (y >= 0) & (y.flip(0) >= 0)
+    assert ((mixed == -1) == ~known).all()
+    lam = float((x2[0] - x[3]).flatten()[0] / (x[0] - x[3]).flatten()[0])
+    assert torch.allclose(mixed[known], (lam * y + (1 - lam) * y.flip(0))[known], atol=1e-5)
+
+
+def test_label_list_na_cell_means_unannotated(tmp_path):
+    f = tmp_path / 'train.csv'
+    f.write_text('path,labels\na.jpg,cat\nb.jpg,#N/A\nc.jpg,\nd.jpg,dog\n')
+    ls = read(str(f))
+    assert ls.classes == ['cat', 'dog']
+    assert dense(ls) == [[1, 0], [-1, -1], [0, 0], [0, 1]]

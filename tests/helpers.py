@@ -1,0 +1,50 @@
+""" Shared test helpers: running the scripts, reading label files, writing small fixtures in published layouts."""
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
+
+TINY = ['--model', 'test_resnet', '--input-size', '3', '32', '32', '-b', '32', '-j', '0', '--log-interval', '5',
+        '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3', '--scale', '0.8', '1']
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_script(args, env=None, timeout=600, check=True, cwd=ROOT):
+    """Run a top-level script (or a shell command list) from the repository root; fail with its output."""
+    cmd = args if args[0].endswith('.sh') or args[0] in ('torchrun', 'bash') or os.path.isabs(args[0]) and \
+        not args[0].endswith('.py') else [sys.executable] + args
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
+    return proc
+
+
+def read(root_or_file, split=None, label_format='auto', **options):
+    """read_label_set(root, split) or, with one argument, a label file read on its own."""
+    from timm_ml.data import LabelOptions, read_label_set
+    if split is None:
+        root_or_file, split = None, root_or_file
+    return read_label_set(root_or_file, split, label_format, LabelOptions(**options), log=False)
+
+
+def dense(label_set):
+    return label_set.targets.dense().tolist()
+
+
+def png(path, value=0, size=16, mode='RGB'):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    channels = {'RGB': 3, 'RGBA': 4}.get(mode)
+    shape = (size, size, channels) if channels else (size, size)
+    Image.fromarray(np.full(shape, value, np.uint8), mode=mode).save(path)

@@ -1,0 +1,99 @@
+""" The label sets of train.py / validate.py / infer.py from their command lines (the adapter between argparse and
+`read_label_set`), and what a checkpoint records about the data so later runs read it the same way."""
+import logging
+from typing import Any, Dict, Optional, Tuple
+
+from timm_ml.schema import LabelSchema
+
+from .label_set import LabelSet, class_difference
+from .partial import simulate_partial
+from .readers import LabelFileError, LabelOptions, read_class_list, read_label_set
+
+_logger = logging.getLogger(__name__)
+
+# label-parsing options a checkpoint records and validate.py / infer.py reuse unless given again
+LABEL_OPTIONS = ('label_format', 'label_delimiter', 'path_column', 'labels_column', 'unknown_values',
+                 'attribute_columns', 'tree_columns', 'image_dir', 'split_seed', 'split_fractions')
+
+
+def label_options(args, saved: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Label-parsing options: the ones given on the command line, else the ones training used (a checkpoint's
+    ml_config), so validate.py / infer.py read a split the way train.py did."""
+    saved = saved or {}
+    return {k: getattr(args, k, None) if getattr(args, k, None) is not None else saved.get(k) for k in LABEL_OPTIONS}
+
+
+def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional[LabelSchema] = None,
+                   classes=None) -> Tuple[str, LabelOptions]:
+    """(label format, LabelOptions) from label_options()."""
+    extra = {}
+    if opts.get('split_seed') is not None:
+        extra['split_seed'] = int(opts['split_seed'])
+    if opts.get('split_fractions') is not None:
+        extra['split_fractions'] = tuple(float(f) for f in opts['split_fractions'])
+    options = LabelOptions(
+        classes=list(classes) if classes is not None else None, schema=schema,
+        label_delimiter=opts.get('label_delimiter'), path_column=opts.get('path_column'),
+        labels_column=opts.get('labels_column'), attribute_columns=opts.get('attribute_columns'),
+        tree_columns=opts.get('tree_columns'), unknown_values=tuple(opts.get('unknown_values') or ()),
+        image_dir=opts.get('image_dir'), on_bad=on_bad, **extra)
+    return opts.get('label_format') or 'auto', options
+
+
+def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelSet]]:
+    """ train.py's label sets: the train split defines the classes and groups (or --class-map the order), val must hold
+    them. --simulate-partial hides training annotations (seeded by --seed)."""
+    root = args.data or args.data_dir
+    label_format, options = reader_options(label_options(args), args.bad_images)
+    if args.class_map:
+        options.classes = read_class_list(args.class_map)
+    train = read_label_set(root, args.train_split, label_format, options, split_flag='--train-split')
+    val = None
+    if args.val_split:
+        val = read_label_set(root, args.val_split, train.format, options.with_classes(train.schema),
+                             split_flag='--val-split')
+        if val.classes != train.classes:
+            raise LabelFileError(f'{val.source} ({val.format}) does not hold the classes of {train.source} '
+                                 f'({train.format}): {class_difference(train.classes, val.classes)}')
+    if args.simulate_partial:
+        if train.schema.groups:
+            raise LabelFileError('--simulate-partial hides single class entries; on data with exclusive groups (one '
+                                 'softmax per attribute) that leaves no group fully known. Hide annotations in the '
+                                 'label file (#N/A cells) instead.')
+        train.targets = simulate_partial(train.targets, args.simulate_partial, seed=args.seed)
+    counts = train.targets.class_counts()
+    if counts[0].sum() + counts[1].sum() == 0:
+        raise LabelFileError(f'{train.source}: no known annotation left (every entry is unknown'
+                             + (f' after --simulate-partial {args.simulate_partial}' if args.simulate_partial else '')
+                             + '): there is nothing to train on.')
+    if log:
+        for name, labels in (('train', train), ('val', val)):
+            if labels is not None:
+                _logger.info(f'{name} ({labels.split}): {labels.describe()}')
+    return train, val
+
+
+def data_record(args, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any]:
+    """What a checkpoint remembers of the data: root, splits as asked, the format found, the label options."""
+    import os
+    root = args.data or args.data_dir
+    record = dict(label_options(args), label_format=train.format,
+                  root=os.path.abspath(root) if root else None, dataset=getattr(args, 'dataset', '') or '',
+                  train_split=args.train_split, val_split=args.val_split if val is not None else None,
+                  image_root=os.path.abspath(train.root) if train.root else None)
+    if record.get('split_fractions') is not None:
+        record['split_fractions'] = list(record['split_fractions'])
+    return record
+
+
+def create_eval_label_set(root: Optional[str], split: str, config: Dict[str, Any], args, on_bad: str = 'error',
+                          log: bool = True) -> LabelSet:
+    """A split read the way the checkpoint's training read its data (its label options unless given again), holding
+    exactly the checkpoint's classes and groups."""
+    saved = dict(config.get('data') or {}, **{k: config[k] for k in LABEL_OPTIONS if config.get(k) is not None})
+    label_format, options = reader_options(label_options(args, saved), on_bad, LabelSchema.from_config(config))
+    labels = read_label_set(root, split, label_format, options, log=log, split_flag='--split')
+    if labels.classes != config['classes']:
+        raise LabelFileError(f'{labels.source} ({labels.format}) does not hold the classes of the checkpoint: '
+                             f'{class_difference(config["classes"], labels.classes)}')
+    return labels

@@ -1,0 +1,91 @@
+""" CSV rows shared by the CSV readers (label lists, attributes, one-hot, styles.csv): header, path column, row
+prelude."""
+import csv
+from typing import Optional, Sequence
+
+from .reader import LABEL_LIST_COLUMNS, PATH_COLUMNS, LabelFileError, is_unknown, normalize_path, open_text
+
+DELIMITER_CANDIDATES = (',', ';', '|', ' ')
+MULTI_HOT_VALUES = {'0', '1', '-1', '0.0', '1.0', '-1.0'}
+
+_rows_cache = {}
+
+
+def read_csv_rows(path: str):
+    """(header, rows) of a CSV label file, header cells stripped (a byte-order mark included); parsed once when a file
+    is recognised and then read."""
+    import os
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_mtime, stat.st_size)
+    if key not in _rows_cache:
+        try:
+            with open_text(path, newline='') as f:
+                reader = csv.reader(f)
+                try:
+                    header = [h.strip() for h in next(reader)]
+                except StopIteration:
+                    raise LabelFileError(f'{path}: empty file')
+                rows = list(reader)
+        except UnicodeDecodeError as e:
+            raise LabelFileError(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
+        except csv.Error as e:
+            raise LabelFileError(f'{path}: not a readable CSV file ({e})') from e
+        if len(set(header)) != len(header):
+            raise LabelFileError(f'{path}: row 1: duplicate column names in header {header}')
+        _rows_cache.clear()
+        _rows_cache[key] = (header, rows)
+    return _rows_cache[key]
+
+
+def image_rows(rows, header, path_col: int, policy, seen):
+    """(row number, cells, normalised path) of the well-formed rows; wrong field counts, empty paths and paths already
+    in `seen` (path -> row, filled by the caller as it accepts rows) go to the row policy."""
+    for row, cells in enumerate(rows, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            policy.bad(row, f'expected {len(header)} fields, got {len(cells)}')
+            continue
+        path = normalize_path(cells[path_col]) if cells[path_col].strip() else ''
+        if not path:
+            policy.bad(row, 'empty image path')
+        elif path in seen:
+            policy.bad(row, f'duplicate image path {path!r} (first at row {seen[path]})')
+        else:
+            yield row, cells, path
+
+
+def pick_path_column(path: str, header: Sequence[str], path_column: Optional[str] = None) -> int:
+    if path_column:
+        if path_column not in header:
+            raise LabelFileError(f'{path}: --path-column {path_column!r} not in header {list(header)}')
+        return header.index(path_column)
+    for i, name in enumerate(header):
+        if name.lower() in PATH_COLUMNS:
+            return i
+    return 0
+
+
+def find_labels_column(header: Sequence[str], path_col: int, labels_column: Optional[str] = None) -> Optional[int]:
+    if labels_column is not None:
+        return header.index(labels_column) if labels_column in header else None
+    for i, name in enumerate(header):
+        if i != path_col and name.lower() in LABEL_LIST_COLUMNS:
+            return i
+    return None
+
+
+def known_cells(rows, header, col: int, unknown_values=()):
+    return [r[col].strip() for r in rows if len(r) == len(header) and not is_unknown(r[col], unknown_values)]
+
+
+def holds_separators(cells) -> int:
+    """How many cells hold one of the label-list separators , ; |"""
+    return sum(any(d in c for d in DELIMITER_CANDIDATES[:3]) for c in cells)
+
+
+def is_multi_hot(header, path_col, rows, unknown_values=()) -> bool:
+    """Every non-path column holds only 0 / 1 (and -1 or unknown cells): one column per class, not attributes."""
+    values = {r[c].strip() for r in rows if len(r) == len(header) for c in range(len(header))
+              if c != path_col and not is_unknown(r[c], unknown_values)}
+    return len(header) > 1 and bool(values) and values <= MULTI_HOT_VALUES

@@ -1,0 +1,240 @@
+""" One way to read labels: `read_label_set(root, split, label_format, options)`.
+
+The reader is named (`--label-format coco`) or recognised (`auto`): each registered reader says where its files of a
+split live in a dataset root as distributed (`locate`) and whether it reads a file (`recognise`, on the file's
+structure); auto never tries one reader after another. A root without split files but with one whole-set label file
+(`attributes.csv`, `styles.csv`) is split by seed. When nothing matches, the error lists the label files that are
+there and the flag that reads each. A new format is one `reader_<format>.py` and one line in READERS below.
+"""
+import glob
+import hashlib
+import logging
+import os
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple
+
+from ..label_set import LabelSet
+from .reader import LabelFileError, LabelOptions, LabelReader
+from .reader_attributes import AttributeCsvReader
+from .reader_coco import CocoReader
+from .reader_csv import LabelListCsvReader
+from .reader_datumaro import DatumaroReader
+from .reader_multihot import MultiHotCsvReader
+from .reader_openimages import OpenImagesReader
+from .reader_otx import OtxReader
+from .reader_products import ProductsReader
+from .reader_tsv import TsvReader
+from .reader_voc import VocReader
+
+_logger = logging.getLogger(__name__)
+
+_READERS: 'OrderedDict[str, LabelReader]' = OrderedDict()
+
+
+def register_label_reader(reader: LabelReader) -> LabelReader:
+    """Add a reader (instance of a LabelReader subclass) under its `name`; auto recognition asks readers in
+    registration order."""
+    if not reader.name or reader.name == 'auto':
+        raise ValueError(f'a label reader needs a name other than "auto", got {reader.name!r}')
+    _READERS[reader.name] = reader
+    return reader
+
+
+READERS = [CocoReader(), DatumaroReader(), VocReader(), OpenImagesReader(), OtxReader(), LabelListCsvReader(),
+           MultiHotCsvReader(), AttributeCsvReader(), TsvReader(), ProductsReader()]
+for _reader in READERS:
+    register_label_reader(_reader)
+
+
+def label_formats() -> Tuple[str, ...]:
+    return ('auto',) + tuple(_READERS)
+
+
+def create_label_reader(name: str) -> LabelReader:
+    if name not in _READERS:
+        raise ValueError(f'--label-format {name!r}: choose one of {label_formats()}')
+    return _READERS[name]
+
+
+SPLIT_SHARES = {'train': 0, 'val': 1, 'validation': 1, 'test': 2}  # of a whole set split by seed
+
+
+def split_of(path: str, seed: int, fractions: Sequence[float]) -> str:
+    """The seeded split ('train', 'val' or 'test') of one image: a hash of (seed, path), so it depends on nothing else
+    (adding images never moves others) and every run with the seed agrees."""
+    digest = hashlib.blake2b(f'{seed}:{path}'.encode('utf-8'), digest_size=8).digest()
+    u = int.from_bytes(digest, 'big') / 2 ** 64
+    total = sum(fractions)
+    return 'train' if u < fractions[0] / total else 'val' if u < (fractions[0] + fractions[1]) / total else 'test'
+
+
+def seeded_split(whole: LabelSet, split: str, seed: int, fractions: Sequence[float]) -> LabelSet:
+    if split not in SPLIT_SHARES:
+        raise LabelFileError(f'{whole.source} holds the whole set and is split by seed into train / val / test; '
+                             f'split {split!r} is none of them')
+    name = 'val' if split == 'validation' else split
+    rows = [i for i, p in enumerate(whole.paths) if split_of(p, seed, fractions) == name]
+    out = whole.subset(rows)
+    out.split = f'{name} (seeded split {seed}, fractions {"/".join(f"{f:g}" for f in fractions)} of the whole set)'
+    return out
+
+
+def _candidates(root: str, split: str, options: LabelOptions, readers) -> List[Tuple[LabelReader, str, str]]:
+    found = []
+    for reader in readers:
+        source = reader.locate(root, split)
+        if source is None:
+            continue
+        why = reader.recognise(source, options)
+        if why:
+            found.append((reader, source, why))
+    return found
+
+
+def _whole_set(root: str, options: LabelOptions, readers) -> List[Tuple[LabelReader, str, str]]:
+    found = []
+    for reader in readers:
+        source = reader.locate_whole(root)
+        if source is not None:
+            why = reader.recognise(source, options)
+            if why:
+                found.append((reader, source, why))
+    return found
+
+
+def _label_files(root: str) -> List[str]:
+    patterns = ('*.json', '*.csv', '*.tsv', '*.txt', 'annotations/*.json', 'ImageSets/Main/*.txt', '*/*.json',
+                '*/*.csv')
+    files = []
+    for pattern in patterns:
+        files += [p for p in glob.glob(os.path.join(root, pattern)) if os.path.isfile(p)]
+    return sorted(set(files))[:40]
+
+
+def _how_to_read(path: str, options: LabelOptions) -> str:
+    """The flag that reads a label file found in the root."""
+    base = os.path.basename(path)
+    for reader in _READERS.values():
+        try:
+            why = reader.recognise(path, options)
+        except (LabelFileError, ValueError) as e:
+            return f'{reader.name}? {str(e)[:160]}'
+        if not why:
+            continue
+        if reader.name == 'coco' and base.startswith('instances_'):
+            return f'COCO: split name {base[len("instances_"):-len(".json")]!r}'
+        if reader.name == 'voc':
+            return f'VOC: split name {os.path.splitext(base)[0]!r}'
+        if reader.name == 'openimages':
+            return f'OpenImages: split name {base.split("-annotations-human-imagelabels")[0]!r}'
+        return f'{reader.name}: split name {os.path.splitext(base)[0]!r} (or the file path as the split)'
+    return 'not a label layout timm_ml recognises'
+
+
+def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: str) -> LabelFileError:
+    files = _label_files(root)
+    looked = '; '.join(f'{r.name}: {r.layout}' for r in _READERS.values())
+    if not files:
+        return LabelFileError(f'No labels for split {split!r} in {root!r}: no label files there at all (looked for '
+                              f'{looked})')
+    listing = '\n'.join(f'  {os.path.relpath(p, root)}: {_how_to_read(p, options)}' for p in files)
+    return LabelFileError(
+        f'No labels for split {split!r} in {root!r}. Label files there, and what reads each:\n{listing}\n'
+        f'Name the split with {split_flag} <name>, or give the label file itself as the split.')
+
+
+def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelSet:
+    """--image-dir, else an `images/` folder beside the label file when the paths resolve there and not beside it."""
+    if image_dir:
+        label_set.root = image_dir
+        return label_set
+    sample = label_set.paths[:20]
+    if not sample or any(os.path.exists(os.path.join(label_set.root, p)) for p in sample):
+        return label_set
+    images = os.path.join(label_set.root, 'images')
+    if all(os.path.exists(os.path.join(images, p)) for p in sample):
+        _logger.info(f'{label_set.source}: image paths resolve under {images}, not beside the label file: using it '
+                     '(--image-dir sets the image folder explicitly)')
+        label_set.root = images
+    return label_set
+
+
+def read_label_set(
+        root: Optional[str],
+        split: str,
+        label_format: Optional[str] = 'auto',
+        options: Optional[LabelOptions] = None,
+        log: bool = True,
+        split_flag: str = '--train-split',
+) -> LabelSet:
+    """ Read one split of a dataset in any registered layout.
+
+    Args:
+        root: The dataset root as distributed (may be None when `split` is a label file).
+        split: Split name, or a label file path.
+        label_format: A registered reader name, or 'auto' (recognised from the files, logged).
+        options: LabelOptions (classes / schema to enforce, CSV options, image folder, row policy, seeded split).
+        split_flag: The flag naming the split, for messages.
+    """
+    options = options or LabelOptions()
+    label_format = label_format or 'auto'
+    readers = list(_READERS.values()) if label_format == 'auto' else [create_label_reader(label_format)]
+    root = root or ''
+    if split and os.path.isfile(split):
+        reader, why = None, None
+        for candidate in readers:
+            why = candidate.recognise(split, options) if label_format == 'auto' else 'given with --label-format'
+            if why:
+                reader = candidate
+                break
+        if reader is None:
+            raise LabelFileError(f'{split}: not a label file timm_ml recognises ({_how_to_read(split, options)}); name '
+                                 f'its format with --label-format')
+        whole = None
+        found = [(reader, split, why)]
+    else:
+        if not root or not os.path.isdir(root):
+            raise LabelFileError(f'Dataset folder {root!r} does not exist' if root else
+                                 'No dataset folder given: pass it as the first argument (or --data-dir).')
+        if label_format == 'auto':
+            found = _candidates(root, split, options, readers)
+        else:
+            reader = readers[0]
+            source = reader.locate(root, split)
+            found = [(reader, source, 'given with --label-format')] if source else []
+        whole = None
+        if not found:
+            whole = _whole_set(root, options, readers) if label_format == 'auto' else [
+                (r, r.locate_whole(root), 'given with --label-format') for r in readers if r.locate_whole(root)]
+            found = whole
+    if not found:
+        raise no_layout_error(root, split, options, split_flag)
+    if len(found) > 1:
+        listing = ', '.join(f'{r.name} ({os.path.relpath(s, root) if root else s}: {w})' for r, s, w in found)
+        raise LabelFileError(f'Split {split!r} in {root!r} matches several layouts: {listing}; choose one with '
+                             '--label-format')
+    reader, source, why = found[0]
+    try:
+        if whole:
+            label_set = seeded_split(reader.read(source, split, options), split, options.split_seed,
+                                     options.split_fractions)
+            why += f'; no split files, {label_set.split}'
+        else:
+            label_set = reader.read(source, split, options)
+    except UnicodeDecodeError as e:
+        raise LabelFileError(f'{source}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
+    label_set.format = reader.name
+    label_set.split = label_set.split or split
+    if not whole and source and os.path.isfile(source) and not os.path.isfile(split) and \
+            reader.name in ('otx', 'csv', 'multihot', 'attributes', 'tsv', 'datumaro'):
+        label_set.split = os.path.splitext(os.path.basename(source))[0]  # the name found on disk (val for validation)
+    if not len(label_set):
+        raise LabelFileError(f'{label_set.source}: no images' + (
+            f' ({len(label_set.skipped)} rows skipped)' if label_set.skipped else '') + (
+            f' in split {split!r}' if whole else ''))
+    label_set = _resolve_image_root(label_set, options.image_dir)
+    if log:
+        classes = label_set.classes
+        _logger.info(f'{label_set.source}: label format {reader.name} ({why}); {len(classes)} '
+                     f'{"class" if len(classes) == 1 else "classes"}, first {classes[:5]}')
+    return label_set

@@ -1,0 +1,52 @@
+""" Cross-entropy per exclusive group (unknown groups ignored), plus the masked BCE of the multi-label block when the
+schema has one (a hierarchical head with free tags)."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from timm_ml.schema import LabelSchema
+
+
+class GroupCrossEntropy(nn.Module):
+    """ Mean over groups (with at least one known target in the batch) of the mean CE over the samples where the group
+    is known, plus the BCE of the multi-label columns averaged over their known entries.
+
+    Targets use the shared encoding: a group's block is one-hot (or soft, after mixup) when known, all -1 when unknown
+    and all 0 when it does not apply (its parent is a known negative), so a child group trains only on images whose
+    parent is the known positive.
+
+    Args:
+        schema: The label schema (groups and multi-label block).
+        smoothing: Label smoothing within each group (and timm's multi-label smoothing on the tags).
+    """
+
+    def __init__(self, schema: LabelSchema, smoothing: float = 0.):
+        super().__init__()
+        self.groups = [(g.start, g.end) for g in schema.groups]
+        self.register_buffer('multilabel', torch.as_tensor(schema.multilabel, dtype=torch.long), persistent=False)
+        self.smoothing = smoothing
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        losses = []
+        for start, end in self.groups:
+            x, t = logits[:, start:end], target[:, start:end]
+            known = (t >= 0).all(-1) & (t.sum(-1) > 0)
+            if not known.any():
+                continue
+            x, t = x[known], t[known]
+            t = t / t.sum(-1, keepdim=True)
+            if self.smoothing:
+                t = t * (1 - self.smoothing) + self.smoothing / t.shape[-1]
+            losses.append(-(t * F.log_softmax(x, -1)).sum(-1).mean())
+        loss = torch.stack(losses).mean() if losses else logits.sum() * 0.
+        if len(self.multilabel):
+            x, t = logits[:, self.multilabel], target[:, self.multilabel]
+            known = t >= 0
+            if known.any():
+                t = t.clamp(min=0)
+                if self.smoothing:
+                    t = t * (1 - self.smoothing) + 0.5 * self.smoothing
+                bce = F.binary_cross_entropy_with_logits(x, t, reduction='none')
+                loss = loss + (bce * known).sum() / known.sum()
+        return loss

@@ -1,0 +1,38 @@
+""" --pretrained-path: a local weights file as the backbone of a timm model (the classifier dropped)."""
+import logging
+
+import torch
+import torch.nn as nn
+
+from timm_ml.utils.checkpoint_io import load_checkpoint_file
+
+_logger = logging.getLogger(__name__)
+
+
+def load_pretrained_file(model: nn.Module, path: str, model_name: str, min_share: float = 0.9) -> int:
+    """ --pretrained-path: load a local weights file into a timm model without its classifier. Fewer than
+    `min_share` of the model's non-classifier tensors matching by name and shape is an error (a file for another
+    architecture or naming scheme would otherwise train from scratch); it names the converter and shows unmatched keys.
+    Returns the number of tensors loaded."""
+    checkpoint = load_checkpoint_file(path)
+    state = checkpoint
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    classifiers = model.pretrained_cfg.get('classifier') or ()
+    classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
+    is_head = lambda k: any(k.startswith(c + '.') for c in classifiers)  # noqa: E731
+    own = {k: v for k, v in model.state_dict().items() if not is_head(k)}
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(fitting) < min_share * len(own):
+        unmatched = [k for k in state if k not in fitting and not is_head(k)]
+        missing = [k for k in own if k not in fitting]
+        raise ValueError(
+            f'--pretrained-path {path}: only {len(fitting)} of the {len(own)} backbone tensors of {model_name} match it '
+            f'by name and shape (file keys not used, e.g. {unmatched[:4]}; model keys not found, e.g. {missing[:4]}). '
+            f'Convert foreign weights first: python -m timm_ml.models.convert {path} converted.pth --model {model_name}')
+    model.load_state_dict(fitting, strict=False)
+    _logger.info(f'Loaded {len(fitting)} of {len(own)} backbone tensors from {path}; the classifier is new.')
+    return len(fitting)

@@ -1,0 +1,1 @@
+from .per_class import write_per_class_report

@@ -1,0 +1,168 @@
+""" Checkpoint files: safe loading (weights_only), atomic writes, and timm's CheckpointSaver made safe to resume.
+
+Nothing read from a checkpoint is trusted as a path: the saver history a checkpoint carries is confined to its run
+folder (entries naming another place are dropped with a warning, never joined and later deleted).
+"""
+import argparse
+import errno
+import logging
+import os
+import pickle
+import re
+from typing import Any, Dict, Optional
+
+import torch
+from timm.utils import CheckpointSaver
+from timm.utils.checkpoint_saver import load_checkpoint_metadata
+
+from .faults import fault_point
+
+ML_CONFIG_KEY = 'ml_config'
+_logger = logging.getLogger(__name__)
+_HISTORY_NAME = re.compile(r'^checkpoint-\d+\.pth\.tar$')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot or must not be loaded; the message names the file."""
+
+
+def load_checkpoint_file(path: str) -> Dict[str, Any]:
+    """torch.load with weights_only=True (argparse.Namespace allowed for timm's saved args)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'Checkpoint not found: {path}')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'Checkpoint {path} is empty (0 bytes): an interrupted copy or save?')
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'Unsupported global' in str(e) or 'weights_only' in str(e):
+            found = re.search(r'GLOBAL ([\w.]+)', str(e))
+            raise CheckpointError(
+                f'Refused to load {path}: it holds Python objects ({found.group(1) if found else "not tensors"}) that '
+                'could run code when unpickled. Load only checkpoints written by timm / timm_ml, or re-save the '
+                'weights alone (a state_dict of tensors) from a trusted copy.') from None
+        raise CheckpointError(f'Cannot read checkpoint {path}: truncated or not a torch file') from None
+    except (EOFError, RuntimeError, OSError) as e:
+        raise CheckpointError(f'Cannot read checkpoint {path}: truncated or not a torch file '
+                              f'({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+
+
+def read_ml_config(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The multi-label config of a checkpoint: in timm's task state, or top-level in older timm_ml checkpoints."""
+    if not isinstance(checkpoint, dict):
+        return None
+    return (checkpoint.get('task_state') or {}).get(ML_CONFIG_KEY) or checkpoint.get(ML_CONFIG_KEY)
+
+
+def _is_disk_full(e: Exception) -> bool:
+    # torch.save reports a short write as "unexpected pos N vs M" from its zip writer
+    return (isinstance(e, OSError) and e.errno == errno.ENOSPC) or 'No space left' in str(e) or \
+        'unexpected pos' in str(e)
+
+
+def _save_or_clean_up(save_fn, tmp: str, final: str):
+    """Run save_fn() writing `tmp`; on failure remove the partial temp file, and name a full disk as such."""
+    try:
+        save_fn()
+    except (OSError, RuntimeError) as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if _is_disk_full(e):
+            raise OSError(errno.ENOSPC, f'No space left on the device holding {os.path.dirname(os.path.abspath(final))}'
+                                        f' while writing {os.path.basename(final)}; the partial file was removed, '
+                                        'earlier checkpoints are intact') from e
+        raise
+
+
+def save_checkpoint_atomic(state: Dict[str, Any], path: str):
+    """Write to a temp file in the same folder, then rename over `path`; a full disk is named as such."""
+    tmp = path + '.tmp'
+    _save_or_clean_up(lambda: torch.save(state, tmp), tmp, path)
+    os.replace(tmp, path)
+
+
+class MultiLabelCheckpointSaver(CheckpointSaver):
+    """ timm's CheckpointSaver (temp file, rename, hard links, ranked history), plus:
+    - failed writes leave no partial file and name a full disk as such instead of torch's 'unexpected pos ...';
+    - the history restored on --resume is confined to the run folder (`checkpoint-<N>.pth.tar` names only);
+    - `model_best` is repaired on resume when the run was killed between `last` and the best link;
+    - each write step is a named fault point (timm_ml.utils.faults) for the fault-injection tests.
+    """
+
+    def _save(self, save_path, epoch, metric=None):
+        _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
+                          save_path)
+        fault_point('checkpoint_written')
+
+    def _replace(self, src, dst):
+        super()._replace(src, dst)
+        fault_point('last_renamed' if os.path.basename(dst).startswith('last') else 'recovery_renamed')
+
+    def _duplicate(self, src, dst):
+        super()._duplicate(src, dst)
+        fault_point('best_linked' if os.path.basename(dst).startswith('model_best') else 'epoch_linked')
+
+    def _cleanup_checkpoints(self, trim=0):
+        fault_point('history_cleanup')
+        super()._cleanup_checkpoints(trim)
+
+    def load_state_dict(self, state_dict):
+        history = []
+        for entry in state_dict.get('checkpoint_files', []):
+            name = entry[0] if isinstance(entry, (list, tuple)) and entry else None
+            if isinstance(name, str) and _HISTORY_NAME.match(name):
+                history.append(tuple(entry))
+            else:
+                _logger.warning(f'Ignoring checkpoint history entry {name!r}: not a checkpoint-<N>.pth.tar file of '
+                                f'this run folder (a checkpoint never names files elsewhere).')
+        super().load_state_dict(dict(state_dict, checkpoint_files=history))
+        self._repair_best(state_dict.get('pending', (None, None)))
+
+    def _repair_best(self, pending):
+        """A kill between writing `last` and linking `model_best` leaves model_best older than the best epoch: make
+        model_best the last checkpoint again when that epoch is the best one."""
+        epoch, metric = pending if isinstance(pending, (list, tuple)) else (None, None)
+        if epoch is None or metric is None:
+            return
+        if self.best_metric is None or self.cmp(metric, self.best_metric) or self.best_epoch == epoch:
+            self.best_metric, self.best_epoch = metric, epoch
+            last = os.path.join(self.checkpoint_dir, 'last' + self.extension)
+            best = os.path.join(self.checkpoint_dir, 'model_best' + self.extension)
+            best_epoch = None
+            if os.path.isfile(best):
+                try:
+                    best_epoch = load_checkpoint_metadata(best).get('epoch')
+                except Exception:  # noqa: BLE001 - a broken model_best is replaced below
+                    best_epoch = None
+            last_epoch = None
+            if os.path.isfile(last):
+                try:
+                    last_epoch = load_checkpoint_metadata(last).get('epoch')
+                except Exception:  # noqa: BLE001 - an unreadable last cannot repair anything
+                    last_epoch = None
+            if best_epoch != epoch and last_epoch == epoch:
+                _logger.warning(f'model_best{self.extension} held epoch {best_epoch}, the best epoch is {epoch}: '
+                                'relinking it to last (the run was interrupted while linking it).')
+                self._duplicate(last, best)
+
+    def save_last(self, epoch: int) -> str:
+        """Write last.pth.tar only (no ranking): the trained epoch survives a failure of its evaluation."""
+        tmp = os.path.join(self.checkpoint_dir, 'tmp' + self.extension)
+        last = os.path.join(self.checkpoint_dir, 'last' + self.extension)
+        self._save(tmp, epoch)
+        self._replace(tmp, last)
+        return last
+
+
+def save_recovery(saver, task, epoch: int, update_idx: int, stream_position=None):
+    """timm's recovery checkpoint, recording how many updates of `epoch` it holds (and, for streamed data, each
+    rank-worker's position) so --resume continues right after them."""
+    task.recovery_updates = update_idx + 1
+    task.recovery_stream = stream_position
+    try:
+        saver.save_recovery(epoch, batch_idx=update_idx)
+    finally:
+        task.recovery_updates = None
+        task.recovery_stream = None
+    return saver.curr_recovery_file

@@ -1,0 +1,102 @@
+""" How the scripts end: a user error prints one `error: ...` line and exits 2 (the traceback with --debug or
+TIMM_ML_DEBUG=1); SIGTERM / SIGINT stop training at the next step boundary, which saves a recovery checkpoint and exits
+128 + the signal number (143 / 130), never 0."""
+import logging
+import os
+import signal
+import sys
+
+_logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+
+
+def user_errors():
+    """The exception types that are the user's input, not a bug: they get one line, not a traceback."""
+    from timm_ml.data import BadImageError, LabelFileError
+    from timm_ml.models.label_embeddings import LabelEmbeddingError
+    from timm_ml.schema import SchemaError
+    from timm_ml.utils.checkpoint_io import CheckpointError
+    from timm_ml.utils.run_folder import RunFolderError
+    from timm_ml.loss.prior import PriorFileError
+    return (LabelFileError, BadImageError, CheckpointError, RunFolderError, SchemaError, LabelEmbeddingError,
+            PriorFileError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, UserError)
+
+
+class UserError(ValueError):
+    """A command-line or data problem the user fixes; the message says how."""
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after saving its state."""
+
+    def __init__(self, signum: int, saved: str = ''):
+        super().__init__(f'{signal.Signals(signum).name}' + (f': state saved in {saved}' if saved else ''))
+        self.signum = signum
+        self.saved = saved
+
+
+class StopRequest:
+    """ Records SIGTERM / SIGINT instead of dying mid-write; the training loop asks `requested` at each step boundary.
+    A second signal of the same kind while stopping ends the process at once (the default action)."""
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def install(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.signum = signum
+        _logger.warning(f'{signal.Signals(signum).name} received: stopping after this step and saving a recovery '
+                        'checkpoint (send it again to stop at once)')
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+def run_cli(main, argv=None):
+    """Run a script's main(): user errors as one `error:` line and exit 2; Interrupted as exit 128 + signal."""
+    debug = os.environ.get('TIMM_ML_DEBUG') == '1' or '--debug' in (argv if argv is not None else sys.argv)
+    try:
+        return main()
+    except Interrupted as e:
+        print(f'stopped: {e}. Continue with --resume {e.saved}' if e.saved else f'stopped: {e}', file=sys.stderr)
+        sys.exit(128 + e.signum)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - classify, then re-raise what is not the user's
+        if debug or not isinstance(e, user_errors() + (ValueError,)) or _looks_internal(e):
+            raise
+        rank = os.environ.get('RANK')
+        prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
+        print(f'{prefix}error: {_one_line(e)}', file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _looks_internal(e: Exception) -> bool:
+    """A bare ValueError raised inside torch / numpy is a bug report, not a user message."""
+    if isinstance(e, user_errors()):
+        return False
+    tb = e.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(here)
+    return not (last and (last.startswith(here) or os.path.dirname(last) == root))
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)) and e.filename:
+        text = f'{e.strerror}: {e.filename}'
+    return ' '.join(text.splitlines()) if len(text.splitlines()) <= 1 else text.replace('\n', '\n  ')

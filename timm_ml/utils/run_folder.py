@@ -1,0 +1,164 @@
+""" The run folder's invariants: one writer at a time (a lock), one summary row per epoch whatever interrupted the
+last run, summary columns that never change meaning on resume, and outputs that never overwrite inputs."""
+import csv
+import fcntl
+import logging
+import os
+import socket
+from typing import Iterable, Optional, Sequence
+
+from timm.utils import get_outdir, trim_summary, update_summary
+
+from .checkpoint_io import MultiLabelCheckpointSaver
+from .faults import fault_point
+
+_logger = logging.getLogger(__name__)
+
+LOCK_FILE = '.lock'
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot be written as asked (another writer, changed columns, an output that is an input)."""
+
+
+class RunLock:
+    """ An exclusive lock on a run folder held for the life of the process (fcntl.flock on <folder>/.lock): a second
+    train.py writing the same folder is refused, naming the holder; the kernel drops the lock of a dead process, so a
+    stale lock file is simply taken over.
+
+    Args:
+        folder: The run folder.
+    """
+
+    def __init__(self, folder: str):
+        self.path = os.path.join(folder, LOCK_FILE)
+        self.file = open(self.path, 'a+')
+        try:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or 'another process'
+            self.file.close()
+            raise RunFolderError(f'{folder} is being written by {holder}: two runs must not write one run folder '
+                                 '(wait for it to end, or give this run another --experiment)') from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f'train.py pid {os.getpid()} on {socket.gethostname()}\n')
+        self.file.flush()
+
+    def release(self):
+        if not self.file.closed:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+            self.file.close()
+
+
+def summary_header(path: str) -> Optional[list]:
+    if not os.path.isfile(path) or not os.path.getsize(path):
+        return None
+    with open(path, newline='') as f:
+        return next(csv.reader(f), None)
+
+
+def check_summary_columns(path: str, columns: Sequence[str]):
+    """A resumed run must write the columns its summary.csv already has (e.g. a changed --topk renames top3_* to
+    top5_*): refuse the resume rather than append rows under the wrong header."""
+    header = summary_header(path)
+    if header is not None and 'epoch' in header and list(header) != list(columns):
+        gone = [c for c in header if c not in columns]
+        new = [c for c in columns if c not in header]
+        raise RunFolderError(
+            f'{path}: this run would write other columns than the summary holds (no longer written: {gone[:6]}, new: '
+            f'{new[:6]}): an option that names or adds evaluation columns (--topk, --threshold, --val-split, the head) '
+            'changed since the run started. Resume with the original options, or start a new run '
+            '(--initial-checkpoint to keep the weights).')
+
+
+def reconcile_summary(path: str, start_epoch: int, checkpoint_row=None):
+    """ Make summary.csv hold exactly one row per finished epoch before `start_epoch`: rows at or after it (written
+    by an interrupted run before its checkpoint) are dropped with timm's trim_summary, and the row of the resumed
+    checkpoint's epoch, written into the checkpoint before the summary, is appended when the interruption came between
+    the two.
+
+    Args:
+        path: summary.csv. start_epoch: The first epoch the resumed run trains.
+        checkpoint_row: (epoch, train_metrics, eval_metrics, lr) stored in the resumed checkpoint, or None.
+    """
+    trim_summary(path, start_epoch)
+    if checkpoint_row is None:
+        return
+    epoch, train_metrics, eval_metrics, lr = checkpoint_row
+    if epoch != start_epoch - 1:
+        return
+    epochs = []
+    if os.path.isfile(path):
+        with open(path, newline='') as f:
+            epochs = [int(float(r[0])) for r in list(csv.reader(f))[1:] if r]
+    if epoch not in epochs:
+        _logger.info(f'{path}: adding the row of epoch {epoch} from the resumed checkpoint (the run stopped between '
+                     'saving the checkpoint and writing its summary row)')
+        update_summary(epoch, train_metrics, eval_metrics, filename=path, lr=lr)
+
+
+def check_outputs_are_not_inputs(outputs: Iterable[Optional[str]], inputs: Iterable[Optional[str]], flag: str):
+    """An output path that names an input file (a label file, a checkpoint) would overwrite it: refuse."""
+    real_inputs = {os.path.realpath(p): p for p in inputs if p and os.path.exists(p)}
+    for out in outputs:
+        if out and os.path.realpath(out) in real_inputs:
+            raise RunFolderError(f'{flag} {out}: that is an input ({real_inputs[os.path.realpath(out)]}); writing it '
+                                 'would destroy it. Name another file.')
+
+
+def write_epoch_summary(epoch, train_metrics, eval_metrics, filename, lr=None, log_wandb=False):
+    """timm's update_summary (header when the file is new or empty), then the fault point after the row."""
+    update_summary(epoch, train_metrics, eval_metrics, filename=filename, lr=lr, log_wandb=log_wandb)
+    fault_point('summary_written')
+
+
+class RunFolder:
+    """ An open run folder: locked for this process, its summary checked against the columns this run writes.
+
+    Args:
+        path: The folder. resume: The --resume checkpoint when it continues in this folder, else ''.
+        summary_columns: The summary.csv header this run writes.
+    """
+
+    def __init__(self, path: str, resume: str = '', summary_columns: Optional[Sequence[str]] = None):
+        self.path = path
+        self.lock = RunLock(path)
+        self.resume = resume
+        self.summary = os.path.join(path, 'summary.csv')
+        if resume and summary_columns is not None:
+            check_summary_columns(self.summary, summary_columns)
+
+    def create_saver(self, **kwargs) -> MultiLabelCheckpointSaver:
+        saver = MultiLabelCheckpointSaver(checkpoint_dir=self.path, recovery_dir=self.path, **kwargs)
+        if self.resume:
+            saver.load_state_dict_from_checkpoint(self.resume)
+        return saver
+
+    def reconcile_summary(self, start_epoch: int, checkpoint_row=None):
+        if self.resume:
+            reconcile_summary(self.summary, start_epoch, checkpoint_row)
+
+    def write_split_record(self, train, val=None):
+        """A seeded split (a layout without split files) is written beside the run as split.csv (path, split)."""
+        if not train.split.startswith('train (seeded'):
+            return None
+        out = os.path.join(self.path, 'split.csv')
+        with open(out, 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(['path', 'split'])
+            for name, labels in (('train', train), ('val', val)):
+                if labels is not None:
+                    w.writerows([p, name] for p in labels.paths)
+        _logger.info(f'Seeded split ({train.split[len("train "):]}) written to {out}')
+        return out
+
+
+def open_run_folder(output_base: str, exp_name: str, resume: str = '', summary_columns=None) -> RunFolder:
+    """ The run folder of train.py: a new run never appends to an older run's folder (timm's get_outdir with inc); a
+    --resume continues in place only in the resumed checkpoint's own folder (any other name gets a new folder)."""
+    in_place = bool(resume) and os.path.abspath(os.path.join(output_base, exp_name)) == \
+        os.path.abspath(os.path.dirname(resume))
+    path = get_outdir(output_base, exp_name, inc=not in_place)
+    return RunFolder(path, resume if in_place else '', summary_columns)
