@@ -18,11 +18,8 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from contextlib import suppress
 
-import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.parallel
 
 from timm import utils
@@ -375,8 +372,6 @@ def validate(args):
         levels=result.levels,
         per_class=result.per_class,
     )
-    if utils.is_primary(args):
-        _logger.info(_summary_line(results, args.metrics_avg))
     return results
 
 
@@ -492,6 +487,16 @@ def main():
         else:
             results = validate(args)
 
+    if utils.is_primary(args):  # multi-label: the headline of each checkpoint on stdout, like timm's log line
+        for r in (results if isinstance(results, list) else [results]):
+            if 'error' not in r:
+                print(_summary_line(r, args.metrics_avg) + (f'  ({r["checkpoint"]})' if len(checkpoints) > 1 else ''))
+                for name, m in (r.get('groups') or {}).items():
+                    print(f"  {name}: acc {m['acc']:.3f}  balanced acc {m['bacc']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+                          f"(known {m['known']})")
+                for name, m in (r.get('levels') or {}).items():
+                    print(f"  level {name}: acc {m['acc']:.3f}  balanced acc {m['bacc']:.3f}  "
+                          f"macro-F1 {m['macro_f1']:.3f}  (known {m['known']})")
     if args.results_file and utils.is_primary(args):
         write_results(args.results_file, results, format=args.results_format)
 

@@ -7,8 +7,10 @@ import sys
 import numpy as np
 from PIL import Image
 
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
+
 
 TINY = ['--model', 'test_resnet', '--input-size', '3', '32', '32', '-b', '32', '-j', '0', '--log-interval', '5',
         '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3', '--scale', '0.8', '1']

@@ -1,6 +1,7 @@
 """ The command-line flags of timm's train.py and validate.py (huggingface/pytorch-image-models, 1.0.29.dev0 source),
 the reference for flag coverage: a timm user's command line must be understood, or refused with a message."""
 
+
 TIMM_TRAIN_FLAGS = (
     '-c',
     '--data-dir',
@@ -174,6 +175,7 @@ TIMM_TRAIN_FLAGS = (
     '--kd-teacher-feature-dim',
     '--kd-token-distill-type',
 )
+
 
 TIMM_VALIDATE_FLAGS = (
     '--data-dir',

@@ -136,6 +136,7 @@ def test_auto_logs_its_choice_and_explicit_format_is_obeyed(tmp_path, caplog):
 
 # ---- files that were misread silently
 
+
 def _csv(tmp_path, text, name='train.csv', encoding='utf-8'):
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
@@ -218,6 +219,7 @@ def test_images_folder_beside_the_label_file_and_image_dir(tmp_path, caplog):
 
 
 # ---- end to end (slow): each published layout trains and validates
+
 
 def _layout(kind, root):
     if kind == 'coco':

@@ -143,3 +143,30 @@ def test_label_list_na_cell_means_unannotated(tmp_path):
     ls = read(str(f))
     assert ls.classes == ['cat', 'dog']
     assert dense(ls) == [[1, 0], [-1, -1], [0, 0], [0, 1]]
+
+
+def test_non_utf8_label_file_names_the_file(tmp_path):
+    path = tmp_path / 'train.csv'
+    path.write_bytes('path,labels\na.png,caf\u00e9\n'.encode('latin-1'))
+    with pytest.raises(LabelFileError, match=r'train\.csv: not UTF-8 text \(byte \d+'):
+        read(str(path))
+
+
+def test_attribute_column_without_any_known_value(tmp_path):
+    path = tmp_path / 'attrs.csv'
+    path.write_text('filename,neck,pattern\na.png,round,#N/A\nb.png,v,\nc.png,round,#N/A\n')
+    with pytest.raises(LabelFileError, match=r"attribute columns \['pattern'\] have no known value"):
+        read(str(path))
+
+
+def test_missing_data_folder_is_named():
+    with pytest.raises(ValueError, match='No dataset folder given'):
+        read(None, 'train')
+
+
+def test_one_hot_csv_is_read_as_multi_hot_not_as_attributes(tmp_path):
+    path = tmp_path / 'train.csv'
+    path.write_text('filename,cat,dog,car\na.png,1,0,0\nb.png,0,1,-1\nc.png,1,1,\n')
+    ls = read(str(path))
+    assert ls.format == 'multihot' and ls.classes == ['cat', 'dog', 'car'] and not ls.schema.groups
+    assert ls.targets.dense().tolist() == [[1, 0, 0], [0, 1, -1], [1, 1, -1]]

@@ -12,6 +12,7 @@ from fashion_attrs.report import balance_report
 from fashion_attrs.split import split_attribute_csv
 from timm_ml.data import WeightedEpochSampler, rarity_weights
 
+
 ATTRS = ['neck', 'sleeve_length', 'pattern']
 
 
@@ -72,8 +73,8 @@ def test_attribute_heads_beat_majority_baseline_with_balanced_sampler(garments, 
     for attr in ATTRS:
         known = val[attr][val[attr] != '#N/A']
         majority = 100 * known.value_counts(normalize=True).iloc[0]
-        assert result['attributes'][attr]['acc'] > majority + 15, (attr, result['attributes'][attr], majority)
-        assert result['attributes'][attr]['known'] == len(known)
+        assert result['groups'][attr]['acc'] > majority + 15, (attr, result['groups'][attr], majority)
+        assert result['groups'][attr]['known'] == len(known)
         assert f'  {attr}: acc ' in proc.stdout
     assert result['map'] > 50  # 21-class mAP with unknowns masked
 

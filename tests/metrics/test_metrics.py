@@ -120,3 +120,13 @@ def test_masked_map_equals_timm_exact_ap_on_fully_known_targets():
     target = (torch.rand(500, 30, generator=g) < 0.2).to(torch.int8)
     ours, _ = masked_average_precision(scores, target, chunk_elements=3000)
     assert torch.allclose(ours, _average_precision(scores.float(), target.bool()), atol=1e-12)
+
+
+def test_attribute_without_known_value_is_not_averaged_as_zero():
+    logits = torch.randn(4, 5)
+    target = torch.tensor([[1, 0, -1, -1, -1], [0, 1, -1, -1, -1], [1, 0, -1, -1, -1], [0, 1, -1, -1, -1]],
+                          dtype=torch.int8)
+    schema = LabelSchema.from_config(dict(classes=list('abcde'), group_sizes=[2, 3], attribute_names=['neck', 'pattern']))
+    summary = compute_multilabel_metrics(logits, target, schema).summary
+    assert np.isnan(summary['pattern_acc'])
+    assert summary['attr_mean_acc'] == summary['neck_acc']

@@ -151,7 +151,6 @@ def test_embeddings_from_a_file_are_fixed_and_recorded():
 def test_graph_head_trains_with_partial_labels_validates_and_exports_without_head_flags(mosaic_data, tmp_path, ml_head,
                                                                                          model):
     import json
-    import os
     import pandas as pd
     from tests.helpers import TINY, run_script
     from timm_ml.utils import load_checkpoint_file

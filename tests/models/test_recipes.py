@@ -1,5 +1,4 @@
 """ The default recipes: what a user gets from --ml-head X or --loss Y alone."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

@@ -1,13 +1,10 @@
-
-import pandas as pd
+""" Optimizers: gradient centralization by hand, AdamP parity, early stopping."""
 import pytest
 import torch
 import torch.nn as nn
 from timm.optim import AdamP, create_optimizer_v2
 
-from tests.helpers import TINY, run_script
 from timm_ml.optim import add_gradient_centralization
-from timm_ml.utils import load_checkpoint_file
 from timm_ml.utils.early_stop import EarlyStopping
 
 
@@ -70,39 +67,3 @@ def test_early_stopping_counts_epochs_without_improvement():
     assert es.best == 11 and es.best_epoch == 2
     es = EarlyStopping(patience=1, decreasing=True)
     assert [es.step(m) for m in (3, 2, 2.5)] == [False, False, True]
-
-
-@pytest.mark.slow
-def test_plateau_schedule_and_early_stop_in_train(mosaic_data, tmp_path):
-    # no change of mAP counts as an improvement (min delta 100), so training stops after epoch 0 + 2 epochs
-    proc = run_script(['train.py', mosaic_data, *TINY, '--sched', 'plateau', '--epochs', '6',
-                       '--early-stop-patience', '2', '--early-stop-min-delta', '100', '--output', str(tmp_path),
-                       '--experiment', 'es'])
-    summary = pd.read_csv(tmp_path / 'es' / 'summary.csv')
-    assert len(summary) == 3
-    assert 'Early stopping at epoch 2' in proc.stderr + proc.stdout
-    best = load_checkpoint_file(str(tmp_path / 'es' / 'model_best.pth.tar'))['epoch']
-    assert best == summary.epoch[summary.eval_map.idxmax()]  # model_best stays the best epoch
-
-
-@pytest.mark.parametrize('head,extra', [
-    ('linear', []),
-    ('mldecoder', ['--mld-groups', '5', '--mld-dim', '64', '--mld-ff', '128', '--mld-heads', '4']),
-    ('cosine', ['--aam-s', '10', '--aam-m', '0.1', '--aam-k', '0.7']),
-    ('attributes', ['--train-split', 'train_attributes', '--val-split', 'val_attributes']),
-    ('gcn', []),
-    ('ssgrl', ['--ssgrl-attention-dim', '64', '--ssgrl-graph-dim', '64']),
-])
-@pytest.mark.slow
-def test_each_head_learns_and_reloads_without_flags(head, extra, mosaic_data, tmp_path):
-    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--ml-head', head, *extra,
-                '--output', str(tmp_path), '--experiment', head])
-    out = tmp_path / head
-    summary = pd.read_csv(out / 'summary.csv')
-    assert summary.eval_map.max() > summary.eval_map.iloc[0] + 2, summary.eval_map.tolist()
-    split = 'val_attributes' if head == 'attributes' else 'val'
-    proc = run_script(['validate.py', mosaic_data, '--split', split, '--checkpoint', str(out / 'model_best.pth.tar'),
-                       '-j', '0'])
-    assert f'* mAP {summary.eval_map.max():.3f}' in proc.stdout
-    if head == 'attributes':
-        assert 'attribute acc' in proc.stdout and 'eval_cell00_acc' in summary.columns

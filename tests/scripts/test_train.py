@@ -1,18 +1,27 @@
+""" train.py end to end (slow tier): timm's layout, DDP, engine flags, bad images, NaN, resume, run folders."""
+import glob
 import json
 import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
 
-from tests.helpers import TINY, free_port, run_script
+from tests.helpers import ROOT, TINY, free_port, run_script
+from timm_ml.plot import read_summary
 from timm_ml.utils import load_checkpoint_file
 
 pytestmark = pytest.mark.slow  # subprocess runs of the scripts
 
 
-
 def summary_of(out_dir):
     return pd.read_csv(os.path.join(out_dir, 'summary.csv'))
+
 
 
 def validate_json(data, checkpoint, tmp_path, extra=(), name='val.json', distributed=None):
@@ -39,29 +48,6 @@ def test_train_writes_timm_layout(trained):
     config = ck['task_state']['ml_config']
     assert config['classes'][0] == 'T-shirt/top' and config['ml_head'] == 'linear'
     assert config['data_config']['input_size'] == [3, 32, 32]
-
-
-def test_validate_reproduces_best_epoch(trained, mosaic_data, tmp_path):
-    out_dir, _ = trained
-    summary = summary_of(out_dir)
-    best = summary.loc[summary.eval_map.idxmax()]
-    result, proc = validate_json(mosaic_data, os.path.join(out_dir, 'model_best.pth.tar'), tmp_path)
-    assert abs(result['map'] - best.eval_map) < 1e-6
-    assert abs(result['OF1'] - best.eval_OF1) < 1e-6
-    assert abs(result['loss'] - best.eval_loss) < 1e-6  # same evaluation loss as train.py
-    assert f"* mAP {best.eval_map:.3f}" in proc.stdout
-    per_class = pd.read_csv(str(tmp_path / 'val_per_class.csv'))
-    assert len(per_class) == 10 and abs(per_class.ap.mean() - result['map']) < 1e-6
-
-
-def test_validate_other_split_and_checkpoint_folder(trained, mosaic_data, tmp_path):
-    out_dir, _ = trained
-    proc = run_script(['validate.py', mosaic_data, '--checkpoint', out_dir, '-j', '0', '--split', 'test',
-                          "--results-file", str(tmp_path / "r.json")])
-    assert proc.stdout.count('* mAP') == len([f for f in os.listdir(out_dir) if f.endswith('.pth.tar')])
-    with open(tmp_path / 'r_model_best.json') as f:
-        result = json.load(f)
-    assert result['split'] == 'test' and result['images'] == 64
 
 
 def test_seed_style_command_runs_on_cpu(mosaic_data, tmp_path):
@@ -98,14 +84,239 @@ def test_ddp_gloo_two_processes_match_single_process(mosaic_data, tmp_path):
         assert abs(single[key] - logged['eval_' + key]) < 1e-3, key
 
 
-def test_seed_validate_command_verbatim_and_without_prefetcher(trained, mosaic_data, tmp_path):
-    # the seed's command: validate.py <data> --model <arch> --checkpoint .../model_best.pth.tar -b 64
-    out_dir, _ = trained
-    best = os.path.join(out_dir, 'model_best.pth.tar')
-    proc = run_script(['validate.py', mosaic_data, '--model', 'test_resnet', '--checkpoint', best, '-b', '64'])
-    logged = summary_of(out_dir).eval_map.max()
-    assert f'* mAP {logged:.3f}' in proc.stdout
-    plain, _ = validate_json(mosaic_data, best, tmp_path, extra=['--no-prefetcher'], name='plain.json')
-    assert abs(plain['map'] - logged) < 1e-4  # GPU-style normalisation in the prefetcher = the CPU transform
-    with pytest.raises(AssertionError, match='holds a test_resnet'):
-        run_script(['validate.py', mosaic_data, '--model', 'resnet50', '--checkpoint', best])
+NO_BN = ['--model', 'test_vit', '--input-size', '3', '32', '32', '--model-kwargs', 'img_size=32', '-b', '32', '-j',
+         '0', '--warmup-epochs', '0', '--opt', 'adamw', '--no-aug', '--epochs', '1', '--log-interval', '1']
+
+
+def test_ddp_train_loss_is_the_mean_over_all_ranks(mosaic_data, tmp_path):
+    # lr 0, no augmentation, no batch norm: every sample's loss is fixed, so the epoch's train_loss is the mean over
+    # the 192 images however they are split into batches and ranks (regression: DDP logged a mix of rank-local and
+    # reduced values)
+    run_script(['train.py', mosaic_data, *NO_BN, '--lr', '0', '--output', str(tmp_path), '--experiment', 'one'])
+    run_script(['./distributed_train.sh', '2', mosaic_data, *NO_BN, '--lr', '0', '--output', str(tmp_path),
+                '--experiment', 'two'], env={'MASTER_PORT': str(free_port())})
+    one = pd.read_csv(tmp_path / 'one' / 'summary.csv').train_loss.iloc[0]
+    two = pd.read_csv(tmp_path / 'two' / 'summary.csv').train_loss.iloc[0]
+    assert two == pytest.approx(one, rel=1e-5)
+
+
+def test_ddp_attribute_head(mosaic_data, tmp_path):
+    # regression: --ml-head attributes read the model config after the DDP wrap and crashed
+    run_script(['./distributed_train.sh', '2', mosaic_data, *TINY, '--epochs', '1', '--ml-head', 'attributes',
+                '--train-split', 'train_attributes', '--val-split', 'val_attributes', '--output', str(tmp_path),
+                '--experiment', 'attr'], env={'MASTER_PORT': str(free_port())})
+    summary = pd.read_csv(tmp_path / 'attr' / 'summary.csv')
+    assert 'eval_attr_mean_acc' in summary.columns and summary.eval_attr_mean_acc.iloc[0] > 0
+
+
+def test_opt_kwargs_epoch_repeats_and_eval_metric_spelling_take_effect(mosaic_data, tmp_path):
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--opt-kwargs', 'betas=(0.5,0.6)',
+                '--epoch-repeats', '2', '--eval-metric', 'mAP', '--output', str(tmp_path), '--experiment', 'k'])
+    ck = load_checkpoint_file(str(tmp_path / 'k' / 'last.pth.tar'))
+    group = ck['optimizer']['param_groups'][0]
+    assert tuple(group['betas']) == (0.5, 0.6)
+    steps = {float(s['step']) for s in ck['optimizer']['state'].values()}
+    assert steps == {12.}  # 192 images x 2 repeats / batch 32
+    assert ck['metric'] == pd.read_csv(tmp_path / 'k' / 'summary.csv').eval_map.iloc[0]
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--amp-impl', 'apex'], '--amp-impl'),
+    (['--eval-metric', 'f1'], "--eval-metric 'f1' is not an evaluation column"),
+    (['--kd-model-name', 'resnet18'], 'knowledge distillation'),
+    (['-b', '256'], 'fewer than one batch of 256'),
+])
+def test_flags_that_cannot_apply_stop_before_training(mosaic_data, tmp_path, flags, message):
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', *flags, '--output', str(tmp_path),
+                    '--experiment', 'x'])
+    assert not os.path.exists(tmp_path / 'x' / 'summary.csv')
+
+
+def test_resume_refuses_a_checkpoint_trained_on_reordered_classes(mosaic_data, tmp_path):
+    with open(os.path.join(mosaic_data, 'train.json')) as f:
+        classes = json.load(f)['classes']
+    (tmp_path / 'fwd.txt').write_text('\n'.join(classes))
+    (tmp_path / 'rev.txt').write_text('\n'.join(reversed(classes)))
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--class-map', str(tmp_path / 'fwd.txt'),
+                '--output', str(tmp_path), '--experiment', 'r'])
+    with pytest.raises(AssertionError, match='another order'):
+        run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--class-map', str(tmp_path / 'rev.txt'),
+                    '--resume', str(tmp_path / 'r' / 'last.pth.tar'), '--output', str(tmp_path), '--experiment', 'r'])
+
+
+@pytest.fixture
+def bad_data(mosaic_data, tmp_path):
+    """The mosaic train/val splits plus four unreadable images (zero-byte, truncated, not an image, missing)."""
+    data = tmp_path / 'bad'
+    shutil.copytree(mosaic_data, data)
+    train = json.load(open(data / 'train.json'))
+    (data / 'train' / 'zero.png').write_bytes(b'')
+    good = (data / 'train' / '000000.png').read_bytes()
+    (data / 'train' / 'truncated.png').write_bytes(good[:len(good) // 2])
+    (data / 'train' / 'text.png').write_text('not an image')
+    for name in ('zero.png', 'truncated.png', 'text.png', 'missing.png'):
+        train['images'].append([f'train/{name}', ['Bag']])
+    json.dump(train, open(data / 'train.json', 'w'))
+    return str(data)
+
+
+@pytest.mark.slow
+def test_bad_images_error_names_the_file(bad_data, tmp_path):
+    with pytest.raises(AssertionError, match=r'Cannot read image .*train/(zero|truncated|text|missing)\.png'):
+        run_script(['train.py', bad_data, *TINY, '--epochs', '1', '--output', str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_bad_images_skip_counts_and_logs(bad_data, tmp_path):
+    proc = run_script(['train.py', bad_data, *TINY, '--epochs', '1', '--bad-images', 'skip', '--output',
+                       str(tmp_path), '--experiment', 'skip'])
+    assert 'skipped 4 unreadable images' in proc.stderr
+    summary = pd.read_csv(tmp_path / 'skip' / 'summary.csv')
+    assert summary.train_skipped_images.iloc[0] == 4
+    run_script(['validate.py', bad_data, '--split', 'train', '--checkpoint', str(tmp_path / 'skip' / 'last.pth.tar'),
+                '--bad-images', 'skip', '-j', '0', '--results-file', str(tmp_path / 'r.json')])
+    result = json.load(open(tmp_path / 'r.json'))
+    assert result['skipped'] == 4 and result['images'] == 192
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_with_step(mosaic_data, tmp_path):
+    with pytest.raises(AssertionError, match=r'Loss is (nan|inf) at epoch 0, step \d+: stopping.*no checkpoint was '
+                                             r'written yet'):
+        run_script(['train.py', mosaic_data, *TINY, '--opt', 'sgd', '--lr', '1e30', '--epochs', '1',
+                    '--output', str(tmp_path)])
+
+
+RESUME_ARGS = [*TINY, '--epochs', '3', '-b', '16', '--recovery-interval', '3', '--model-ema',
+               '--model-ema-decay', '0.9']
+
+
+def _kill_when(pattern, args, timeout=300):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    start = time.time()
+    try:
+        while not glob.glob(pattern):
+            assert proc.poll() is None, 'training ended before it could be killed'
+            assert time.time() - start < timeout
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('resume_from', ['recovery', 'last'])
+def test_sigkill_then_resume_matches_uninterrupted(mosaic_data, tmp_path, resume_from):
+    run_script(['train.py', mosaic_data, *RESUME_ARGS, '--output', str(tmp_path), '--experiment', 'full'])
+    out = tmp_path / 'killed'
+    pattern = str(out / ('recovery-1-5.pth.tar' if resume_from == 'recovery' else 'checkpoint-0.pth.tar'))
+    _kill_when(pattern, ['train.py', mosaic_data, *RESUME_ARGS, '--output', str(tmp_path), '--experiment', 'killed'])
+    if resume_from == 'recovery':
+        resume = sorted(glob.glob(str(out / 'recovery-*.pth.tar')))[-1]
+    else:
+        resume = str(out / 'last.pth.tar')
+    run_script(['train.py', mosaic_data, *RESUME_ARGS, '--output', str(tmp_path), '--experiment', 'killed',
+                '--resume', resume])
+    full = pd.read_csv(tmp_path / 'full' / 'summary.csv')
+    resumed = pd.read_csv(out / 'summary.csv').drop_duplicates('epoch', keep='last')
+    assert list(resumed.epoch) == [0, 1, 2]
+    for col in ('eval_map', 'eval_loss', 'eval_OF1', 'lr'):
+        assert abs(full[col].iloc[-1] - resumed[col].iloc[-1]) < 1e-9, col
+
+
+@pytest.fixture
+def bad_val(mosaic_data, tmp_path):
+    data = tmp_path / 'data'
+    shutil.copytree(mosaic_data, data)
+    val = json.load(open(data / 'val.json'))
+    good = (data / 'val' / '000000.png').read_bytes()
+    (data / 'val' / 'truncated.png').write_bytes(good[:len(good) // 2])
+    val['images'].append(['val/truncated.png', ['Bag']])
+    json.dump(val, open(data / 'val.json', 'w'))
+    return str(data)
+
+
+@pytest.mark.slow
+def test_bad_val_image_found_before_training_when_asked(bad_val, tmp_path):
+    with pytest.raises(AssertionError, match=r'1 unreadable images in .*val\.json, first: .*truncated\.png'):
+        run_script(['train.py', bad_val, *TINY, '--epochs', '1', '--verify-images', 'full', '--output',
+                    str(tmp_path), '--experiment', 'v'])
+    assert not os.path.exists(tmp_path / 'v' / 'summary.csv')  # stopped before the first epoch
+
+
+@pytest.mark.slow
+def test_evaluation_failure_keeps_the_trained_epoch(bad_val, tmp_path):
+    with pytest.raises(AssertionError, match=r'Evaluation after epoch 0 failed: .*truncated\.png.*saved in '
+                                             r'.*last\.pth\.tar'):
+        run_script(['train.py', bad_val, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', 'e'])
+    assert load_checkpoint_file(str(tmp_path / 'e' / 'last.pth.tar'))['epoch'] == 0
+
+
+@pytest.mark.slow
+def test_resumed_run_in_a_new_folder_writes_a_summary_header(trained, mosaic_data, tmp_path):
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--resume', os.path.join(trained[0], 'last.pth.tar'),
+                '--output', str(tmp_path / 'resumed')])
+    (summary,) = [os.path.join(d, 'summary.csv') for d, _, f in os.walk(tmp_path / 'resumed') if 'summary.csv' in f]
+    frame = read_summary(summary)
+    assert list(frame.epoch) == [3]
+
+
+@pytest.mark.slow
+def test_resume_never_writes_into_another_runs_folder(trained, mosaic_data, tmp_path):
+    (tmp_path / 'b').mkdir()  # an unrelated run's folder
+    (tmp_path / 'b' / 'summary.csv').write_text('epoch,train_loss\n0,141.0\n')
+    before = (tmp_path / 'b' / 'summary.csv').read_text()
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--resume', os.path.join(trained[0], 'last.pth.tar'),
+                '--output', str(tmp_path), '--experiment', 'b'])
+    assert (tmp_path / 'b' / 'summary.csv').read_text() == before and os.listdir(tmp_path / 'b') == ['summary.csv']
+    assert list(read_summary(str(tmp_path / 'b-1' / 'summary.csv')).epoch) == [3]
+    # infer: a bare path list is an input
+    ck = os.path.join(trained[0], 'last.pth.tar')
+    (tmp_path / 'list.csv').write_text('filename\n' + ''.join(f'{os.path.join(mosaic_data, "test", f)}\n'
+                                                             for f in sorted(os.listdir(os.path.join(mosaic_data, 'test')))[:5]))
+    proc = run_script(['infer.py', str(tmp_path / 'list.csv'), '--checkpoint', ck, '--output', str(tmp_path / 'p.csv'),
+                       '-j', '0'])
+    assert 'wrote 5 predictions' in proc.stdout
+
+
+@pytest.mark.slow
+def test_plateau_schedule_and_early_stop_in_train(mosaic_data, tmp_path):
+    # no change of mAP counts as an improvement (min delta 100), so training stops after epoch 0 + 2 epochs
+    proc = run_script(['train.py', mosaic_data, *TINY, '--sched', 'plateau', '--epochs', '6',
+                       '--early-stop-patience', '2', '--early-stop-min-delta', '100', '--output', str(tmp_path),
+                       '--experiment', 'es'])
+    summary = pd.read_csv(tmp_path / 'es' / 'summary.csv')
+    assert len(summary) == 3
+    assert 'Early stopping at epoch 2' in proc.stderr + proc.stdout
+    best = load_checkpoint_file(str(tmp_path / 'es' / 'model_best.pth.tar'))['epoch']
+    assert best == summary.epoch[summary.eval_map.idxmax()]  # model_best stays the best epoch
+
+
+@pytest.mark.parametrize('head,extra', [
+    ('linear', []),
+    ('mldecoder', ['--mld-groups', '5', '--mld-dim', '64', '--mld-ff', '128', '--mld-heads', '4']),
+    ('cosine', ['--aam-s', '10', '--aam-m', '0.1', '--aam-k', '0.7']),
+    ('attributes', ['--train-split', 'train_attributes', '--val-split', 'val_attributes']),
+    ('gcn', []),
+    ('ssgrl', ['--ssgrl-attention-dim', '64', '--ssgrl-graph-dim', '64']),
+])
+@pytest.mark.slow
+def test_each_head_learns_and_reloads_without_flags(head, extra, mosaic_data, tmp_path):
+    run_script(['train.py', mosaic_data, *TINY, '--epochs', '4', '--ml-head', head, *extra,
+                '--output', str(tmp_path), '--experiment', head])
+    out = tmp_path / head
+    summary = pd.read_csv(out / 'summary.csv')
+    assert summary.eval_map.max() > summary.eval_map.iloc[0] + 2, summary.eval_map.tolist()
+    split = 'val_attributes' if head == 'attributes' else 'val'
+    proc = run_script(['validate.py', mosaic_data, '--split', split, '--checkpoint', str(out / 'model_best.pth.tar'),
+                       '-j', '0'])
+    if head == 'attributes':  # ranked by the mean group accuracy, reported as accuracy first (never 0.5 on softmax)
+        assert f'* acc {summary.eval_attr_mean_acc.max():.3f}' in proc.stdout and 'eval_cell00_acc' in summary.columns
+        assert '  cell00: acc ' in proc.stdout
+    else:
+        assert f'* mAP {summary.eval_map.max():.3f}' in proc.stdout

@@ -1,5 +1,4 @@
 """ The training engine's pieces: the multi-label task, its evaluator, loaders, checkpoints, argument handling."""
-import os
 import sys
 
 import numpy as np

@@ -50,7 +50,7 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
     train = read_label_set(root, args.train_split, label_format, options, split_flag='--train-split')
     val = None
     if args.val_split:
-        val = read_label_set(root, args.val_split, train.format, options.with_classes(train.schema),
+        val = read_label_set(root, args.val_split, label_format, options.with_classes(train.schema),
                              split_flag='--val-split')
         if val.classes != train.classes:
             raise LabelFileError(f'{val.source} ({val.format}) does not hold the classes of {train.source} '

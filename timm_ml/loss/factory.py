@@ -1,5 +1,5 @@
 """ One loss factory for every head: --loss bce|asl|aam|csl|ce and timm's other multi-label losses."""
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn

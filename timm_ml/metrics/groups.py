@@ -23,8 +23,8 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_values: i
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
     present = (support > 0) | (predicted > 0)
-    return OrderedDict(acc=100 * tp.sum() / support.sum(), bacc=100 * recall[support > 0].mean(),
-                       macro_f1=100 * f1[present].mean(), known=int(len(y_true)))
+    return OrderedDict(acc=float(100 * tp.sum() / support.sum()), bacc=float(100 * recall[support > 0].mean()),
+                       macro_f1=float(100 * f1[present].mean()), known=int(len(y_true)))
 
 
 def _truth_and_argmax(scores, target, cols):
@@ -98,4 +98,4 @@ def consistency_rate(nodes_per_level: Dict[str, np.ndarray], schema: LabelSchema
         good = np.where(low >= 0, parent == up, True)
         ok += int(good.sum())
         total += len(good)
-    return 100. * ok / total if total else float('nan')
+    return float(100. * ok / total) if total else float('nan')

@@ -5,7 +5,7 @@ timm state dict that `timm.create_model(..., checkpoint_path=...)` loads. The ot
 (`MultiLabelModel`). Either way the model carries `ml_config`: what is needed to rebuild it (stored in checkpoints).
 """
 import logging
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional
 
 import timm
 import torch

@@ -66,7 +66,8 @@ class MultiLabelTask(MultiLabelClassificationTask):
             if self.recovery_stream is not None:
                 state['recovery_stream'] = self.recovery_stream
             if self.summary_row is not None:
-                state['summary_row'] = self.summary_row
+                epoch, train, evaluation, lr = self.summary_row
+                state['summary_row'] = (int(epoch), _plain(train), _plain(evaluation), float(lr))
         return state
 
     def load_checkpoint_state(self, state_dict, task_state=None, ema: bool = False, strict: bool = True) -> None:
@@ -100,6 +101,11 @@ class MultiLabelTask(MultiLabelClassificationTask):
             topk=self.topk,
             **kwargs,
         )
+
+
+def _plain(metrics):
+    """Metrics as plain floats (a checkpoint loads with weights_only: no numpy scalars)."""
+    return {str(k): float(v) if isinstance(v, (int, float)) or hasattr(v, 'item') else v for k, v in metrics.items()}
 
 
 def build_ml_config(args, model, data_config, train_labels, val_labels, loss_type: str) -> Dict[str, Any]:

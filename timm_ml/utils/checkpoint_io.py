@@ -36,7 +36,7 @@ def load_checkpoint_file(path: str) -> Dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'Unsupported global' in str(e) or 'weights_only' in str(e):
+        if 'Unsupported global' in str(e) or 'GLOBAL ' in str(e):
             found = re.search(r'GLOBAL ([\w.]+)', str(e))
             raise CheckpointError(
                 f'Refused to load {path}: it holds Python objects ({found.group(1) if found else "not tensors"}) that '

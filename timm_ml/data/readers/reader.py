@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import posixpath
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from timm_ml.schema import LabelSchema

@@ -1,0 +1,32 @@
+""" create_label_sets: train defines the classes, val must hold them; partial-label simulation refusals."""
+import pytest
+
+from tests.helpers import read
+from timm_ml.data import LabelFileError, create_label_sets
+
+
+def _namespace(root, **kw):
+    import argparse
+    base = dict(data=root, data_dir=None, train_split='train', val_split='val', class_map='', label_format=None,
+                label_delimiter=None, path_column=None, labels_column=None, unknown_values=None, image_dir=None,
+                bad_images='error', simulate_partial=None, seed=0)
+    return argparse.Namespace(**dict(base, **kw))
+
+
+def test_train_and_val_with_different_classes_stop_before_training(mosaic_data):
+    with pytest.raises(ValueError, match=r'val_attributes.csv \(attributes\) does not hold the classes of .*train.json'):
+        create_label_sets(_namespace(mosaic_data, val_split='val_attributes'), log=False)
+
+
+def test_nothing_left_to_train_on_and_partial_simulation_of_attributes(mosaic_data):
+    with pytest.raises(ValueError, match=r'no known annotation left .*--simulate-partial rps:1.0'):
+        create_label_sets(_namespace(mosaic_data, simulate_partial='rps:1.0'), log=False)
+    with pytest.raises(ValueError, match='--simulate-partial hides single class entries'):
+        create_label_sets(_namespace(mosaic_data, train_split='train_attributes', val_split='val_attributes',
+                                     simulate_partial='rps:0.5'), log=False)
+
+
+def test_empty_label_file_is_an_error(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\n')
+    with pytest.raises(LabelFileError, match='train.csv: no images'):
+        read(str(tmp_path / 'train.csv'))

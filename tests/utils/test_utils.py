@@ -1,0 +1,39 @@
+""" Small utilities: the summary plot refuses headerless files, --dist-timeout reaches the process group, train.py's
+argument checks."""
+import datetime
+
+import pytest
+
+from timm_ml.plot import read_summary
+
+
+def test_plot_refuses_a_summary_without_header(tmp_path):
+    (tmp_path / 'summary.csv').write_text('3,0.5,0.6,40.0\n4,0.4,0.5,42.0\n')
+    with pytest.raises(ValueError, match='no header row with an "epoch" column'):
+        read_summary(str(tmp_path / 'summary.csv'))
+
+
+def test_dist_timeout_reaches_the_process_group(monkeypatch):
+    import torch.distributed as dist
+    from timm_ml.utils.distributed import process_group_timeout
+    seen = {}
+    fake = lambda *a, **k: seen.update(k)  # noqa: E731
+    monkeypatch.setattr(dist, 'init_process_group', fake)
+    with process_group_timeout(2.5):
+        dist.init_process_group(backend='gloo')
+    assert seen['timeout'] == datetime.timedelta(minutes=2.5)
+    assert dist.init_process_group is fake  # restored: nothing else is patched
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--epochs', '0'], '--epochs must be >= 1'), (['--topk', '0'], '--topk must be >= 1'),
+    (['--log-interval', '0'], '--log-interval must be >= 1'), (['--checkpoint-hist', '0'], '--checkpoint-hist'),
+    (['--input-img-mode', 'L', '--input-size', '3', '32', '32'], '--input-img-mode L gives 1 channels'),
+])
+def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
+    import train
+    args = train.parser.parse_args(['x', *flags])
+    with pytest.raises(SystemExit):
+        from timm_ml.utils.train_args import check_train_args
+        check_train_args(args, train.parser)
+    assert message in capsys.readouterr().err
