@@ -47,7 +47,7 @@ from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
 from timm_ml.task import MultiLabelTask, build_ml_config
 from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
-from timm_ml.utils.distributed import process_group_timeout, stop_requested
+from timm_ml.utils.distributed import gather_loss_meters, process_group_timeout, stop_requested
 from timm_ml.utils.early_stop import EarlyStopping
 from timm_ml.utils.run_folder import open_run_folder, write_epoch_summary
 from timm_ml.utils.tracking import Trackers
@@ -1237,6 +1237,10 @@ def train_one_epoch(
         num_updates += skip_updates
         skip_batches, first_batch = 0, skip_updates * accum_steps
 
+    if skip_updates and task.resumed_meters:  # multi-label: the resumed epoch's train loss counts its first updates
+        losses_m.sum, losses_m.count = task.resumed_meters[args.rank]
+        losses_m.avg = losses_m.sum / max(losses_m.count, 1)
+
     data_start_time = update_start_time = time.time()
     optimizer.zero_grad()
     update_sample_count = 0
@@ -1394,7 +1398,8 @@ def train_one_epoch(
         if (saver is not None or args.distributed) and (stopping or (args.recovery_interval and (
                 (update_idx + 1) % args.recovery_interval == 0))):
             position = loader.stream_position(batch_idx + 1) if hasattr(loader, 'stream_position') else None
-            saved = save_recovery(saver, task, epoch, update_idx, position) if saver is not None else ''
+            meters = gather_loss_meters(losses_m, args)
+            saved = save_recovery(saver, task, epoch, update_idx, position, meters) if saver is not None else ''
             if stopping:
                 raise Interrupted(stop.signum, saved)
 

@@ -20,3 +20,13 @@ def trained(mosaic_data, tmp_path_factory):
     out = tmp_path_factory.mktemp('train')
     proc = run_script(['train.py', mosaic_data, *TINY, '--epochs', '3', '--output', str(out), '--experiment', 'run'])
     return os.path.join(out, 'run'), proc
+
+
+# hypothesis: 40 examples per property in the test command; `HYPOTHESIS_PROFILE=thorough` runs 400
+try:
+    from hypothesis import settings as _settings
+    _settings.register_profile('ci', max_examples=40, deadline=None)
+    _settings.register_profile('thorough', max_examples=400, deadline=None)
+    _settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+except ImportError:  # pragma: no cover - hypothesis is in requirements-test.txt
+    pass

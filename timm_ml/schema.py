@@ -67,6 +67,9 @@ class LabelSchema:
 
     def __post_init__(self):
         self.classes = list(self.classes)
+        bad = [c for c in self.classes if not isinstance(c, str) or not c.strip()]
+        if bad:
+            raise SchemaError(f'class names must be non-empty strings, got {bad[:3]}')
         index = {c: i for i, c in enumerate(self.classes)}
         if len(index) != len(self.classes):
             dup = sorted({c for c in self.classes if self.classes.count(c) > 1})

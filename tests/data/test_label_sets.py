@@ -30,3 +30,10 @@ def test_empty_label_file_is_an_error(tmp_path):
     (tmp_path / 'train.csv').write_text('path,labels\n')
     with pytest.raises(LabelFileError, match='train.csv: no images'):
         read(str(tmp_path / 'train.csv'))
+
+
+def test_a_validation_split_with_nothing_known_is_an_error_not_a_zero(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\na.png,cat\nb.png,dog\n')
+    (tmp_path / 'val.csv').write_text('path,labels\nc.png,#N/A\nd.png,\n')
+    with pytest.raises(LabelFileError, match='val.csv: no known positive in the validation split'):
+        create_label_sets(_namespace(str(tmp_path)), log=False)

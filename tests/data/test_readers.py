@@ -170,3 +170,33 @@ def test_one_hot_csv_is_read_as_multi_hot_not_as_attributes(tmp_path):
     ls = read(str(path))
     assert ls.format == 'multihot' and ls.classes == ['cat', 'dog', 'car'] and not ls.schema.groups
     assert ls.targets.dense().tolist() == [[1, 0, 0], [0, 1, -1], [1, 1, -1]]
+
+
+def test_space_joined_cells_with_spaced_class_names_read_with_the_class_list(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\na.png,Ankle boot Sandal\nb.png,Sandal Ankle boot Bag\n'
+                                        'c.png,Bag\n')
+    with pytest.raises(LabelFileError, match='--class-map'):  # without the list: refused, naming the fix
+        read(str(tmp_path / 'train.csv'))
+    ls = read(str(tmp_path / 'train.csv'), classes=['Ankle boot', 'Sandal', 'Bag'])
+    assert dense(ls) == [[1, 1, 0], [1, 1, 1], [0, 0, 1]]
+    with pytest.raises(LabelFileError, match=r'no single separator splits every cell.*--label-delimiter') as e:
+        read(str(tmp_path / 'train.csv'), classes=['Ankle', 'Sandal', 'Bag'])  # 'boot' is no class
+    assert '--class-map' not in str(e.value)  # the list was given: it does not advise giving it
+
+
+def test_an_attribute_named_label_beside_other_attributes_is_an_attribute(tmp_path):
+    (tmp_path / 'train.csv').write_text('filename,label,colour\na.png,shirt,red\nb.png,dress,blue\n')
+    ls = read(str(tmp_path / 'train.csv'))
+    assert ls.format == 'attributes' and [g.name for g in ls.schema.groups] == ['label', 'colour']
+    (tmp_path / 'lists.csv').write_text('filename,labels,colour\na.png,"cat,dog",red\nb.png,cat,blue\n')
+    with pytest.raises(LabelFileError, match=r"holds label lists, but the file has other columns \['colour'\]"):
+        read(str(tmp_path / 'lists.csv'))
+
+
+def test_a_label_spelled_like_an_unannotated_cell_is_refused(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\na.png,cat|nan\nb.png,nan\n')
+    with pytest.raises(LabelFileError, match=r"row 2: label 'nan' is spelled like an unannotated cell"):
+        read(str(tmp_path / 'train.csv'))
+    (tmp_path / 'c.json').write_text('{"classes": ["cat", ""], "images": []}')
+    with pytest.raises(LabelFileError, match='non-empty string'):
+        read(str(tmp_path / 'c.json'))

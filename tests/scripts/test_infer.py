@@ -112,28 +112,52 @@ def exported(trained, mosaic_data, tmp_path_factory):
     return ck, str(tmp)
 
 
-def test_onnx_file_alone_reproduces_infer(exported, mosaic_data):
+def _awkward_images(folder, source):
+    """Copies of a test image as a viewer would show them differently from PIL's defaults: 16-bit greyscale,
+    transparent RGBA, a palette with a transparent colour, a JPEG stored sideways with an EXIF orientation."""
+    img = Image.open(source).convert('RGB')
+    grey = (np.asarray(img.convert('L'), np.uint16) * 257)
+    Image.fromarray(grey).save(os.path.join(folder, 'zz_16bit.png'))
+    rgba = np.dstack([np.asarray(img), np.where(np.asarray(img.convert('L')) > 128, 255, 0).astype(np.uint8)])
+    Image.fromarray(rgba, 'RGBA').save(os.path.join(folder, 'zz_rgba.png'))
+    img.convert('P', palette=Image.ADAPTIVE, colors=16).save(os.path.join(folder, 'zz_palette.png'), transparency=0)
+    exif = img.getexif()
+    exif[0x0112] = 8
+    img.rotate(-90, expand=True).save(os.path.join(folder, 'zz_exif.jpg'), exif=exif, quality=95)
+
+
+def test_onnx_file_alone_reproduces_infer(exported, mosaic_data, tmp_path):
     ck, tmp = exported
-    folder = os.path.join(mosaic_data, 'test')
+    folder = str(tmp_path / 'images')
+    shutil.copytree(os.path.join(mosaic_data, 'test'), folder)
+    _awkward_images(folder, os.path.join(folder, sorted(os.listdir(folder))[0]))
     run_script(['infer.py', folder, '--checkpoint', ck, '--output', os.path.join(tmp, 'p.csv'), '-j', '0'])
     expected = pd.read_csv(os.path.join(tmp, 'p.csv'))
-    # the reader in a process where torch cannot be imported
+    # the reader from another folder, in a process where torch and timm cannot be imported
     script = (
         "import sys, json; sys.modules['torch'] = None; sys.modules['timm'] = None\n"
-        "from timm_ml.deploy.onnx_predict import OnnxMultiLabelModel\n"
+        "from timm_ml.deploy import OnnxMultiLabelModel\n"
         f"m = OnnxMultiLabelModel({os.path.join(tmp, 'model.onnx')!r})\n"
         f"paths = [{folder!r} + '/' + p for p in json.loads(sys.argv[1])]\n"
         "print(json.dumps(dict(classes=m.classes, thresholds=m.thresholds.tolist(), scores=m.scores(paths).tolist(), "
         "labels=[p['labels'] for p in m.predict(paths)])))\n")
-    proc = subprocess.run([sys.executable, '-c', script, json.dumps(list(expected.path))], cwd=ROOT,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, '-c', script, json.dumps(list(expected.path))], cwd=str(tmp_path),
+                          capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=ROOT))
     got = json.loads(proc.stdout)
     from timm_ml.utils import load_checkpoint_file, read_ml_config
     config = read_ml_config(load_checkpoint_file(ck))
     assert got['classes'] == config['classes']
     assert np.allclose(got['thresholds'], config['thresholds'], atol=1e-7)
     ref = expected[[f'score_{c}' for c in config['classes']]].to_numpy(np.float32)
-    assert np.abs(np.asarray(got['scores']) - ref).max() < 1e-4
+    assert np.abs(np.asarray(got['scores']) - ref).max() < 1e-4  # 16-bit, alpha, palette and EXIF images included
+    assert len(expected) == 68
+    # its command line takes the folder and writes infer.py's CSV
+    subprocess.run([sys.executable, '-m', 'timm_ml.deploy.onnx_predict', os.path.join(tmp, 'model.onnx'), folder,
+                    '--output', 'onnx.csv'], cwd=str(tmp_path), check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    cli = pd.read_csv(tmp_path / 'onnx.csv')
+    assert [os.path.relpath(p, folder) for p in cli.path] == list(expected.path)
+    assert np.abs(cli[[f'score_{c}' for c in config['classes']]].to_numpy(np.float32) - ref).max() < 1e-4
+    assert cli['labels'].fillna('').tolist() == expected['labels'].fillna('').tolist()
     assert [';'.join(x) for x in got['labels']] == expected['labels'].fillna('').tolist()
 
 

@@ -14,3 +14,12 @@ def test_infer_arguments_are_checked_before_any_work(argv, message, capsys, monk
     with pytest.raises(SystemExit):
         infer.check_args(infer.parser.parse_args([*argv, '--checkpoint', 'none.pth.tar']))
     assert message in capsys.readouterr().err
+
+
+def test_infer_output_that_is_its_input_is_refused(tmp_path, monkeypatch):
+    import infer
+    from timm_ml.utils import RunFolderError
+    labels = tmp_path / 'val.csv'
+    labels.write_text('path,labels\na.png,cat\n')
+    with pytest.raises(RunFolderError, match='that is an input'):
+        infer.check_args(infer.parser.parse_args([str(labels), '--checkpoint', 'ck.pth.tar', '--output', str(labels)]))

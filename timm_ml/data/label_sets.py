@@ -66,6 +66,10 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
         raise LabelFileError(f'{train.source}: no known annotation left (every entry is unknown'
                              + (f' after --simulate-partial {args.simulate_partial}' if args.simulate_partial else '')
                              + '): there is nothing to train on.')
+    if val is not None and val.targets.class_counts()[0].sum() == 0:
+        raise LabelFileError(f'{val.source}: no known positive in the validation split: every metric would be '
+                             'undefined (reported as 0 it would look like a result). Annotate it or choose another '
+                             '--val-split.')
     if log:
         for name, labels in (('train', train), ('val', val)):
             if labels is not None:

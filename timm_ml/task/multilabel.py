@@ -53,6 +53,8 @@ class MultiLabelTask(MultiLabelClassificationTask):
         self.topk = topk
         self.recovery_updates = None  # set while a recovery checkpoint is written
         self.recovery_stream = None  # streamed data: each rank-worker's position, set while a recovery is written
+        self.recovery_meters = None  # each rank's (loss sum, count) of the epoch so far, set while a recovery is written
+        self.resumed_meters = None
         self.summary_row = None  # (epoch, train metrics, eval metrics, lr) of the epoch being checkpointed
         self.resumed_updates = 0  # updates of the resumed epoch already done (from a recovery checkpoint)
         self.resumed_stream = None
@@ -65,6 +67,8 @@ class MultiLabelTask(MultiLabelClassificationTask):
                 state['recovery_updates'] = self.recovery_updates
             if self.recovery_stream is not None:
                 state['recovery_stream'] = self.recovery_stream
+            if self.recovery_meters is not None:
+                state['recovery_meters'] = [[float(a), int(b)] for a, b in self.recovery_meters]
             if self.summary_row is not None:
                 epoch, train, evaluation, lr = self.summary_row
                 state['summary_row'] = (int(epoch), _plain(train), _plain(evaluation), float(lr))
@@ -78,6 +82,7 @@ class MultiLabelTask(MultiLabelClassificationTask):
         if state and not ema:
             self.resumed_updates = int(state.get('recovery_updates') or 0)
             self.resumed_stream = state.get('recovery_stream')
+            self.resumed_meters = state.get('recovery_meters')
             self.resumed_summary_row = state.get('summary_row')
 
     def _check_classes(self, state):

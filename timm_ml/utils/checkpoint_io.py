@@ -93,7 +93,7 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
     def _save(self, save_path, epoch, metric=None):
         _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
                           save_path)
-        fault_point('checkpoint_written')
+        fault_point('recovery_written' if os.path.basename(save_path).startswith('recovery') else 'checkpoint_written')
 
     def _replace(self, src, dst):
         super()._replace(src, dst)
@@ -155,14 +155,17 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
         return last
 
 
-def save_recovery(saver, task, epoch: int, update_idx: int, stream_position=None):
-    """timm's recovery checkpoint, recording how many updates of `epoch` it holds (and, for streamed data, each
-    rank-worker's position) so --resume continues right after them."""
+def save_recovery(saver, task, epoch: int, update_idx: int, stream_position=None, loss_meters=None):
+    """timm's recovery checkpoint, recording how many updates of `epoch` it holds, each rank's running train loss
+    (sum, count) and, for streamed data, each rank-worker's position, so --resume continues right after them and ends
+    with the uninterrupted run's numbers."""
     task.recovery_updates = update_idx + 1
     task.recovery_stream = stream_position
+    task.recovery_meters = loss_meters
     try:
         saver.save_recovery(epoch, batch_idx=update_idx)
     finally:
         task.recovery_updates = None
         task.recovery_stream = None
+        task.recovery_meters = None
     return saver.curr_recovery_file

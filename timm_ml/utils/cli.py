@@ -43,6 +43,7 @@ class StopRequest:
     def __init__(self):
         self.signum = None
         self._previous = {}
+        self.pid = os.getpid()
 
     def install(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,6 +51,8 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
+        if os.getpid() != self.pid:
+            return  # a data-loader worker forked after install: the main process decides (Ctrl-C reaches all)
         if self.signum is not None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)

@@ -37,3 +37,13 @@ def stop_requested(stop, args, device) -> bool:
         import signal
         stop.signum = signal.SIGTERM
     return bool(t.item())
+
+
+def gather_loss_meters(meter, args):
+    """[(loss sum, count)] of every rank's running train-loss meter, in rank order (a collective under DDP)."""
+    mine = (float(meter.sum), int(meter.count))
+    if not args.distributed:
+        return [mine]
+    out = [None] * args.world_size
+    dist.all_gather_object(out, mine)
+    return out

@@ -1,6 +1,7 @@
 """ train.py argument checks: timm flags that cannot apply to multi-label training stop with a message naming them,
 and --eval-metric is resolved (case-insensitive) before the first epoch."""
 import logging
+import os
 from typing import Sequence
 
 from timm_ml.models.recipes import resolve_head_lr_scale
@@ -68,6 +69,10 @@ def check_train_args(args, parser):
                         f'--input-size has {args.input_size[0]}')
     if args.val_interval < 1:
         problems.append('--val-interval must be >= 1')
+    for flag, path in (('--resume', args.resume), ('--initial-checkpoint', args.initial_checkpoint),
+                       ('--pretrained-path', args.pretrained_path), ('--class-map', args.class_map)):
+        if path and not os.path.isfile(path):
+            problems.append(f'{flag} {path}: no such file')
     if not args.dataset:
         for name in ('train_num_samples', 'val_num_samples', 'input_key', 'target_key', 'dataset_trust_remote_code'):
             if getattr(args, name, None) not in (None, False):

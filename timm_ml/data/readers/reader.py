@@ -154,6 +154,9 @@ class LabelListRows:
             label = label.strip()
             if not label:
                 continue
+            if label in UNKNOWN_VALUES and label not in self.index:
+                return self.policy.bad(row, f'label {label!r} is spelled like an unannotated cell (#N/A, empty, NaN): '
+                                            'rename the class')
             idx = self.index.get(label)
             if idx is None:
                 if self.fixed_classes:

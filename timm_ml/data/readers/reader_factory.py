@@ -232,6 +232,8 @@ def read_label_set(
         raise LabelFileError(f'{label_set.source}: no images' + (
             f' ({len(label_set.skipped)} rows skipped)' if label_set.skipped else '') + (
             f' in split {split!r}' if whole else ''))
+    if not label_set.num_classes:
+        raise LabelFileError(f'{label_set.source}: no class is named in any row: give the class list (--class-map)')
     label_set = _resolve_image_root(label_set, options.image_dir)
     if log:
         classes = label_set.classes

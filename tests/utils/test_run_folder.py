@@ -1,0 +1,79 @@
+""" Run-folder invariants: one writer (a lock), one summary row per epoch, columns that keep their meaning, outputs
+that never overwrite inputs, and a checkpoint that never names files outside its folder."""
+import csv
+import os
+
+import pytest
+import torch
+
+from timm_ml.models import create_ml_model
+from timm_ml.utils import (MultiLabelCheckpointSaver, RunFolderError, RunLock, check_outputs_are_not_inputs,
+                           check_summary_columns, reconcile_summary, write_epoch_summary)
+
+
+def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path):
+    first = RunLock(str(tmp_path))
+    with pytest.raises(RunFolderError, match=rf'{tmp_path} is being written by train.py pid {os.getpid()}'):
+        RunLock(str(tmp_path))
+    first.release()  # what the kernel does when the holder dies (even by SIGKILL): the file stays, the lock goes
+    assert os.path.exists(tmp_path / '.lock')
+    RunLock(str(tmp_path)).release()
+
+
+def _rows(path):
+    with open(path, newline='') as f:
+        return list(csv.reader(f))
+
+
+def test_summary_keeps_one_row_per_epoch_whatever_interrupted_the_run(tmp_path):
+    path = str(tmp_path / 'summary.csv')
+    for epoch in range(3):
+        write_epoch_summary(epoch, {'loss': 1. / (epoch + 1)}, {'map': 10. * epoch}, path, lr=0.1)
+    # killed after the summary row of epoch 2, before its checkpoint: last.pth.tar holds epoch 1
+    reconcile_summary(path, start_epoch=2, checkpoint_row=(1, {'loss': 0.5}, {'map': 10.}, 0.1))
+    assert [r[0] for r in _rows(path)] == ['epoch', '0', '1']
+    # killed after the checkpoint of epoch 2, before its summary row: the row comes from the checkpoint
+    reconcile_summary(path, start_epoch=3, checkpoint_row=(2, {'loss': 1 / 3}, {'map': 20.}, 0.1))
+    rows = _rows(path)
+    assert [r[0] for r in rows] == ['epoch', '0', '1', '2'] and float(rows[-1][2]) == 20.
+    reconcile_summary(path, start_epoch=3, checkpoint_row=(2, {'loss': 1 / 3}, {'map': 20.}, 0.1))  # idempotent
+    assert len(_rows(path)) == 4
+
+
+def test_changed_columns_on_resume_are_refused(tmp_path):
+    path = str(tmp_path / 'summary.csv')
+    write_epoch_summary(0, {'loss': 1.}, {'map': 1., 'top3_CF1': 2.}, path, lr=0.1)
+    check_summary_columns(path, ['epoch', 'train_loss', 'eval_map', 'eval_top3_CF1', 'lr'])  # the same: fine
+    with pytest.raises(RunFolderError, match=r"no longer written: \['eval_top3_CF1'\], new: \['eval_top5_CF1'\].*--topk"):
+        check_summary_columns(path, ['epoch', 'train_loss', 'eval_map', 'eval_top5_CF1', 'lr'])
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    labels = tmp_path / 'val.csv'
+    labels.write_text('path,labels\n')
+    os.symlink(labels, tmp_path / 'link.csv')
+    with pytest.raises(RunFolderError, match='--output .*link.csv: that is an input'):
+        check_outputs_are_not_inputs([str(tmp_path / 'link.csv')], [str(labels), None], '--output')
+    check_outputs_are_not_inputs([str(tmp_path / 'p.csv')], [str(labels)], '--output')
+
+
+def test_checkpoint_history_never_names_a_file_outside_its_folder(tmp_path):
+    """The security hole: a history entry with an absolute or ../ path was joined onto the run folder and later
+    deleted by cleanup."""
+    run = tmp_path / 'run'
+    run.mkdir()
+    victims = [tmp_path / 'victim.pth.tar', tmp_path / 'other' / 'checkpoint-7.pth.tar']
+    for v in victims:
+        v.parent.mkdir(exist_ok=True)
+        v.write_text('not yours')
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    saver = MultiLabelCheckpointSaver(model, torch.optim.SGD(model.parameters(), lr=0.1), checkpoint_dir=str(run),
+                                      recovery_dir=str(run), max_history=1)
+    (run / 'checkpoint-0.pth.tar').write_text('x')
+    saver.load_state_dict(dict(checkpoint_files=[('../victim.pth.tar', 9.), (str(victims[1]), 8.),
+                                                 ('checkpoint-0.pth.tar', 1.)], best_epoch=0, best_metric=1.))
+    assert [os.path.basename(f) for f, _ in saver.checkpoint_files] == ['checkpoint-0.pth.tar']
+    saver.save_checkpoint(1, metric=2.)  # evicts the worst history entry
+    saver.save_checkpoint(2, metric=3.)
+    assert all(v.read_text() == 'not yours' for v in victims)
+    assert sorted(os.listdir(run)) == ['checkpoint-2.pth.tar', 'last.pth.tar', 'model_best.pth.tar']
