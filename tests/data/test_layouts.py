@@ -129,8 +129,8 @@ def test_auto_logs_its_choice_and_explicit_format_is_obeyed(tmp_path, caplog):
         read_label_set(str(tmp_path / 'coco'), 'train')
     assert ("label format coco (instances_train.json holds COCO \"images\", \"annotations\" and \"categories\"); 3 "
             "classes, first ['person', 'car', 'zebra']") in caplog.text
-    with pytest.raises(LabelFileError, match=r"(?s)No labels for split .train..*annotations/instances_train.json: COCO: "
-                                             r"split name 'train'"):
+    with pytest.raises(LabelFileError, match=r"(?s)No labels for split .train..*annotations/instances_train.json: coco: --train-split "
+                                             r"train"):
         read(str(tmp_path / 'coco'), 'train', label_format='voc')
 
 
@@ -218,50 +218,140 @@ def test_images_folder_beside_the_label_file_and_image_dir(tmp_path, caplog):
     assert ls.root == str(other)
 
 
-# ---- end to end (slow): each published layout trains and validates
+# ---- layouts as distributed: the file names people download
+
+def _pixels(i):
+    return np.random.default_rng(i).integers(0, 255, (16, 16, 3)).astype(np.uint8)
 
 
-def _layout(kind, root):
-    if kind == 'coco':
-        make_coco(root, 'train', 24)
-        make_coco(root, 'val', 12)
-    elif kind == 'voc':
-        objects = {f'img{i:03d}': [(['cat', 'dog', 'bird'][i % 3], 0), (['cat', 'dog'][i % 2], i % 5 == 0)]
-                   for i in range(36)}
-        make_voc(root, dict(list(objects.items())[:24]), 'train')
-        with open(os.path.join(root, 'ImageSets', 'Main', 'val.txt'), 'w') as f:
-            f.write('\n'.join(list(objects)[24:]) + '\n')
-        make_voc(root, dict(list(objects.items())[24:]), 'val')
-        with open(os.path.join(root, 'ImageSets', 'Main', 'train.txt'), 'w') as f:
-            f.write('\n'.join(list(objects)[:24]) + '\n')
-    elif kind == 'openimages':
-        with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
-            f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Car\n')
-        for split, n in (('train', 24), ('validation', 12)):
-            rows = [(f'{split}{i}', f'/m/0{1 + (i + k) % 3}', int(k == 0)) for i in range(n) for k in range(2)]
-            frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
-            frame.insert(1, 'Source', 'verification')
-            frame.to_csv(os.path.join(root, f'{split}-annotations-human-imagelabels.csv'), index=False)
-            for i in range(n):
-                _png(os.path.join(root, split, f'{split}{i}.jpg'), 10 * i)
-    else:
-        labels = ['cat', 'dog', 'car']
-        for split, n in (('train', 24), ('val', 12)):
-            make_datumaro(root, [(x, 'exclusive', [x]) for x in labels], labels,
-                          [([i % 3, (i + 1) % 3], [(i + 2) % 3] if i % 4 == 0 else []) for i in range(n)], split)
+def make_coco2017(root, n_train=24, n_val=12):
+    for split, n in (('train2017', n_train), ('val2017', n_val)):
+        make_coco(root, split, n)
+
+
+def make_voc2012(root):
+    root = os.path.join(root, 'VOCdevkit', 'VOC2012')
+    objects = {f'2008_{i:06d}': [(['cat', 'dog', 'bird'][i % 3], 0), (['cat', 'dog'][i % 2], int(i % 5 == 0))]
+               for i in range(36)}
+    make_voc(root, objects, 'trainval')
+    for split, ids in (('train', list(objects)[:24]), ('val', list(objects)[24:])):
+        with open(os.path.join(root, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(ids) + '\n')
+    return root
+
+
+def make_openimages_v6(root):
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
+        f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Car\n')
+    for split, name, n in (('train', 'oidv6-train', 24), ('validation', 'validation', 12), ('test', 'test', 6)):
+        rows = [(f'{split}{i}', f'/m/0{1 + (i + k) % 3}', int(k == 0)) for i in range(n) for k in range(2)]
+        frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
+        frame.insert(1, 'Source', 'verification')
+        frame.to_csv(os.path.join(root, f'{name}-annotations-human-imagelabels.csv'), index=False)
+        os.makedirs(os.path.join(root, split))
+        for i in range(n):
+            Image.fromarray(_pixels(i)).save(os.path.join(root, split, f'{split}{i}.jpg'))
+
+
+def make_styles_root(root, n=60):
+    """The Kaggle fashion-product root: styles.csv (with a comma inside a productDisplayName) + images/<id>.jpg."""
+    os.makedirs(root, exist_ok=True)
+    genders, articles = ['Men', 'Women'], [('Apparel', 'Topwear', 'Shirts'), ('Apparel', 'Bottomwear', 'Jeans'),
+                                           ('Footwear', 'Shoes', 'Casual Shoes')]
+    colours = ['Blue', 'Black', 'White']
+    lines = ['id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName']
+    os.makedirs(os.path.join(root, 'images'))
+    for i in range(n):
+        master, sub, article = articles[i % 3]
+        name = f'Brand {i}, Men Shirt' if i % 7 == 0 else f'Brand {i} thing'
+        lines.append(f'{1000 + i},{genders[i % 2]},{master},{sub},{article},{colours[(i // 3) % 3]},Fall,2012,Casual,'
+                     f'{name}')
+        Image.fromarray(_pixels(i)).save(os.path.join(root, 'images', f'{1000 + i}.jpg'))
+    with open(os.path.join(root, 'styles.csv'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def make_garment_root(root, n=60):
+    """The seed's garment root: one attributes.csv with bare file names, images/ beside it, no split files."""
+    os.makedirs(os.path.join(root, 'images'))
+    rows = ['filename,neck,sleeve_length,pattern']
+    for i in range(n):
+        rows.append(f'{i:04d}.png,{["round", "v"][i % 2]},{["long", "short", "#N/A"][i % 3]},{["plain", "dots"][(i // 2) % 2]}')
+        Image.fromarray(_pixels(i)).save(os.path.join(root, 'images', f'{i:04d}.png'))
+    with open(os.path.join(root, 'attributes.csv'), 'w') as f:
+        f.write('\n'.join(rows) + '\n')
+
+
+def test_published_names_are_found_for_the_default_splits(tmp_path):
+    make_coco2017(str(tmp_path / 'coco'))
+    train, val = read(str(tmp_path / 'coco'), 'train'), read(str(tmp_path / 'coco'), 'validation')
+    assert (train.split, val.split, train.format) == ('train2017', 'val2017', 'coco')
+    assert train.root.endswith('train2017') and os.path.isfile(os.path.join(train.root, train.paths[0]))
+    voc = make_voc2012(str(tmp_path / 'voc'))
+    assert read(voc, 'train').split == 'train' and len(read(voc, 'validation')) == 12
+    make_openimages_v6(str(tmp_path / 'oi'))
+    oi = read(str(tmp_path / 'oi'), 'train')
+    assert oi.format == 'openimages' and len(oi) == 24 and read(str(tmp_path / 'oi'), 'val').split == 'validation'
+
+
+def test_styles_root_is_read_directly_and_split_by_seed(tmp_path):
+    make_styles_root(str(tmp_path))
+    parts = {s: read(str(tmp_path), s) for s in ('train', 'val', 'test')}
+    assert parts['train'].format == 'products' and parts['train'].split.startswith('train (seeded split 0')
+    assert [g.name for g in parts['train'].schema.groups] == ['gender', 'articleType', 'baseColour']
+    paths = [set(ls.paths) for ls in parts.values()]
+    assert sum(map(len, paths)) == 60 and not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
+    assert read(str(tmp_path), 'train').paths == parts['train'].paths  # seeded: the same every time
+    other = read(str(tmp_path), 'train', split_seed=3)
+    assert other.paths != parts['train'].paths
+    tree = read(str(tmp_path), 'train', tree_columns=['masterCategory', 'subCategory', 'articleType'],
+                attribute_columns=['gender'])
+    assert tree.schema.kind == 'hierarchical'
+    assert [g.key for g in tree.schema.groups][:3] == ['gender', 'masterCategory', 'subCategory[masterCategory=Apparel]']
+
+
+def test_a_child_seen_under_two_parents_is_an_error_naming_both(tmp_path):
+    make_styles_root(str(tmp_path))
+    with open(tmp_path / 'styles.csv', 'a') as f:
+        f.write('2000,Men,Footwear,Topwear,Shirts,Blue,Fall,2012,Casual,odd one\n')
+    Image.fromarray(_pixels(0)).save(tmp_path / 'images' / '2000.jpg')
+    with pytest.raises(LabelFileError, match=r"subCategory 'Topwear' lies under masterCategory 'Footwear' here and "
+                                             r"under 'Apparel' at row 2"):
+        read(str(tmp_path), 'train', tree_columns=['masterCategory', 'subCategory'])
+
+
+def test_nothing_found_lists_the_files_and_the_flag_for_each(tmp_path):
+    make_coco(str(tmp_path), 'minival2014', 4)
+    (tmp_path / 'notes.csv').write_text('a,b\n1,2\n')
+    with pytest.raises(LabelFileError, match=r"(?s)No labels for split 'train'.*annotations/instances_minival2014\.json: "
+                                             r"coco: --train-split minival2014"):
+        read(str(tmp_path), 'train')
+
+
+# ---- end to end (slow): each layout trains, then validates with the checkpoint alone
+
+LAYOUTS = {'coco2017': make_coco2017, 'voc2012': make_voc2012, 'openimages_v6': make_openimages_v6,
+           'styles': make_styles_root, 'garments': make_garment_root}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('kind', ['coco', 'voc', 'openimages', 'datumaro'])
-def test_each_layout_trains_and_validate_reproduces(kind, tmp_path):
+@pytest.mark.parametrize('kind', list(LAYOUTS))
+def test_each_layout_trains_with_no_split_flags_and_validate_reproduces(kind, tmp_path):
     root = str(tmp_path / kind)
     os.makedirs(root)
-    _layout(kind, root)
-    val_split = 'validation' if kind == 'openimages' else 'val'
-    run_script(['train.py', root, '--label-format', kind if kind != 'voc' else 'auto', '--val-split', val_split,
-                '--model', 'test_resnet', '--input-size', '3', '16', '16', '-b', '8', '-j', '0', '--epochs', '1',
-                '--warmup-epochs', '0', '--output', str(tmp_path / 'out'), '--experiment', kind])
-    logged = pd.read_csv(tmp_path / 'out' / kind / 'summary.csv').eval_map.iloc[-1]
-    proc = run_script(['validate.py', root, '--split', val_split, '--checkpoint',
-                       str(tmp_path / 'out' / kind / 'last.pth.tar'), '-j', '0', '-b', '8'])
-    assert f'* mAP {logged:.3f}' in proc.stdout
+    root = LAYOUTS[kind](root) or root
+    run_script(['train.py', root, '--model', 'test_resnet', '--input-size', '3', '16', '16', '-b', '8', '-j', '0',
+                '--epochs', '2', '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3', '--output',
+                str(tmp_path / 'out'), '--experiment', kind])
+    summary = pd.read_csv(tmp_path / 'out' / kind / 'summary.csv')
+    metric = 'eval_attr_mean_acc' if kind in ('styles', 'garments') else 'eval_map'
+    best = summary[metric].max()
+    # no data folder, no --split: both come from the checkpoint
+    proc = run_script(['validate.py', '--checkpoint', str(tmp_path / 'out' / kind / 'model_best.pth.tar'), '-j', '0',
+                       '-b', '8'])
+    headline = f'* acc {best:.3f}' if kind in ('styles', 'garments') else f'* mAP {best:.3f}'
+    assert headline in proc.stdout, proc.stdout[-800:]
+    if kind in ('styles', 'garments'):
+        split = pd.read_csv(tmp_path / 'out' / kind / 'split.csv')
+        assert set(split.split) == {'train', 'val'} and split.path.is_unique

@@ -111,24 +111,27 @@ def _label_files(root: str) -> List[str]:
     return sorted(set(files))[:40]
 
 
-def _how_to_read(path: str, options: LabelOptions) -> str:
-    """The flag that reads a label file found in the root."""
+def _how_to_read(path: str, options: LabelOptions, split_flag: str = '--train-split') -> str:
+    """What reads a label file found in the root, and the flag that selects it."""
     base = os.path.basename(path)
     for reader in _READERS.values():
         try:
             why = reader.recognise(path, options)
         except (LabelFileError, ValueError) as e:
-            return f'{reader.name}? {str(e)[:160]}'
+            return f'{reader.name}, but: {str(e)[:200]}'
         if not why:
             continue
         if reader.name == 'coco' and base.startswith('instances_'):
-            return f'COCO: split name {base[len("instances_"):-len(".json")]!r}'
-        if reader.name == 'voc':
-            return f'VOC: split name {os.path.splitext(base)[0]!r}'
-        if reader.name == 'openimages':
-            return f'OpenImages: split name {base.split("-annotations-human-imagelabels")[0]!r}'
-        return f'{reader.name}: split name {os.path.splitext(base)[0]!r} (or the file path as the split)'
-    return 'not a label layout timm_ml recognises'
+            name = base[len('instances_'):-len('.json')]
+        elif reader.name == 'openimages':
+            from .reader_openimages import split_of_file
+            name = split_of_file(path)
+        elif reader.name == 'products':
+            return 'products (the fashion-product styles.csv): read as it is, split by seed'
+        else:
+            name = os.path.splitext(base)[0]
+        return f'{reader.name}: {split_flag} {name}'
+    return 'not a label file timm_ml recognises (--label-format names a format)'
 
 
 def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: str) -> LabelFileError:
@@ -137,10 +140,11 @@ def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: st
     if not files:
         return LabelFileError(f'No labels for split {split!r} in {root!r}: no label files there at all (looked for '
                               f'{looked})')
-    listing = '\n'.join(f'  {os.path.relpath(p, root)}: {_how_to_read(p, options)}' for p in files)
+    listing = '\n'.join(f'  {os.path.relpath(p, root)}: {_how_to_read(p, options, split_flag)}' for p in files)
     return LabelFileError(
         f'No labels for split {split!r} in {root!r}. Label files there, and what reads each:\n{listing}\n'
-        f'Name the split with {split_flag} <name>, or give the label file itself as the split.')
+        f'(a label file path also works as the split; converters: python -m fashion_attrs.products / '
+        f'fashion_attrs.split)')
 
 
 def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelSet:
@@ -188,8 +192,7 @@ def read_label_set(
                 reader = candidate
                 break
         if reader is None:
-            raise LabelFileError(f'{split}: not a label file timm_ml recognises ({_how_to_read(split, options)}); name '
-                                 f'its format with --label-format')
+            raise LabelFileError(f'{split}: not a label file timm_ml recognises; name its format with --label-format')
         whole = None
         found = [(reader, split, why)]
     else:

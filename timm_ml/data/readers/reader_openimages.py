@@ -21,7 +21,14 @@ from .reader import LabelFileError, LabelOptions, LabelReader, open_text
 
 
 def openimages_label_files(root: str, split: str):
-    return sorted(glob.glob(os.path.join(root, f'{split}-annotations-human-imagelabels*.csv')))
+    """The image-level label files of a split, V6 names included (oidv6-train-annotations-human-imagelabels.csv)."""
+    return sorted(glob.glob(os.path.join(root, f'{split}-annotations-human-imagelabels*.csv')) +
+                  glob.glob(os.path.join(root, f'oidv6-{split}-annotations-human-imagelabels*.csv')))
+
+
+def split_of_file(path: str) -> str:
+    name = os.path.basename(path).split('-annotations-human-imagelabels')[0]
+    return name[len('oidv6-'):] if name.startswith('oidv6-') else name
 
 
 def _one(paths, what, root):
@@ -111,12 +118,9 @@ class OpenImagesReader(LabelReader):
         return None
 
     def recognise(self, source, options=None):
-        if os.path.basename(source).split('-annotations-human-imagelabels')[0] != os.path.basename(source) and \
-                source.endswith('.csv'):
+        if '-annotations-human-imagelabels' in os.path.basename(source) and source.endswith('.csv'):
             return 'an OpenImages <split>-annotations-human-imagelabels*.csv file'
         return None
 
     def read(self, source: str, split: str, options: LabelOptions) -> LabelSet:
-        root = os.path.dirname(source)
-        name = os.path.basename(source).split('-annotations-human-imagelabels')[0]
-        return read_openimages(root, name, options.classes, options.on_bad)
+        return read_openimages(os.path.dirname(source), split_of_file(source), options.classes, options.on_bad)
