@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 PANELS = (
@@ -33,12 +34,15 @@ def read_summary(path: str) -> pd.DataFrame:
 
 def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str = 'eval_map') -> str:
     """Write one PNG with a panel each for loss, metrics and lr; one colour per run, one line style per column; the
-    best epoch of `metric` is marked on every panel. Returns the PNG's path (default: curves.png here)."""
+    best epoch of `metric` is starred, and said in the legend (below the panels, so it covers no curve and two runs
+    peaking at the same epoch never write over each other). Epoch ticks are whole numbers. Returns the PNG's path
+    (default: curves.png here)."""
     out = out or 'curves.png'
     frames = [read_summary(p) for p in paths]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     styles = ('-', '--', ':', '-.')
+    handles, labels = [], []
     for run_idx, (path, frame) in enumerate(zip(paths, frames)):
         run = os.path.basename(os.path.dirname(os.path.abspath(path)))
         colour = colours[run_idx % len(colours)]
@@ -47,24 +51,29 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str 
             for k, col in enumerate(c for c in columns if c in frame.columns and frame[c].notna().any()):
                 label = col if len(paths) == 1 else f'{run}: {col}'
                 colour_here = colours[k % len(colours)] if len(paths) == 1 else colour
-                ax.plot(frame['epoch'], frame[col], styles[k % len(styles)], marker='o', ms=3, color=colour_here,
-                        label=label)
+                line, = ax.plot(frame['epoch'], frame[col], styles[k % len(styles)], marker='o', ms=3,
+                                color=colour_here, label=label)
+                if label not in labels:
+                    handles.append(line)
+                    labels.append(label)
             if best is not None:
                 ax.axvline(best['epoch'], color=colour, alpha=0.35, lw=1)
             ax.set_xlabel('epoch')
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if best is not None:
-            axes[1].plot(best['epoch'], best[metric], '*', ms=14, color=colour, zorder=5)
-            axes[1].annotate(f'best {metric[5:] if metric.startswith("eval_") else metric} {best[metric]:.2f}\n'
-                             f'epoch {int(best["epoch"])}', (best['epoch'], best[metric]), textcoords='offset points',
-                             xytext=(-10, -28 - 22 * run_idx), fontsize=8, color=colour, ha='right')
-    for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            star, = axes[1].plot(best['epoch'], best[metric], '*', ms=14, color=colour, zorder=5, ls='none')
+            name = metric[5:] if metric.startswith('eval_') else metric
+            handles.append(star)
+            labels.append(f'{run + ": " if len(paths) > 1 else ""}best {name} {best[metric]:.2f} (epoch '
+                          f'{int(best["epoch"])})')
     axes[2].ticklabel_format(axis='y', style='sci', scilimits=(-3, 3))
     fig.suptitle(', '.join(os.path.basename(os.path.dirname(os.path.abspath(p))) for p in paths), fontsize=10)
-    fig.tight_layout()
+    columns = min(4, max(1, len(labels)))
+    rows = (len(labels) + columns - 1) // columns
+    fig.legend(handles, labels, loc='lower center', ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.045 * rows, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

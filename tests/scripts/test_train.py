@@ -320,3 +320,18 @@ def test_each_head_learns_and_reloads_without_flags(head, extra, mosaic_data, tm
         assert '  cell00: acc ' in proc.stdout
     else:
         assert f'* mAP {summary.eval_map.max():.3f}' in proc.stdout
+
+
+def test_console_scripts_run_from_another_folder(mosaic_data, tmp_path):
+    """`pip install -e .` (scripts/install.sh) gives timm-ml-train / -validate / -infer, the same scripts anywhere."""
+    import shutil as sh
+    for name in ('timm-ml-train', 'timm-ml-validate', 'timm-ml-infer', 'timm-ml-onnx-predict'):
+        assert sh.which(name), f'{name} not installed: run bash scripts/install.sh (pip install -e .)'
+    run_script([sh.which('timm-ml-train'), mosaic_data, *TINY, '--epochs', '1', '--experiment', 'here'],
+               cwd=str(tmp_path))
+    ck = tmp_path / 'output' / 'train' / 'here' / 'model_best.pth.tar'  # timm's layout, under this folder
+    proc = run_script([sh.which('timm-ml-validate'), '--checkpoint', str(ck), '-j', '0'], cwd=str(tmp_path))
+    assert '* mAP' in proc.stdout
+    run_script([sh.which('timm-ml-infer'), os.path.join(mosaic_data, 'test'), '--checkpoint', str(ck), '--output',
+                'p.csv', '-j', '0'], cwd=str(tmp_path))
+    assert len(pd.read_csv(tmp_path / 'p.csv')) == 64

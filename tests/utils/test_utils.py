@@ -37,3 +37,17 @@ def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
         from timm_ml.utils.train_args import check_train_args
         check_train_args(args, train.parser)
     assert message in capsys.readouterr().err
+
+
+def test_defaults_that_cannot_fit_the_run_are_said_with_the_value_that_would():
+    from types import SimpleNamespace
+    from timm_ml.utils.train_args import check_recipe_fits
+    args = SimpleNamespace(model_ema=True, model_ema_warmup=False, model_ema_decay=0.9999, warmup_epochs=5,
+                           sched='cosine')
+    notes = check_recipe_fits(args, updates_per_epoch=40, num_epochs=3, log=False)  # 120 updates
+    assert any('--model-ema-decay 0.9999 averages over ~10000 updates but the run has 120' in n and
+               '--model-ema-decay 0.9167' in n for n in notes)
+    assert any('--warmup-epochs 5 covers 100% of a 3-epoch run' in n and 'use --warmup-epochs 0' in n for n in notes)
+    fitting = SimpleNamespace(model_ema=True, model_ema_warmup=False, model_ema_decay=0.99, warmup_epochs=1,
+                              sched='cosine')
+    assert check_recipe_fits(fitting, updates_per_epoch=400, num_epochs=30, log=False) == []
