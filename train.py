@@ -35,7 +35,7 @@ from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_task_checkpoint
 
 # multi-label: everything multi-label comes from timm_ml
-from timm_ml.data import (PartialLabelMixup, create_label_sets, create_ml_dataset, create_ml_loader,
+from timm_ml.data import (BadImageError, PartialLabelMixup, create_label_sets, create_ml_dataset, create_ml_loader,
                           create_train_sampler, eval_loader_kwargs, label_formats)
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_losses
@@ -1099,7 +1099,8 @@ def main():
                 except Exception as e:
                     # multi-label: never lose a trained epoch to its evaluation
                     saved = f'; the trained weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
-                    raise RuntimeError(f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
+                    raise (type(e) if isinstance(e, BadImageError) else RuntimeError)(
+                        f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
             else:
                 eval_metrics = None
 

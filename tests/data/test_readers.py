@@ -200,3 +200,24 @@ def test_a_label_spelled_like_an_unannotated_cell_is_refused(tmp_path):
     (tmp_path / 'c.json').write_text('{"classes": ["cat", ""], "images": []}')
     with pytest.raises(LabelFileError, match='non-empty string'):
         read(str(tmp_path / 'c.json'))
+
+
+def test_a_tree_with_free_tags_and_unknowns_in_one_csv(tmp_path):
+    (tmp_path / 'train.csv').write_text(
+        'path,group,subgroup,tags\n'
+        'a.png,Animals,mammal,cute|wild\n'
+        'b.png,Animals,bird,\n'          # no tags: every tag negative
+        'c.png,Food,fruit,#N/A\n'        # tags not annotated: unknown
+        'd.png,#N/A,bird,wild\n'         # unknown parent, known child: the child implies Animals
+        'e.png,Food,#N/A,cute\n')        # known parent, unknown child: that group unknown, the other n/a (0)
+    ls = read(str(tmp_path / 'train.csv'), tree_columns=['group', 'subgroup'], labels_column='tags')
+    s = ls.schema
+    assert s.kind == 'hierarchical' and [g.key for g in s.groups] == [
+        'group', 'subgroup[group=Animals]', 'subgroup[group=Food]']
+    assert s.classes == ['group=Animals', 'group=Food', 'subgroup=bird', 'subgroup=mammal', 'subgroup=fruit', 'cute',
+                         'wild']
+    assert dense(ls) == [[1, 0, 0, 1, 0, 1, 1], [1, 0, 1, 0, 0, 0, 0], [0, 1, 0, 0, 1, -1, -1],
+                         [1, 0, 1, 0, 0, 0, 1], [0, 1, 0, 0, -1, 1, 0]]
+    flat = read(str(tmp_path / 'train.csv'), attribute_columns=['group', 'subgroup'], labels_column='tags')
+    assert flat.schema.kind == 'hierarchical' and not flat.schema.levels()  # two independent softmaxes + tags
+    assert [g.key for g in flat.schema.groups] == ['group', 'subgroup']

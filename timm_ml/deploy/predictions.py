@@ -47,9 +47,11 @@ def prediction_records(paths, scores, schema: LabelSchema, thresholds, topk: int
 
 
 def write_predictions_csv(out_path, paths, scores, schema, thresholds, topk=3, column_names=None, errors=None):
-    """`path, labels, top<k>, [error], Predicted <group>, Score <group> ..., score_<class> ...`."""
+    """`path, labels, top<k>, [tags], [error], Predicted <group>, Score <group> ..., score_<class> ...` (tags: the
+    multi-label classes of a schema that also has groups)."""
     names = group_names(schema)
-    header = ['path', 'labels', f'top{topk}'] + (['error'] if errors else [])
+    mixed = bool(schema.groups) and len(schema.multilabel) > 0
+    header = ['path', 'labels', f'top{topk}'] + (['tags'] if mixed else []) + (['error'] if errors else [])
     for name in names:
         display = (column_names or {}).get(name, name)
         header += [f'Predicted {display}', f'Score {display}']
@@ -59,9 +61,11 @@ def write_predictions_csv(out_path, paths, scores, schema, thresholds, topk=3, c
         w.writerow(header)
         for r in prediction_records(paths, scores, schema, thresholds, topk, errors):
             if 'error' in r:
-                w.writerow([r['path'], '', '', r['error']] + [''] * (len(header) - 4))
+                w.writerow([r['path'], '', ''] + ([''] if mixed else []) + [r['error']] +
+                           [''] * (len(header) - 4 - mixed))
                 continue
-            row = [r['path'], ';'.join(r['labels']), ';'.join(r['topk'])] + ([''] if errors else [])
+            row = [r['path'], ';'.join(r['labels']), ';'.join(r['topk'])] + ([';'.join(r['tags'])] if mixed else []) + \
+                ([''] if errors else [])
             for name in names:
                 row += [r[name]['value'], f'{r[name]["score"]:.6f}'] if name in r else ['', '']
             row += [f'{r["scores"][c]:.6f}' for c in schema.classes]

@@ -3,8 +3,8 @@ column per attribute, one value per cell: one softmax head per attribute (an exc
 
 '#N/A', empty and NaN cells (and --unknown-values) mean the attribute is unknown for that image.
 `--attribute-columns` reads only the named columns; `--tree-columns` reads columns as a label tree (top level first:
-each value's children become a softmax group under it, the tree inferred from the rows and checked); with
-`--tree-columns`, `--labels-column` adds a label-list column as a multi-label block of free tags.
+each value's children become a softmax group under it, the tree inferred from the rows and checked); with either,
+`--labels-column` adds a label-list column as a multi-label block of free tags.
 """
 import os
 from typing import List, Optional
@@ -194,7 +194,8 @@ class AttributeCsvReader(LabelReader):
 
     def recognise(self, source, options=None):
         options = options or LabelOptions()
-        if not has_extension(source, '.csv') or (options.labels_column is not None and not options.tree_columns):
+        grouped = options.tree_columns or options.attribute_columns
+        if not has_extension(source, '.csv') or (options.labels_column is not None and not grouped):
             return None
         header, rows = read_csv_rows(source)
         path_col = pick_path_column(source, header, options.path_column)

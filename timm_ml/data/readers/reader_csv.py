@@ -101,8 +101,8 @@ class LabelListCsvReader(LabelReader):
 
     def recognise(self, source, options=None):
         options = options or LabelOptions()
-        if not has_extension(source, '.csv'):
-            return None
+        if not has_extension(source, '.csv') or options.tree_columns or options.attribute_columns:
+            return None  # attribute / tree columns: the attribute reader (with the label lists as tags)
         header, rows = read_csv_rows(source)
         path_col = pick_path_column(source, header, options.path_column)
         if options.labels_column is not None:

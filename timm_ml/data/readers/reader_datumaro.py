@@ -188,5 +188,6 @@ class DatumaroReader(LabelReader):
         if schema.groups and not schema.has_tree and not len(schema.multilabel):
             _logger.debug(f'{source}: {len(schema.groups)} exclusive groups: attribute heads')
         root = os.path.dirname(os.path.dirname(source))
+        split = os.path.splitext(os.path.basename(source))[0]  # the name on disk: images/<split>/
         return LabelSet(schema, paths, SparseTargets.from_dense(dense), _image_root(root, split, data['items']),
                         policy.skipped, source, self.name, split)
