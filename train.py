@@ -1233,8 +1233,8 @@ def train_one_epoch(
 
     # multi-label: a resumed recovery checkpoint continues after the updates it holds
     skip_batches, first_batch = skip_updates * accum_steps, 0
-    if skip_batches and hasattr(loader, 'skip_batches'):
-        loader.skip_batches(skip_batches)  # streamed / map-style data: the readers start after those batches
+    if skip_batches and hasattr(loader.dataset, 'set_skip_batches'):
+        loader.dataset.set_skip_batches(skip_batches, task.resumed_stream)  # streamed: readers start after them
         num_updates += skip_updates
         skip_batches, first_batch = 0, skip_updates * accum_steps
 
@@ -1398,7 +1398,8 @@ def train_one_epoch(
         stopping = stop is not None and stop_requested(stop, args, device)
         if (saver is not None or args.distributed) and (stopping or (args.recovery_interval and (
                 (update_idx + 1) % args.recovery_interval == 0))):
-            position = loader.stream_position(batch_idx + 1) if hasattr(loader, 'stream_position') else None
+            stream = getattr(loader.dataset, 'stream_position', None)
+            position = stream(batch_idx + 1) if stream is not None else None
             meters = gather_loss_meters(losses_m, args)
             saved = save_recovery(saver, task, epoch, update_idx, position, meters) if saver is not None else ''
             if stopping:

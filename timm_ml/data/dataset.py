@@ -72,8 +72,9 @@ class MultiLabelDataset(torch.utils.data.Dataset):
                                      leave=False)):
             path = os.path.join(label_set.root, rel)
             try:
-                if level == 'full':
-                    load_image(path, self.img_mode)
+                if level == 'full' or getattr(label_set, 'images', None) is not None:
+                    self.label_set = label_set
+                    self._load(i)
                 else:
                     with Image.open(path) as img:
                         if not img.size[0] or not img.size[1]:
@@ -103,12 +104,19 @@ class MultiLabelDataset(torch.utils.data.Dataset):
             return self._multi_hot(torch.from_numpy(t.indices[s:e].astype('int64')))
         return torch.from_numpy(t.row(index))
 
+    def _load(self, index: int):
+        rel = self.label_set.paths[index]
+        images = getattr(self.label_set, 'images', None)  # e.g. the rows of a Hugging Face dataset
+        if images is not None:
+            return images.load(rel, self.img_mode)
+        return load_image(os.path.join(self.label_set.root, rel), self.img_mode)
+
     def __getitem__(self, index: int):
         index = index % len(self.label_set)
         rel = self.label_set.paths[index]
         path = os.path.join(self.label_set.root, rel)
         try:
-            img = load_image(path, self.img_mode)
+            img = self._load(index)
         except Exception as e:
             raise BadImageError(
                 f'Cannot read image {path} (entry {index} of {self.label_set.source}): {type(e).__name__}: {e}. '

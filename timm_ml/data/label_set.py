@@ -49,8 +49,11 @@ class LabelSet:
         return self.schema.num_classes
 
     def subset(self, rows: Sequence[int]) -> 'LabelSet':
-        return LabelSet(self.schema, [self.paths[i] for i in rows], self.targets.subset(rows), self.root,
-                        list(self.skipped), self.source, self.format, self.split)
+        out = LabelSet(self.schema, [self.paths[i] for i in rows], self.targets.subset(rows), self.root,
+                       list(self.skipped), self.source, self.format, self.split)
+        if getattr(self, 'images', None) is not None:
+            out.images = self.images
+        return out
 
     def describe(self) -> str:
         """One line: images, classes, positives per image, unknown rate, groups."""

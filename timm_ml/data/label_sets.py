@@ -40,6 +40,28 @@ def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional
     return opts.get('label_format') or 'auto', options
 
 
+def read_split(dataset: str, root: Optional[str], split: str, label_format: str, options: LabelOptions,
+               args=None, log: bool = True, split_flag: str = '--train-split'):
+    """One split: label files in a folder (`dataset` empty), WebDataset shards (`wds/`) or a Hugging Face dataset
+    (`hfds/<name or folder>`), timm's --dataset prefixes."""
+    prefix, _, name = (dataset or '').partition('/')
+    prefix = prefix.lower()
+    if prefix == 'wds':
+        from .streams import read_stream_split
+        labels = read_stream_split(root or name, split)
+        if options.classes is not None and labels.classes != list(options.classes):
+            raise LabelFileError(f'{labels.source}: {class_difference(options.classes, labels.classes)}')
+        return labels
+    if prefix in ('hfds', 'hfids'):
+        from .readers.reader_hfds import read_hf_split
+        return read_hf_split(name or root, split, options, getattr(args, 'input_key', None),
+                             getattr(args, 'target_key', None), getattr(args, 'dataset_trust_remote_code', False))
+    if prefix:
+        raise LabelFileError(f'--dataset {dataset!r}: multi-label sources are wds/<shards>, hfds/<name or folder>; '
+                             'leave --dataset empty for label files in the data folder')
+    return read_label_set(root, split, label_format, options, log=log, split_flag=split_flag)
+
+
 def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelSet]]:
     """ train.py's label sets: the train split defines the classes and groups (or --class-map the order), val must hold
     them. --simulate-partial hides training annotations (seeded by --seed)."""
@@ -47,14 +69,22 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
     label_format, options = reader_options(label_options(args), args.bad_images)
     if args.class_map:
         options.classes = read_class_list(args.class_map)
-    train = read_label_set(root, args.train_split, label_format, options, split_flag='--train-split')
+    dataset = getattr(args, 'dataset', '') or ''
+    train = read_split(dataset, root, args.train_split, label_format, options, args, split_flag='--train-split')
     val = None
     if args.val_split:
-        val = read_label_set(root, args.val_split, label_format, options.with_classes(train.schema),
-                             split_flag='--val-split')
+        val = read_split(dataset, root, args.val_split, label_format, options.with_classes(train.schema), args,
+                         split_flag='--val-split')
         if val.classes != train.classes:
             raise LabelFileError(f'{val.source} ({val.format}) does not hold the classes of {train.source} '
                                  f'({train.format}): {class_difference(train.classes, val.classes)}')
+    if getattr(train, 'streamed', False):
+        for flag, given in (('--simulate-partial', args.simulate_partial), ('--sampler balanced',
+                                                                         getattr(args, 'sampler', '') == 'balanced'),
+                            ('--ml-head gcn / ssgrl', getattr(args, 'ml_head', None) in ('gcn', 'ssgrl'))):
+            if given:
+                raise LabelFileError(f'{flag} needs every training target in memory; streamed shards keep only '
+                                     'class counts: hide annotations when writing the shards, or train from the folder')
     if args.simulate_partial:
         if train.schema.groups:
             raise LabelFileError('--simulate-partial hides single class entries; on data with exclusive groups (one '
@@ -62,7 +92,7 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
                                  'label file (#N/A cells) instead.')
         train.targets = simulate_partial(train.targets, args.simulate_partial, seed=args.seed)
     counts = train.targets.class_counts()
-    if counts[0].sum() + counts[1].sum() == 0:
+    if counts.sum() and counts[0].sum() + counts[1].sum() == 0:
         raise LabelFileError(f'{train.source}: no known annotation left (every entry is unknown'
                              + (f' after --simulate-partial {args.simulate_partial}' if args.simulate_partial else '')
                              + '): there is nothing to train on.')
@@ -96,7 +126,8 @@ def create_eval_label_set(root: Optional[str], split: str, config: Dict[str, Any
     exactly the checkpoint's classes and groups."""
     saved = dict(config.get('data') or {}, **{k: config[k] for k in LABEL_OPTIONS if config.get(k) is not None})
     label_format, options = reader_options(label_options(args, saved), on_bad, LabelSchema.from_config(config))
-    labels = read_label_set(root, split, label_format, options, log=log, split_flag='--split')
+    dataset = getattr(args, 'dataset', None) or saved.get('dataset') or ''
+    labels = read_split(dataset, root, split, label_format, options, args, log=log, split_flag='--split')
     if labels.classes != config['classes']:
         raise LabelFileError(f'{labels.source} ({labels.format}) does not hold the classes of the checkpoint: '
                              f'{class_difference(config["classes"], labels.classes)}')

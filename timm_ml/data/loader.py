@@ -16,6 +16,8 @@ def create_ml_loader(dataset, sampler: Optional[torch.utils.data.Sampler] = None
         sampler: Sampler replacing timm's (shuffle / DistributedSampler); it handles the DDP split itself.
         kwargs: timm.data.create_loader arguments.
     """
+    if hasattr(dataset, 'set_loader_cfg'):  # streams plan their epoch by loader workers before any is started
+        dataset.set_loader_cfg(kwargs.get('num_workers', 1))
     loader = create_loader(dataset, **kwargs)
     if sampler is None:
         return loader

@@ -1,0 +1,108 @@
+""" WebDataset shards: the converter round-trips every target, a streamed epoch reads each sample once across ranks x
+loader workers whatever the shard counts, and a resumed stream continues exactly."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import read
+from timm_ml.data import LabelFileError
+from timm_ml.data.streams import StreamDataset, read_stream_split
+from timm_ml.data.to_shards import convert
+
+TO_TENSOR = lambda img: torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)  # noqa: E731
+
+
+@pytest.fixture(scope='module')
+def shards(mosaic_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('shards'))
+    convert(mosaic_data, out, ['train', 'val'], shard_size=23, verify=True, log=lambda *a: None)  # 192 = 8 x 23 + 8
+    return out
+
+
+def test_converter_writes_timm_info_and_verifies_every_sample(shards, mosaic_data):
+    info = json.load(open(os.path.join(shards, '_info.json')))
+    train = info['splits']['train']
+    assert train['num_samples'] == 192 and train['shard_lengths'] == [23] * 8 + [8]
+    assert info['classes'] == read(mosaic_data, 'train').classes
+    labels = read_stream_split(shards, 'validation')  # timm's default name finds val
+    assert labels.split == 'val' and len(labels) == 97
+    assert (labels.class_counts() == read(mosaic_data, 'val').targets.class_counts()).all()
+
+
+def test_an_interrupted_conversion_resumes_and_a_tampered_shard_fails_verify(mosaic_data, tmp_path):
+    out = str(tmp_path / 's')
+    convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+    os.remove(os.path.join(out, 'val-000001.tar'))  # as if killed before it was written
+    written = []
+    convert(mosaic_data, out, ['val'], shard_size=40, log=written.append)
+    assert len(written) == 1 and 'shard 2/3' in written[0]  # only the missing shard is written again
+    from timm_ml.data.to_shards import verify_split
+    labels = read(mosaic_data, 'val')
+    with open(os.path.join(out, 'val-000002.tar'), 'r+b') as f:
+        f.seek(700)
+        f.write(b'\x00' * 8)  # corrupt an image's bytes
+    with pytest.raises(LabelFileError, match='val-000002.tar: sample .* image bytes differ'):
+        verify_split(labels, 'val', out, ['val-000000.tar', 'val-000001.tar', 'val-000002.tar'])
+
+
+def _keys(labels, training, world, workers, batch=8, epoch=0):
+    keys = []
+    for rank in range(world):
+        ds = StreamDataset(labels, is_training=training, batch_size=batch, seed=0, rank=rank, world_size=world)
+        ds.set_loader_cfg(workers)
+        ds.set_epoch(epoch)
+        per_rank = [ds.keys(w) for w in range(workers)]
+        keys.append(per_rank)
+        assert sum(map(len, per_rank)) == len(ds)
+    return keys
+
+
+@pytest.mark.parametrize('world,workers', [(1, 1), (2, 2), (3, 2), (2, 3)])
+def test_evaluation_reads_each_sample_once_across_ranks_and_workers(shards, world, workers):
+    labels = read_stream_split(shards, 'val')  # 97 samples in 5 shards of 23, 23, 23, 23, 5: nothing divides
+    keys = _keys(labels, False, world, workers)
+    flat = [k for rank in keys for w in rank for k in w]
+    assert sorted(set(flat)) == sorted(f'val-{i:09d}' for i in range(97))  # every sample
+    padding = -(-97 // world) * world - 97
+    assert len(flat) == 97 + padding and len(set(flat)) == 97  # once, plus the last rank's padding
+
+
+@pytest.mark.parametrize('world,workers', [(2, 2), (3, 1)])
+def test_training_epochs_are_whole_batches_equal_per_rank_and_reshuffled(shards, world, workers):
+    labels = read_stream_split(shards, 'train')
+    keys = _keys(labels, True, world, workers, batch=8)
+    per_rank = [sum(map(len, rank)) for rank in keys]
+    assert len(set(per_rank)) == 1 and per_rank[0] % (8 * workers) == 0  # same steps on every rank: no DDP hang
+    flat = [k for rank in keys for w in rank for k in w]
+    assert len(flat) == len(set(flat)) and 192 - len(flat) < world * workers * 8  # at most once; dropped < a batch each
+    again = [k for rank in _keys(labels, True, world, workers, batch=8) for w in rank for k in w]
+    assert again == flat  # seeded
+    other = [k for rank in _keys(labels, True, world, workers, batch=8, epoch=1) for w in rank for k in w]
+    assert other != flat  # another epoch, another order
+
+
+def test_a_resumed_stream_continues_after_the_batches_done(shards):
+    labels = read_stream_split(shards, 'train')
+    full = StreamDataset(labels, is_training=True, batch_size=8, seed=0, transform=TO_TENSOR)
+    full.set_loader_cfg(2)
+    loader = torch.utils.data.DataLoader(full, batch_size=8, num_workers=2)
+    targets = [t for _, t in loader]
+    resumed = StreamDataset(labels, is_training=True, batch_size=8, seed=0, transform=TO_TENSOR)
+    resumed.set_loader_cfg(2)
+    resumed.set_skip_batches(5, saved=dict(workers=2, world_size=1, batch_size=8))
+    rest = [t for _, t in torch.utils.data.DataLoader(resumed, batch_size=8, num_workers=2)]
+    assert len(rest) == len(targets) - 5
+    assert all(torch.equal(a, b) for a, b in zip(rest, targets[5:]))
+    with pytest.raises(LabelFileError, match='workers 2 then, 1 now'):
+        resumed.set_loader_cfg(1)
+        resumed.set_skip_batches(5, saved=dict(workers=2, world_size=1, batch_size=8))
+
+
+def test_streamed_targets_equal_the_folder_targets(shards, mosaic_data):
+    folder = read(mosaic_data, 'val')
+    ds = StreamDataset(read_stream_split(shards, 'val'), batch_size=97, transform=TO_TENSOR)
+    (images, targets), = list(torch.utils.data.DataLoader(ds, batch_size=97))
+    assert np.array_equal(targets.numpy(), folder.targets.dense(dtype=np.float32))

@@ -1,0 +1,104 @@
+""" Hugging Face datasets (`--dataset hfds/<name or local folder>`): a dataset saved with `save_to_disk`, or one in the
+local Hugging Face cache (nothing is downloaded: HF_DATASETS_OFFLINE is honoured as set), read as a LabelSet whose
+images come from the dataset rows.
+
+Targets: `--target-key` (default: the first `Sequence(ClassLabel)` / `List(ClassLabel)` feature) holds the positive
+class indices of each row, the class names coming from the ClassLabel feature; a feature named
+`<target key>_negatives` (same kind) lists verified negatives, and then every other class is unknown (-1); without it
+the other classes are negatives. A target that is a list of floats of the class count is read as a vector of
+1 / 0 / -1 (class names then from `--class-map`). `--input-key` (default: the first Image feature) holds the images.
+"""
+import io
+import os
+from typing import Optional
+
+import numpy as np
+
+from timm_ml.image import to_mode
+from timm_ml.schema import LabelSchema
+
+from ..label_set import LabelSet
+from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
+from .reader import LabelFileError, LabelOptions
+
+
+def _load(name: str, split: str, trust_remote_code: bool = False):
+    import datasets
+    if os.path.isdir(name):
+        data = datasets.load_from_disk(name)
+        if isinstance(data, datasets.DatasetDict):
+            names = list(data)
+            alias = {'val': 'validation', 'validation': 'val'}.get(split)
+            if split not in data and alias in data:
+                split = alias
+            if split not in data:
+                raise LabelFileError(f'{name}: no split {split!r} (splits: {names})')
+            data = data[split]
+        return data, split
+    return datasets.load_dataset(name, split=split, trust_remote_code=trust_remote_code), split
+
+
+def _class_label(feature):
+    """The ClassLabel inside a Sequence / List feature, or None."""
+    import datasets
+    inner = getattr(feature, 'feature', None)
+    if inner is None and isinstance(feature, list) and feature:
+        inner = feature[0]
+    return inner if isinstance(inner, datasets.ClassLabel) else None
+
+
+class HfImages:
+    """Images of a Hugging Face dataset by row index, through the one image decoder's conversion."""
+
+    def __init__(self, data, key: str):
+        self.data, self.key = data, key
+
+    def load(self, path: str, mode: str = 'RGB'):
+        img = self.data[int(path)][self.key]
+        if isinstance(img, dict) and img.get('bytes') is not None:
+            from PIL import Image
+            img = Image.open(io.BytesIO(img['bytes']))
+        return to_mode(img, mode)
+
+
+def read_hf_split(name: str, split: str, options: LabelOptions, input_key: Optional[str] = None,
+                  target_key: Optional[str] = None, trust_remote_code: bool = False) -> LabelSet:
+    import datasets
+    data, split = _load(name, split, trust_remote_code)
+    features = data.features
+    image_key = input_key or next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
+    if image_key is None or image_key not in features:
+        raise LabelFileError(f'{name}: no image feature (features: {list(features)}); name it with --input-key')
+    if target_key is None:
+        target_key = next((k for k, f in features.items() if _class_label(f) is not None and
+                           not k.endswith('_negatives')), None)
+    if target_key is None or target_key not in features:
+        raise LabelFileError(f'{name}: no Sequence(ClassLabel) target (features: {list(features)}); name it with '
+                             '--target-key')
+    label = _class_label(features[target_key])
+    negatives_key = f'{target_key}_negatives' if f'{target_key}_negatives' in features else None
+    columns = data.select_columns([c for c in (target_key, negatives_key) if c])
+    rows = columns.to_dict()
+    if label is not None:
+        classes = list(label.names)
+        fill = UNKNOWN if negatives_key else NEGATIVE
+        builder = SparseTargetsBuilder(len(classes), fill=fill)
+        for i, pos in enumerate(rows[target_key]):
+            neg = rows[negatives_key][i] if negatives_key else []
+            builder.add(list(pos) + list(neg), [POSITIVE] * len(pos) + [NEGATIVE] * len(neg))
+        targets = builder.build()
+    else:
+        dense = np.asarray(rows[target_key], dtype=np.float32)
+        if dense.ndim != 2 or not np.isin(dense, (-1, 0, 1)).all():
+            raise LabelFileError(f'{name}: --target-key {target_key} is neither a Sequence(ClassLabel) nor a vector '
+                                 'of 1 / 0 / -1 per class')
+        classes = options.classes or [str(i) for i in range(dense.shape[1])]
+        from ..targets import SparseTargets
+        targets = SparseTargets.from_dense(dense.astype(np.int8))
+    if options.classes is not None and list(options.classes) != classes:
+        from ..label_set import class_difference
+        raise LabelFileError(f'{name} ({split}): {class_difference(options.classes, classes)}')
+    labels = LabelSet(LabelSchema(classes), [str(i) for i in range(len(data))], targets, '', [],
+                      f'hfds/{name} ({split})', 'hfds', split)
+    labels.images = HfImages(data, image_key)
+    return labels
