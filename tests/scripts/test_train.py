@@ -335,3 +335,52 @@ def test_console_scripts_run_from_another_folder(mosaic_data, tmp_path):
     run_script([sh.which('timm-ml-infer'), os.path.join(mosaic_data, 'test'), '--checkpoint', str(ck), '--output',
                 'p.csv', '-j', '0'], cwd=str(tmp_path))
     assert len(pd.read_csv(tmp_path / 'p.csv')) == 64
+
+
+@pytest.fixture(scope='module')
+def mosaic_shards(mosaic_data, tmp_path_factory):
+    from timm_ml.data.to_shards import convert
+    out = str(tmp_path_factory.mktemp('wds'))
+    convert(mosaic_data, out, ['train', 'val'], shard_size=23, log=lambda *a: None)  # no shard count divides
+    return out
+
+
+STREAM = [*TINY, '-j', '2', '--epochs', '3', '-b', '16']
+
+
+def test_training_from_shards_validates_and_resumes_exactly(mosaic_shards, tmp_path):
+    run_script(['train.py', '--dataset', f'wds/{mosaic_shards}', *STREAM, '--output', str(tmp_path),
+                '--experiment', 'full'])
+    full = summary_of(tmp_path / 'full')
+    assert list(full.epoch) == [0, 1, 2] and full.eval_map.iloc[-1] > 40
+    ck = tmp_path / 'full' / 'model_best.pth.tar'
+    proc = run_script(['validate.py', '--checkpoint', str(ck), '-j', '2', '-b', '16'])  # shards from the checkpoint
+    assert f'* mAP {full.eval_map.max():.3f}' in proc.stdout
+    # SIGTERM in the middle of epoch 1 (a preempted job), then --resume from the recovery checkpoint it writes
+    proc = subprocess.Popen([sys.executable, 'train.py', '--dataset', f'wds/{mosaic_shards}', *STREAM,
+                             '--log-interval', '1', '--output', str(tmp_path), '--experiment', 'cut'], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if 'Train: 1 [   5/' in line:
+            proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 128 + signal.SIGTERM, ''.join(lines)[-2000:]
+    saved = ''.join(lines).split('Continue with --resume ')[-1].split()[0]
+    run_script(['train.py', '--dataset', f'wds/{mosaic_shards}', *STREAM, '--output', str(tmp_path), '--experiment',
+                'cut', '--resume', saved])
+    cut = summary_of(tmp_path / 'cut')
+    assert list(cut.epoch) == [0, 1, 2]
+    for col in ('eval_map', 'eval_loss', 'train_loss'):
+        assert (cut[col] - full[col]).abs().max() < 1e-9, col
+
+
+def test_two_processes_stream_uneven_shards_without_a_hang(mosaic_shards, mosaic_data, tmp_path):
+    run_script(['torchrun', '--standalone', '--nproc_per_node=2', 'train.py', '--dataset', f'wds/{mosaic_shards}',
+                *TINY, '-j', '2', '--epochs', '1', '-b', '16', '--output', str(tmp_path), '--experiment', 'ddp'],
+               timeout=300)
+    logged = summary_of(tmp_path / 'ddp').iloc[-1]
+    ck = str(tmp_path / 'ddp' / 'last.pth.tar')
+    single = run_script(['validate.py', '--checkpoint', ck, '-j', '2', '-b', '16'])  # one process, all 97 images
+    assert f'* mAP {logged.eval_map:.3f}' in single.stdout  # the two ranks' evaluation equals one process's

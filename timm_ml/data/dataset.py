@@ -3,8 +3,10 @@ import logging
 import os
 from typing import Callable, List, Optional
 
+import numpy as np
 import torch
 from PIL import Image
+from timm.data.readers.shared_count import SharedCount
 from timm.data.target_transforms import MultiLabelTarget
 from tqdm import tqdm
 
@@ -20,6 +22,16 @@ class BadImageError(ValueError):
 
 
 VERIFY_LEVELS = ('none', 'header', 'full')
+
+
+def seed_sample(seed: int, epoch: int, index: int):
+    """Seed the augmentation RNGs (python, numpy, torch) for one sample of one epoch: a sample is augmented the same
+    way whatever loader worker reads it, whatever came before it, and after a resume inside the epoch."""
+    import random
+    value = ((seed * 1000003 + epoch) * 2654435761 + index) % (2 ** 32)
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
 
 
 def load_image(path: str, mode: str = 'RGB') -> Image.Image:
@@ -43,10 +55,11 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         verify: Up-front check of every image: 'none', 'header' (open and parse the header: missing, empty and
             non-image files) or 'full' (decode every pixel: truncated files too). Default: 'full' with
             bad_images='skip', else 'none' (then a bad image stops training when it is reached).
+        seed: Training: the augmentation of each sample is seeded by (seed, epoch, index) (seed_sample).
     """
 
     def __init__(self, label_set: LabelSet, transform: Optional[Callable] = None, bad_images: str = 'error',
-                 img_mode: str = 'RGB', repeats: float = 0., verify: Optional[str] = None):
+                 img_mode: str = 'RGB', repeats: float = 0., verify: Optional[str] = None, seed: Optional[int] = None):
         if bad_images not in ('error', 'skip'):
             raise ValueError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
         verify = verify or ('full' if bad_images == 'skip' else 'none')
@@ -61,6 +74,11 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         self.label_set = label_set
         self.targets = label_set.targets
         self._multi_hot = MultiLabelTarget(label_set.num_classes)
+        self.seed = seed
+        self._epoch = SharedCount(0)  # seen by persistent loader workers
+
+    def set_epoch(self, epoch: int):
+        self._epoch.value = epoch
 
     @property
     def classes(self):
@@ -112,6 +130,8 @@ class MultiLabelDataset(torch.utils.data.Dataset):
         return load_image(os.path.join(self.label_set.root, rel), self.img_mode)
 
     def __getitem__(self, index: int):
+        if self.seed is not None:
+            seed_sample(self.seed, self._epoch.value, index)
         index = index % len(self.label_set)
         rel = self.label_set.paths[index]
         path = os.path.join(self.label_set.root, rel)
@@ -171,4 +191,5 @@ def create_ml_dataset(args, labels, is_training: bool, input_img_mode: str = 'RG
         from .streams import create_stream_dataset
         return create_stream_dataset(args, labels, is_training, input_img_mode)
     return MultiLabelDataset(labels, bad_images=args.bad_images, img_mode=input_img_mode,
-                             repeats=args.epoch_repeats if is_training else 0., verify=args.verify_images)
+                             repeats=args.epoch_repeats if is_training else 0., verify=args.verify_images,
+                             seed=args.seed if is_training else None)

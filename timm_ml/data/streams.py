@@ -276,7 +276,7 @@ class StreamDataset(IterableDataset):
                         continue
                     if i >= offset + take:
                         break
-                    yield key, parts, pos + (i - offset) >= total
+                    yield key, parts, pos + (i - offset) >= total, pos + (i - offset)
             pos += take
 
     def _worker_stream(self, worker: int):
@@ -298,7 +298,7 @@ class StreamDataset(IterableDataset):
 
     def keys(self, worker: int = 0) -> List[str]:
         """The sample keys worker `worker` reads this epoch, in order (for tests and checks)."""
-        return [k for k, _, _ in self._worker_stream(worker)]
+        return [k for k, _, _, _ in self._worker_stream(worker)]
 
     def __iter__(self):
         info = get_worker_info()
@@ -312,12 +312,12 @@ class StreamDataset(IterableDataset):
             done = self.skip_batches
             worker = (worker + done) % self.num_workers
             skip = max(0, -(-(done - worker) // self.num_workers)) * self.batch_size
-        for n, (key, parts, padding) in enumerate(self._worker_stream(worker)):
+        for n, (key, parts, padding, position) in enumerate(self._worker_stream(worker)):
             if n < skip:
                 continue
-            yield self._decode(key, parts, padding)
+            yield self._decode(key, parts, padding, position)
 
-    def _decode(self, key, parts, padding):
+    def _decode(self, key, parts, padding, position):
         image_ext = next((e for e in IMAGE_EXTENSIONS if e in parts), None)
         if image_ext is None or 'json' not in parts:
             raise LabelFileError(f'{self.labels.root}: sample {key!r} has no image ({"/".join(IMAGE_EXTENSIONS)}) or '
@@ -328,6 +328,9 @@ class StreamDataset(IterableDataset):
         if padding:
             target[:] = UNKNOWN  # a duplicate that evens out the ranks: every masked metric ignores it
         img = decode_image(io.BytesIO(parts[image_ext]), self.img_mode)
+        if self.is_training:
+            from .dataset import seed_sample
+            seed_sample(self.seed, self.epoch, position)
         if self.transform is not None:
             img = self.transform(img)
         return img, torch.from_numpy(target)
