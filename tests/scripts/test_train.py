@@ -384,3 +384,42 @@ def test_two_processes_stream_uneven_shards_without_a_hang(mosaic_shards, mosaic
     ck = str(tmp_path / 'ddp' / 'last.pth.tar')
     single = run_script(['validate.py', '--checkpoint', ck, '-j', '2', '-b', '16'])  # one process, all 97 images
     assert f'* mAP {logged.eval_map:.3f}' in single.stdout  # the two ranks' evaluation equals one process's
+
+
+def _hf_dataset(mosaic_data, out, negatives=False):
+    """The mosaic splits as a Hugging Face dataset saved with save_to_disk: Image + Sequence(ClassLabel) features."""
+    import datasets
+    from PIL import Image
+    from tests.helpers import read
+    parts = {}
+    for split, name in (('train', 'train'), ('val', 'validation')):
+        labels = read(mosaic_data, split)
+        dense = labels.targets.dense()
+        columns = dict(image=[Image.open(os.path.join(labels.root, p)).convert('RGB') for p in labels.paths],
+                       labels=[[int(c) for c in row.nonzero()[0]] for row in dense])
+        features = dict(image=datasets.Image(), labels=datasets.Sequence(datasets.ClassLabel(names=labels.classes)))
+        if negatives:  # verified negatives: the first two absent classes; every other class is then unknown
+            columns['labels_negatives'] = [[int(c) for c in (row == 0).nonzero()[0][:2]] for row in dense]
+            features['labels_negatives'] = datasets.Sequence(datasets.ClassLabel(names=labels.classes))
+        parts[name] = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+    datasets.DatasetDict(parts).save_to_disk(out)
+    return out
+
+
+@pytest.mark.parametrize('negatives', [False, True])
+def test_a_hugging_face_dataset_trains_and_validates(mosaic_data, tmp_path, negatives):
+    path = _hf_dataset(mosaic_data, str(tmp_path / 'hfdata'), negatives)
+    run_script(['train.py', '--dataset', f'hfds/{path}', *TINY, '--epochs', '2', '--output', str(tmp_path),
+                '--experiment', 'hf'])
+    summary = summary_of(tmp_path / 'hf')
+    proc = run_script(['validate.py', '--checkpoint', str(tmp_path / 'hf' / 'model_best.pth.tar'), '-j', '0'])
+    assert f'* mAP {summary.eval_map.max():.3f}' in proc.stdout
+    ck = load_checkpoint_file(str(tmp_path / 'hf' / 'model_best.pth.tar'))
+    assert ck['task_state']['ml_config']['classes'][0] == 'T-shirt/top'  # the ClassLabel names
+    from timm_ml.data import LabelOptions
+    from timm_ml.data.readers.reader_hfds import read_hf_split
+    counts = read_hf_split(path, 'train', LabelOptions()).targets.class_counts()
+    if negatives:  # positives and two verified negatives per image; every other class unknown
+        assert counts[1].sum() == 2 * 192 and counts[2].sum() == 192 * 10 - counts[0].sum() - 2 * 192
+    else:
+        assert counts[2].sum() == 0
