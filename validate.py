@@ -351,7 +351,8 @@ def validate(args):
     evaluator = MultiLabelEvaluator(
         device, max_samples=evaluation_sample_limit(loader), criterion=criterion, schema=schema, scoring=scoring,
         threshold=args.threshold if args.threshold is not None else 0.5, thresholds=thresholds, topk=args.topk,
-        store_dtype=getattr(torch, args.store_dtype), store_device=args.store_device)
+        store_dtype=getattr(torch, args.store_dtype), store_device=args.store_device,
+        storage='dense' if args.estimate_thresholds else 'auto')  # thresholds are estimated on dense scores
     metrics = run_evaluation(model, loader, evaluator, device, amp_autocast, args.channels_last, args.distributed,
                              args.log_freq, is_primary=utils.is_primary(args), prefetcher=args.prefetcher,
                              model_dtype=model_dtype)

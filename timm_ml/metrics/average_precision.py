@@ -1,38 +1,83 @@
-""" Exact (non-interpolated) average precision with unknown targets excluded per class.
+""" Exact (non-interpolated) average precision and threshold counts, unknown targets excluded per class, in one pass.
 
 For each class, AP = mean over its positives p of TP(score >= s_p) / K(score >= s_p), K counting known entries:
-tied scores form one threshold, exactly sklearn's average_precision_score on the known entries. timm's
-`_average_precision` gives the same numbers on fully known targets, but it sorts every column. Here nothing is sorted
-but the positives: each known entry is bucketed among its class's sorted positive scores (a binary search over a few
-values) and the buckets are counted, which gives K at every positive. At Open Images sizes (200k x 10k) that is
-several times faster and never holds more than one chunk of classes in working memory. It runs on the device the
-scores are on.
+tied scores form one threshold, exactly sklearn's average_precision_score on the known entries. Nothing is sorted but
+the positives: every known entry is bucketed (one binary search) among its class's sorted positive scores merged with
+the class's decision thresholds, and the bucket counts give K at every positive and at every threshold. So AP, the
+counts at the global threshold and at the per-class thresholds come out of the same pass; top-k needs one comparison
+more. At Open Images sizes (200k x 10k) that is a few passes over the scores in total, in chunks of classes, on the
+device the scores are on.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 
-def ap_rows(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """AP of each row of contiguous (c, N) float32 scores and int8 targets (1 / 0 / -1)."""
-    num_rows = scores.shape[0]
+def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: int):
+    """Contiguous (c, N) float32 scores and int8 targets of classes start..start+size; non-finite scores are an error."""
+    s = scores[:, start:start + size].t().float().contiguous()
+    if not torch.isfinite(s).all():
+        raise ValueError('Non-finite scores in the evaluation (NaN or inf model outputs).')
+    return s, target[:, start:start + size].t().to(torch.int8).contiguous()
+
+
+def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[torch.Tensor] = None,
+                     kth: Optional[torch.Tensor] = None):
+    """ AP and decision counts of contiguous class rows.
+
+    Args:
+        scores: (c, N) float32 scores (or logits: any monotone transform gives the same AP).
+        target: (c, N) int8 targets, 1 / 0 / -1.
+        cuts: optional (c, m) decision thresholds on the same scale: an entry is predicted when score >= cut.
+        kth: optional (N,) per-sample top-k threshold (the k-th largest score of each sample).
+    Returns:
+        dict(ap (c,) float64 (0 without a known positive), positives (c,), unknown (c,), and for the cuts a (c, m, 3)
+        and for kth a (c, 3) int64 tensor of TP, FP, FN counts over known entries).
+    """
+    c, n = scores.shape
+    device = scores.device
+    ninf = torch.tensor(float('-inf'), dtype=scores.dtype, device=device)
+    known = target >= 0
     positive = target == 1
-    num_pos = positive.sum(1)
-    max_pos = int(num_pos.max()) if num_rows else 0
-    if max_pos == 0:
-        return torch.zeros(num_rows, dtype=torch.float64, device=scores.device)
-    ninf = torch.tensor(float('-inf'), dtype=scores.dtype, device=scores.device)
-    # the positives' scores ascending, left-padded with -inf to max_pos per row
-    pos_sorted = torch.where(positive, scores, ninf).topk(max_pos, dim=1).values.flip(1).contiguous()
-    # bucket of each known entry = how many (padded) positive scores are <= it; unknowns go to bucket 0 (never counted)
-    bucket = torch.searchsorted(pos_sorted, torch.where(target >= 0, scores, ninf), right=True, out_int32=True)
-    bucket += (torch.arange(num_rows, device=scores.device, dtype=torch.int32) * (max_pos + 1)).unsqueeze(1)
-    counts = torch.bincount(bucket.view(-1), minlength=num_rows * (max_pos + 1)).view(num_rows, max_pos + 1)
-    known_at_or_above = counts.flip(1).cumsum(1).flip(1)[:, 1:]  # [:, j]: known entries >= pos_sorted[:, j]
-    tp = max_pos - torch.searchsorted(pos_sorted, pos_sorted, right=False)
-    precision = torch.where(pos_sorted > ninf, tp.double() / known_at_or_above.clamp(min=1).double(),
-                            torch.zeros((), dtype=torch.float64, device=scores.device))
-    return precision.sum(1) / num_pos.clamp(min=1).double()
+    rows, cols = positive.nonzero(as_tuple=True)
+    values = scores[rows, cols]
+    num_pos = torch.bincount(rows, minlength=c)
+    max_pos = max(int(num_pos.max()) if c else 0, 1)
+    # the positives of each row ascending, left-padded with -inf to max_pos
+    order = torch.argsort(values, stable=True)
+    order = order[torch.argsort(rows[order], stable=True)]
+    r_sorted, v_sorted = rows[order], values[order]
+    row_start = torch.cumsum(num_pos, 0) - num_pos
+    slot = torch.arange(len(order), device=device) - row_start[r_sorted] + (max_pos - num_pos[r_sorted])
+    pos_sorted = torch.full((c, max_pos), float('-inf'), dtype=scores.dtype, device=device)
+    pos_sorted[r_sorted, slot] = v_sorted
+    m = 0 if cuts is None else cuts.shape[1]
+    edges = pos_sorted if not m else torch.cat([pos_sorted, cuts.to(scores.dtype).to(device)], 1)
+    edges, perm = edges.sort(dim=1, stable=True)
+    where = perm.argsort(dim=1)  # the merged position of each positive / cut edge
+    # bucket of each known entry = how many edges are <= it; unknowns are -inf: they sit with the padding and are
+    # never counted at a real positive or threshold
+    bucket = torch.searchsorted(edges, torch.where(known, scores, ninf), right=True, out_int32=True)
+    width = edges.shape[1] + 1
+    bucket += (torch.arange(c, device=device, dtype=torch.int32) * width).unsqueeze(1)
+    counts = torch.bincount(bucket.view(-1), minlength=c * width).view(c, width)
+    at_or_above = counts.flip(1).cumsum(1).flip(1)[:, 1:]  # [:, k]: known entries >= edges[:, k]
+    known_ge_pos = at_or_above.gather(1, where[:, :max_pos])
+    tp_pos = max_pos - torch.searchsorted(pos_sorted, pos_sorted, right=False)
+    precision = torch.where(pos_sorted > ninf, tp_pos.double() / known_ge_pos.clamp(min=1).double(),
+                            torch.zeros((), dtype=torch.float64, device=device))
+    out = dict(ap=precision.sum(1) / num_pos.clamp(min=1).double(), positives=num_pos,
+               unknown=n - known.sum(1))
+    if m:
+        known_ge_cut = at_or_above.gather(1, where[:, max_pos:])
+        tp = max_pos - torch.searchsorted(pos_sorted, cuts.to(scores.dtype).to(device).contiguous(), right=False)
+        out['cut_counts'] = torch.stack([tp, known_ge_cut - tp, num_pos.unsqueeze(1) - tp], -1)
+    if kth is not None:
+        kth = kth.to(scores.dtype).to(device)
+        known_ge = (torch.where(known, scores, ninf) >= kth.unsqueeze(0)).sum(1)
+        tp = torch.bincount(rows[values >= kth[cols]], minlength=c)
+        out['top_counts'] = torch.stack([tp, known_ge - tp, num_pos - tp], -1)
+    return out
 
 
 def masked_average_precision(
@@ -40,7 +85,7 @@ def masked_average_precision(
     """ Per-class AP and a mask of the classes that have at least one known positive.
 
     Args:
-        scores: (N, C) scores or logits (any monotone transform gives the same AP), float16/32.
+        scores: (N, C) scores or logits, float16/32.
         target: (N, C) targets, 1 / 0 / -1 (unknown).
         chunk_elements: Bound on the elements handled at once.
     Returns:
@@ -52,14 +97,7 @@ def masked_average_precision(
     chunk = max(1, chunk_elements // max(num_examples, 1))
     for i in range(0, num_classes, chunk):
         s, t = class_chunk(scores, target, i, chunk)
-        ap[i:i + chunk] = ap_rows(s, t)
-        valid[i:i + chunk] = (t == 1).any(1)
+        stats = block_statistics(s, t)
+        ap[i:i + chunk] = stats['ap']
+        valid[i:i + chunk] = stats['positives'] > 0
     return ap, valid
-
-
-def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: int):
-    """Contiguous (c, N) float32 scores and int8 targets of classes start..start+size; non-finite scores are an error."""
-    s = scores[:, start:start + size].t().float().contiguous()
-    if not torch.isfinite(s).all():
-        raise ValueError('Non-finite scores in the evaluation (NaN or inf model outputs).')
-    return s, target[:, start:start + size].t().to(torch.int8).contiguous()

@@ -16,7 +16,7 @@ import torch
 from timm_ml.schema import LabelSchema, decode
 from timm_ml.scoring import scores_from_logits
 
-from .average_precision import ap_rows, class_chunk
+from .average_precision import block_statistics, class_chunk
 from .f1 import confusion_counts, per_class_f1, precision_recall_f1
 from .groups import group_metrics
 
@@ -82,6 +82,41 @@ def _group_names(schema: LabelSchema) -> List[str]:
     return names
 
 
+def block_class_statistics(rank_scores, target, ml_mask, cut, class_cuts=None, kth=None, group_pred=None):
+    """ Per-class AP, positives, unknowns and TP / FP / FN counts (at the global threshold `cut`, at per-class
+    `class_cuts`, at top-k `kth`) of (N, c) scores, in chunks of classes. Group columns (ml_mask False) are decided by
+    `group_pred` (argmax) instead of a threshold. Returns a dict of tensors on the scores' device."""
+    num_rows, num_classes = rank_scores.shape
+    device = rank_scores.device
+    ap = torch.zeros(num_classes, dtype=torch.float64, device=device)
+    counts = {name: torch.zeros(3, num_classes, dtype=torch.float64, device=device) for name in ('thr', 'top', 'pcthr')}
+    positives = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    unknown = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    chunk = max(1, CHUNK_ELEMENTS // max(num_rows, 1))
+    for c in range(0, num_classes, chunk):
+        cs = slice(c, c + chunk)
+        s, t = class_chunk(rank_scores, target, c, chunk)  # (c, N)
+        rows = s.shape[0]
+        cuts = [cut.to(device).expand(rows)]
+        if class_cuts is not None:
+            cuts.append(class_cuts[cs].to(device))
+        stats = block_statistics(s, t, torch.stack(cuts, 1), kth)
+        ap[cs], positives[cs], unknown[cs] = stats['ap'], stats['positives'], stats['unknown']
+        cut_counts = stats['cut_counts'].double().permute(2, 0, 1)  # (3, c, m)
+        counts['thr'][:, cs] = cut_counts[:, :, 0]
+        if class_cuts is not None:
+            counts['pcthr'][:, cs] = cut_counts[:, :, 1]
+        if kth is not None:
+            counts['top'][:, cs] = stats['top_counts'].double().t() * ml_mask[cs].to(device)
+        is_group = ~ml_mask[cs]
+        if group_pred is not None and is_group.any():  # exclusive groups decide by argmax, never by a threshold
+            decided = confusion_counts(group_pred[:, cs].t(), t, dim=1)
+            gm = is_group.to(device)
+            counts['thr'][:, cs] = torch.where(gm, decided, counts['thr'][:, cs])
+            counts['pcthr'][:, cs] = torch.where(gm, decided, counts['pcthr'][:, cs])
+    return dict(ap=ap, positives=positives, unknown=unknown, **counts)
+
+
 def compute_multilabel_metrics(
         logits: torch.Tensor,
         target: torch.Tensor,
@@ -111,58 +146,54 @@ def compute_multilabel_metrics(
     schema = schema or LabelSchema([str(i) for i in range(num_classes)])
     scoring = scoring or schema
     device = logits.device
-    classes = schema.classes
     ml = torch.as_tensor(scoring.multilabel, dtype=torch.long)
     ml_mask = torch.zeros(num_classes, dtype=torch.bool)
     ml_mask[ml] = True
-    scored = ml_mask if len(ml) else torch.ones(num_classes, dtype=torch.bool)  # columns of mAP and CP..OF1
     if scoring.groups:
         rank_scores = scores_from_logits(logits.float(), scoring)  # softmax per group, compared as probabilities
         rank_scores[:, ml.to(device)] = logits[:, ml.to(device)].float()  # logits rank without sigmoid saturation ties
         group_pred = torch.from_numpy(decode(rank_scores.cpu().numpy(), scoring)).to(device)
     else:
         rank_scores, group_pred = logits, None
-    cut = _logit(threshold)
-    class_cuts = None if thresholds is None else _logit(thresholds)
-    kth = _topk_kth_value(rank_scores[:, ml.to(device)] if scoring.groups else rank_scores, topk) \
+    kth = topk_thresholds(rank_scores[:, ml.to(device)] if scoring.groups else rank_scores, topk) \
         if num_rows and len(ml) else None
+    stats = block_class_statistics(rank_scores, target, ml_mask, _logit(threshold),
+                                   None if thresholds is None else _logit(thresholds), kth, group_pred)
+    found = None
+    if schema.groups:
+        scores_np = (scores_from_logits(logits.float(), scoring)).cpu().numpy()
+        found = group_metrics(scores_np, target.cpu().numpy(), schema, conditional=bool(scoring.groups))
+    return summarize(stats, schema, scoring, threshold, thresholds, topk, found)
 
-    ap = torch.zeros(num_classes, dtype=torch.float64, device=device)
-    valid = torch.zeros(num_classes, dtype=torch.bool, device=device)
-    counts = {name: torch.zeros(3, num_classes, dtype=torch.float64, device=device) for name in ('thr', 'top', 'pcthr')}
-    positives = torch.zeros(num_classes, dtype=torch.int64, device=device)
-    unknown = torch.zeros(num_classes, dtype=torch.int64, device=device)
-    chunk = max(1, CHUNK_ELEMENTS // max(num_rows, 1))
-    for c in range(0, num_classes, chunk):
-        cs = slice(c, c + chunk)
-        s, t = class_chunk(rank_scores, target, c, chunk)  # (c, N)
-        ap[cs] = ap_rows(s, t)
-        valid[cs] = (t == 1).any(1)
-        positives[cs] = (t == 1).sum(1)
-        unknown[cs] = (t == -1).sum(1)
-        is_ml = ml_mask[cs].to(device).unsqueeze(1)
-        decided = group_pred[:, cs].t() if group_pred is not None else torch.zeros_like(s, dtype=torch.bool)
-        counts['thr'][:, cs] = confusion_counts(torch.where(is_ml, s >= cut.to(device), decided), t, dim=1)
-        if kth is not None:
-            counts['top'][:, cs] = confusion_counts(is_ml & (s >= kth.unsqueeze(0)), t, dim=1)
-        if class_cuts is not None:
-            per_class = s >= class_cuts[cs].to(device).unsqueeze(1)
-            counts['pcthr'][:, cs] = confusion_counts(torch.where(is_ml, per_class, decided), t, dim=1)
-    ap, valid, positives, unknown = ap.cpu(), valid.cpu(), positives.cpu(), unknown.cpu()
-    counts = {k: v.cpu() for k, v in counts.items()}
+
+def topk_thresholds(scores: torch.Tensor, topk: int) -> torch.Tensor:
+    """(N,) k-th largest score of each row: an entry is in its row's top-k when its score is at least this."""
+    return _topk_kth_value(scores, topk)
+
+
+def summarize(stats, schema: LabelSchema, scoring: LabelSchema, threshold: float, thresholds, topk: int,
+              found=None) -> MultiLabelResult:
+    """The summary, per-class table and group metrics of per-class statistics (block_class_statistics, or the
+    class slices of every rank put together)."""
+    num_classes = schema.num_classes
+    classes = schema.classes
+    ml_mask = torch.zeros(num_classes, dtype=torch.bool)
+    ml_mask[torch.as_tensor(scoring.multilabel, dtype=torch.long)] = True
+    scored = ml_mask if ml_mask.any() else torch.ones(num_classes, dtype=torch.bool)  # columns of mAP and CP..OF1
+    ap, positives, unknown = stats['ap'].cpu(), stats['positives'].cpu(), stats['unknown'].cpu()
+    counts = {k: stats[k].cpu() for k in ('thr', 'top', 'pcthr')}
+    valid = positives > 0
 
     mean_over = valid & scored
     summary = OrderedDict(map=100 * ap[mean_over].mean().item() if mean_over.any() else float('nan'))
     summary.update(precision_recall_f1(counts['thr'][:, scored]))
-    if kth is not None:
+    if ml_mask.any():
         summary.update(precision_recall_f1(counts['top'][:, ml_mask], prefix=f'top{topk}_'))
     if thresholds is not None:
         summary.update(precision_recall_f1(counts['pcthr'][:, scored], prefix='thr_'))
 
     attributes, levels = {}, {}
-    if schema.groups:
-        scores_np = (scores_from_logits(logits.float(), scoring)).cpu().numpy()
-        found = group_metrics(scores_np, target.cpu().numpy(), schema, conditional=bool(scoring.groups))
+    if found is not None:
         attributes, levels = found['groups'], found['levels']
         reported = []
         for g in schema.groups:
