@@ -21,21 +21,12 @@ FILTERS = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC, 'nearest': Imag
            'lanczos': Image.LANCZOS, 'hamming': Image.HAMMING, 'box': Image.BOX}
 
 
-class OnnxMultiLabelModel:
-    """ A timm_ml ONNX export, ready to predict.
+class ExportedMultiLabelModel:
+    """ What every exported timm_ml model shares: its metadata, the preprocessing and the decoding. Subclasses run the
+    graph (`_run`)."""
 
-    Args:
-        path: The .onnx file written by `infer.py --export onnx`.
-        providers: ONNX Runtime execution providers.
-    """
-
-    def __init__(self, path: str, providers=('CPUExecutionProvider',)):
-        import onnxruntime as ort
-        self.session = ort.InferenceSession(path, providers=list(providers))
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if 'timm_ml' not in meta:
-            raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export onnx')
-        self.meta = json.loads(meta['timm_ml'])
+    def _setup(self, meta: dict):
+        self.meta = meta
         self.classes = self.meta['classes']
         self.schema = _schema_of(self.meta)
         self.thresholds = thresholds_for(self.schema, self.meta.get('thresholds'), None if self.meta.get(
@@ -71,13 +62,53 @@ class OnnxMultiLabelModel:
     def scores(self, images) -> np.ndarray:
         """(N, C) scores of PIL images or image paths."""
         batch = np.stack([self.preprocess(decode_image(i) if isinstance(i, str) else i) for i in images])
-        return self.session.run(['scores'], {'input': batch})[0]
+        return self._run(batch)
 
     def predict(self, images, threshold=None):
         """Per image: the decoded labels, one entry per group (value and score), the tags and the scores by class."""
         paths = [i if isinstance(i, str) else f'image {n}' for n, i in enumerate(images)]
         cut = self.thresholds if threshold is None else thresholds_for(self.schema, None, threshold)
         return list(prediction_records(paths, self.scores(images), self.schema, cut))
+
+
+class OnnxMultiLabelModel(ExportedMultiLabelModel):
+    """ A timm_ml ONNX export, ready to predict.
+
+    Args:
+        path: The .onnx file written by `infer.py --export onnx`.
+        providers: ONNX Runtime execution providers.
+    """
+
+    def __init__(self, path: str, providers=('CPUExecutionProvider',)):
+        import onnxruntime as ort
+        self.session = ort.InferenceSession(path, providers=list(providers))
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if 'timm_ml' not in meta:
+            raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export onnx')
+        self._setup(json.loads(meta['timm_ml']))
+
+    def _run(self, batch):
+        return self.session.run(['scores'], {'input': batch})[0]
+
+
+class OpenVinoMultiLabelModel(ExportedMultiLabelModel):
+    """ A timm_ml OpenVINO IR export (float or INT8), ready to predict with OpenVINO Runtime.
+
+    Args:
+        path: The .xml written by `infer.py --export openvino [--int8]`. device: OpenVINO device (default CPU).
+    """
+
+    def __init__(self, path: str, device: str = 'CPU'):
+        import openvino as ov
+        core = ov.Core()
+        model = core.read_model(path)
+        if not model.has_rt_info(['model_info', 'timm_ml']):
+            raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export openvino')
+        self._setup(json.loads(model.get_rt_info(['model_info', 'timm_ml']).astype(str)))
+        self.compiled = core.compile_model(model, device)
+
+    def _run(self, batch):
+        return self.compiled(batch)[0]
 
 
 def _schema_of(meta) -> LabelSchema:

@@ -14,11 +14,15 @@ import torch
 
 
 def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: int):
-    """Contiguous (c, N) float32 scores and int8 targets of classes start..start+size; non-finite scores are an error."""
-    s = scores[:, start:start + size].t().float().contiguous()
-    if not torch.isfinite(s).all():
+    """Contiguous (c, N) float32 scores and int8 targets of classes start..start+size, unknown entries' scores set to
+    -inf in the same pass as the transpose; non-finite scores of known entries are an error."""
+    t = target[:, start:start + size].t().to(torch.int8).contiguous()
+    ninf = torch.tensor(float('-inf'), dtype=torch.float32, device=scores.device)
+    s = torch.where(t >= 0, scores[:, start:start + size].t(), ninf)  # float32, contiguous
+    total = s.sum()
+    if torch.isnan(total) or total == float('inf'):
         raise ValueError('Non-finite scores in the evaluation (NaN or inf model outputs).')
-    return s, target[:, start:start + size].t().to(torch.int8).contiguous()
+    return s, t
 
 
 def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[torch.Tensor] = None,
@@ -26,7 +30,8 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
     """ AP and decision counts of contiguous class rows.
 
     Args:
-        scores: (c, N) float32 scores (or logits: any monotone transform gives the same AP).
+        scores: (c, N) float32 scores (or logits: any monotone transform gives the same AP), -inf where the target is
+            unknown (class_chunk makes them so).
         target: (c, N) int8 targets, 1 / 0 / -1.
         cuts: optional (c, m) decision thresholds on the same scale: an entry is predicted when score >= cut.
         kth: optional (N,) per-sample top-k threshold (the k-th largest score of each sample).
@@ -41,6 +46,8 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
     positive = target == 1
     rows, cols = positive.nonzero(as_tuple=True)
     values = scores[rows, cols]
+    if bool(torch.isinf(values).any()):
+        raise ValueError('Non-finite scores in the evaluation (inf model outputs at known positives).')
     num_pos = torch.bincount(rows, minlength=c)
     max_pos = max(int(num_pos.max()) if c else 0, 1)
     # the positives of each row ascending, left-padded with -inf to max_pos
@@ -57,7 +64,7 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
     where = perm.argsort(dim=1)  # the merged position of each positive / cut edge
     # bucket of each known entry = how many edges are <= it; unknowns are -inf: they sit with the padding and are
     # never counted at a real positive or threshold
-    bucket = torch.searchsorted(edges, torch.where(known, scores, ninf), right=True, out_int32=True)
+    bucket = torch.searchsorted(edges, scores, right=True, out_int32=True)
     width = edges.shape[1] + 1
     bucket += (torch.arange(c, device=device, dtype=torch.int32) * width).unsqueeze(1)
     counts = torch.bincount(bucket.view(-1), minlength=c * width).view(c, width)
@@ -74,7 +81,7 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
         out['cut_counts'] = torch.stack([tp, known_ge_cut - tp, num_pos.unsqueeze(1) - tp], -1)
     if kth is not None:
         kth = kth.to(scores.dtype).to(device)
-        known_ge = (torch.where(known, scores, ninf) >= kth.unsqueeze(0)).sum(1)
+        known_ge = (scores >= kth.unsqueeze(0)).sum(1)
         tp = torch.bincount(rows[values >= kth[cols]], minlength=c)
         out['top_counts'] = torch.stack([tp, known_ge - tp, num_pos - tp], -1)
     return out
