@@ -19,10 +19,10 @@ import torch
 from timm import utils
 
 from timm_ml.data import ImageListDataset, create_ml_loader, eval_loader_kwargs, read_label_set
-from timm_ml.data.label_sets import label_options, reader_options
+from timm_ml.data.label_sets import label_options, reader_options, saved_for_root
 from timm_ml.data.readers.csv_rows import read_csv_rows
 from timm_ml.data.readers.reader import LABEL_EXTENSIONS
-from timm_ml.deploy.predictions import thresholds_for, write_predictions_csv, write_predictions_json
+from timm_ml.deploy.predictions import group_names, thresholds_for, write_predictions_csv, write_predictions_json
 from timm_ml.eval_loop import run_prediction
 from timm_ml.models import load_model_from_checkpoint, scoring_schema
 from timm_ml.utils import check_outputs_are_not_inputs, run_cli
@@ -76,9 +76,10 @@ def list_inputs(path: str, config=None):
     if path.lower().endswith(LABEL_EXTENSIONS):
         if path.lower().endswith('.csv'):
             header, rows = read_csv_rows(path)
-            if len(header) == 1:  # an unlabelled list of images: a path column alone
-                return os.path.dirname(path), [r[0].strip() for r in rows if r and r[0].strip()], path
-        saved = dict((config or {}).get('data') or {})
+            if len(header) == 1:  # an unlabelled list of images: a path column alone, with or without its header
+                first = [header[0]] if header[0].lower().endswith(IMAGE_EXTENSIONS) else []
+                return os.path.dirname(path), first + [r[0].strip() for r in rows if r and r[0].strip()], path
+        saved = saved_for_root(dict((config or {}).get('data') or {}), os.path.dirname(os.path.abspath(path)))
         label_format, options = reader_options(label_options(argparse.Namespace(), saved))
         labels = read_label_set(os.path.dirname(path), path, label_format, options, log=False)
         return labels.root, labels.paths, path
@@ -87,10 +88,19 @@ def list_inputs(path: str, config=None):
     return os.path.dirname(path), [os.path.basename(path)], None
 
 
+def check_output_is_not_an_image(output: str, root: str, paths):
+    """--output naming one of the images to predict would overwrite it."""
+    relative = os.path.relpath(os.path.realpath(output), os.path.realpath(root))
+    if os.path.normpath(relative) in {os.path.normpath(p) for p in paths}:
+        parser.error(f'--output {output}: that is one of the input images; name another file')
+
+
 def check_args(args):
     """Argument errors before any model is loaded or image read."""
     if args.threshold is not None and not 0 < args.threshold < 1:
         parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
+    if args.topk < 1 or args.batch_size < 1:
+        parser.error(f'--topk {args.topk} / -b {args.batch_size}: both must be >= 1')
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if os.path.isdir(args.output) or not os.path.isdir(out_dir):
         parser.error(f'--output {args.output}: ' + ('is a folder; name a file' if os.path.isdir(args.output) else
@@ -138,6 +148,11 @@ def main():
         model.to(memory_format=torch.channels_last)
     root, paths, listing = list_inputs(args.input, config)
     check_outputs_are_not_inputs([args.output], [listing], '--output')
+    check_output_is_not_an_image(args.output, root, paths)
+    unknown = sorted(set(args.column_names) - set(group_names(scoring_schema(config))))
+    if unknown:
+        parser.error(f'--column-names {unknown}: not groups of this model (its groups: '
+                     f'{group_names(scoring_schema(config)) or "none, it has no exclusive groups"})')
     scores, errors = predict(model, config, root, paths, args, device)
     schema = scoring_schema(config)
     if args.threshold is None and config.get('thresholds') is not None:

@@ -40,6 +40,7 @@ from timm_ml.data import (BadImageError, PartialLabelMixup, create_label_sets, c
 from timm_ml.eval_loop import run_evaluation
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_losses
 from timm_ml.metrics import headline_metric
+from timm_ml.metrics.average_precision import NonFiniteScoresError
 from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classifier, label_graph_kwargs,
                             load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
                             timm_model_of)
@@ -47,6 +48,7 @@ from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
 from timm_ml.task import MultiLabelTask, build_ml_config
 from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
+from timm_ml.utils.checkpoint_io import check_training_checkpoint
 from timm_ml.utils.distributed import gather_loss_meters, process_group_timeout, stop_requested
 from timm_ml.utils.early_stop import EarlyStopping
 from timm_ml.utils.run_folder import open_run_folder, write_epoch_summary
@@ -603,6 +605,8 @@ def main():
     utils.setup_default_logging()
     args, args_text = _parse_args()
     check_train_args(args, parser)  # multi-label: timm options without a multi-label meaning stop here
+    if args.resume:
+        check_training_checkpoint(args.resume)  # multi-label: read safely, named if it is not one, before any work
 
     if args.device_modules:
         for module in args.device_modules:
@@ -855,6 +859,8 @@ def main():
         dtype=model_dtype,
         verbose=utils.is_primary(args),
     )
+    task.run_layout = dict(batch_size=args.batch_size, grad_accum_steps=args.grad_accum_steps, seed=args.seed,
+                           world_size=args.world_size, train_samples=len(dataset_train))  # multi-label: exact resume
 
     model = task.get_trainable_module()
     eval_model = task.get_eval_model()
@@ -964,9 +970,6 @@ def main():
             max_history=args.checkpoint_hist,
             task=task,
         )
-        with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
-            f.write(args_text)
-        run_folder.write_split_record(train_labels, val_labels)  # multi-label: a seeded split, written beside the run
 
         wandb_run = None
         if args.log_wandb:
@@ -999,13 +1002,17 @@ def main():
         start_epoch = args.start_epoch
     elif resume_epoch is not None:
         start_epoch = resume_epoch
-    if lr_scheduler is not None and start_epoch > 0:
-        if args.sched_on_updates:
-            lr_scheduler.step_update(start_epoch * updates_per_epoch)
+    if lr_scheduler is not None and (start_epoch > 0 or task.resumed_updates):
+        if args.sched_on_updates:  # multi-label: a recovery checkpoint's updates of its epoch count too
+            lr_scheduler.step_update(start_epoch * updates_per_epoch + task.resumed_updates)
         else:
             lr_scheduler.step(start_epoch)
-    if run_folder is not None and args.resume:
-        run_folder.reconcile_summary(start_epoch, task.resumed_summary_row)  # multi-label: one row per epoch
+    if run_folder is not None:  # multi-label: one row per epoch; never discard finished epochs
+        run_folder.check_resume_point(start_epoch, num_epochs, repaired=saver.repaired)
+        run_folder.reconcile_summary(start_epoch, task.resumed_summary_row)
+        with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
+            f.write(args_text)
+        run_folder.write_split_record(train_labels, val_labels)  # multi-label: a seeded split, written beside the run
 
     if utils.is_primary(args):
         if args.warmup_prefix:
@@ -1099,7 +1106,7 @@ def main():
                 except Exception as e:
                     # multi-label: never lose a trained epoch to its evaluation
                     saved = f'; the trained weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
-                    raise (type(e) if isinstance(e, BadImageError) else RuntimeError)(
+                    raise (type(e) if isinstance(e, (BadImageError, NonFiniteScoresError)) else RuntimeError)(
                         f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
             else:
                 eval_metrics = None
@@ -1108,6 +1115,13 @@ def main():
                 latest_metric = eval_metrics[eval_metric]
             else:
                 latest_metric = train_metrics[eval_metric]
+
+            if not math.isfinite(latest_metric):  # multi-label: a NaN would rank checkpoints arbitrarily
+                saved = f'; the weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
+                raise ValueError(
+                    f'{eval_metric} is {latest_metric} after epoch {epoch} (train loss {train_metrics.get("loss")}): '
+                    f'training diverged or the metric is undefined on this data; lower --lr or pick another '
+                    f'--eval-metric{saved}')
 
             lrs = [param_group['lr'] for param_group in optimizer.param_groups]
             if saver is not None:
@@ -1154,13 +1168,12 @@ def main():
         if trackers is not None:
             trackers.close()
         raise
-    if stop.requested:  # a signal during the last evaluation: the run is complete and saved, but was asked to stop
-        raise Interrupted(stop.signum, os.path.join(output_dir, 'last.pth.tar') if output_dir else '')
-
-    if args.estimate_prior and utils.is_primary(args):  # multi-label: CSL's class prior from the trained model
+    if args.estimate_prior and utils.is_primary(args) and not stop.requested:  # multi-label: CSL's class prior
         from timm_ml.loss import estimate_and_write_class_prior
         estimate_and_write_class_prior(args, utils.unwrap_model(eval_model), train_labels, data_config,
-                                       input_img_mode, output_dir, device, amp_autocast, model_dtype)
+                                       input_img_mode, output_dir, device, amp_autocast, model_dtype, stop=stop)
+    if stop.requested:  # a signal after the last epoch's checkpoint: the run is saved, but was asked to stop
+        raise Interrupted(stop.signum, os.path.join(output_dir, 'last.pth.tar') if output_dir else '')
 
     if trackers is not None:
         trackers.log_per_class(evaluator.result if evaluator is not None else None, epoch)

@@ -221,6 +221,24 @@ def check_args(args):
         parser.error('not available for multi-label validation: ' + ', '.join(given))
     if args.threshold is not None and not 0 < args.threshold < 1:
         parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
+    if args.topk < 1 or args.batch_size < 1:
+        parser.error(f'--topk {args.topk} / -b {args.batch_size}: both must be >= 1')
+    if args.estimate_thresholds and os.path.isdir(args.checkpoint):
+        parser.error('--estimate-thresholds tunes one checkpoint on one split; --checkpoint names a folder (bulk '
+                     'validation): name the checkpoint file')
+
+
+def results_outputs(results_file):
+    """Every file --results-file writes: itself and the per-class CSV / PNG beside it."""
+    base = os.path.splitext(results_file)[0]
+    return [results_file, base + '_per_class.csv', base + '_per_class.png']
+
+
+def run_records(checkpoint):
+    """The files of the checkpoint's run folder that a results file must not replace."""
+    folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(os.path.abspath(checkpoint))
+    names = ('summary.csv', 'args.yaml', 'split.csv', 'thresholds.npy', 'thresholds.csv', 'class_prior.csv')
+    return [os.path.join(folder, n) for n in names] + glob.glob(os.path.join(folder, '*.pth.tar'))
 
 
 def data_config_for(args, config):
@@ -326,6 +344,9 @@ def validate(args):
     else:
         input_img_mode = args.input_img_mode
     labels = create_eval_label_set(root_dir, split, config, args, on_bad=args.bad_images, log=utils.is_primary(args))
+    if args.results_file:  # multi-label: the results never overwrite the label file or the run's own records
+        check_outputs_are_not_inputs(results_outputs(args.results_file), [labels.source, args.thresholds] +
+                                     run_records(args.checkpoint), '--results-file')
     if getattr(labels, 'streamed', False):  # multi-label: WebDataset shards (padding of the last rank is all unknown)
         from timm_ml.data.streams import StreamDataset
         dataset = StreamDataset(labels, batch_size=args.batch_size, img_mode=input_img_mode)
@@ -392,7 +413,12 @@ def estimate_and_save_thresholds(args, checkpoint, config, evaluator, metrics, s
     estimated = estimate_thresholds(scores_from_logits(logits, scoring), target, columns=scoring.multilabel).float()
     out_dir = os.path.dirname(os.path.abspath(args.checkpoint))
     npy = os.path.join(out_dir, 'thresholds.npy')
-    ck_copy = args.checkpoint.replace('.pth.tar', '') + '_thresholds.pth.tar'
+    name = os.path.basename(args.checkpoint)
+    for ext in ('.pth.tar', '.pth', '.pt', '.bin'):
+        if name.endswith(ext):
+            name = name[:-len(ext)]
+            break
+    ck_copy = os.path.join(out_dir, name + '_thresholds.pth.tar')
     check_outputs_are_not_inputs([npy, npy[:-4] + '.csv', ck_copy], [args.checkpoint, args.thresholds],
                                  '--estimate-thresholds output')
     csv_path = save_thresholds(npy, config['classes'], estimated.numpy())
@@ -471,8 +497,8 @@ def main():
         if not checkpoints:
             parser.error(f'--checkpoint {args.checkpoint}: no *.pth.tar checkpoints in that folder')
     if args.results_file:  # multi-label: an output never overwrites an input
-        check_outputs_are_not_inputs([args.results_file], [args.checkpoint, args.split] + checkpoints,
-                                     '--results-file')
+        check_outputs_are_not_inputs(results_outputs(args.results_file), [args.checkpoint, args.split] +
+                                     checkpoints + run_records(args.checkpoint), '--results-file')
 
     if len(checkpoints):
         _logger.info('Running bulk validation on these checkpoints: {}'.format(', '.join(checkpoints)))

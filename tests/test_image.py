@@ -51,3 +51,19 @@ def test_decoding_an_open_image_again_changes_nothing(tmp_path):
     img.save(tmp_path / 'x.png')
     once = decode_image(str(tmp_path / 'x.png'))
     assert np.array_equal(np.asarray(to_mode(once)), np.asarray(once))
+
+
+def test_float_greyscale_is_read_by_its_range(tmp_path):
+    """32-bit float TIFFs ('F'): PIL's own conversion clips, so a [0, 1] image would be black."""
+    ramp = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    for scale, expected in ((1., np.rint(ramp * 255)), (255., np.rint(ramp * 255)),
+                            (65535., np.rint(ramp * 65535 / 257)), (-3., np.rint((1 - ramp) * 255))):
+        path = tmp_path / f'f{scale}.tif'
+        Image.fromarray(ramp * scale, mode='F').save(path)
+        got = np.asarray(decode_image(str(path), 'L'), dtype=np.float64)
+        assert np.abs(got - expected).max() <= 1, scale
+    nan = ramp.copy()
+    nan[0, 0] = np.nan
+    Image.fromarray(nan, mode='F').save(tmp_path / 'nan.tif')
+    got = np.asarray(decode_image(str(tmp_path / 'nan.tif'), 'L'))
+    assert got[0, 0] == 0 and got[-1, -1] == 255

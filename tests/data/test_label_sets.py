@@ -37,3 +37,35 @@ def test_a_validation_split_with_nothing_known_is_an_error_not_a_zero(tmp_path):
     (tmp_path / 'val.csv').write_text('path,labels\nc.png,#N/A\nd.png,\n')
     with pytest.raises(LabelFileError, match='val.csv: no known positive in the validation split'):
         create_label_sets(_namespace(str(tmp_path)), log=False)
+
+
+def test_a_class_map_on_attribute_data_is_refused(tmp_path):
+    (tmp_path / 'train.csv').write_text('filename,neck,sleeve\na.png,round,long\nb.png,v,short\n')
+    (tmp_path / 'classes.txt').write_text('sleeve=long\nneck=round\n')
+    with pytest.raises(LabelFileError, match=r'--class-map .*classes.txt: .*train.csv holds exclusive groups'):
+        create_label_sets(_namespace(str(tmp_path), val_split=None, class_map=str(tmp_path / 'classes.txt')),
+                          log=False)
+
+
+def test_a_training_image_dir_is_reused_on_its_own_root_only(tmp_path):
+    """An absolute --image-dir belongs to the data root it was given with: validate / infer on another root must not
+    read the old images under the new labels."""
+    from timm_ml.data.label_sets import saved_for_root
+    saved = dict(root=str(tmp_path / 'old'), image_dir=str(tmp_path / 'old_images'), label_delimiter=';')
+    assert saved_for_root(saved, str(tmp_path / 'old'))['image_dir'] == str(tmp_path / 'old_images')
+    assert saved_for_root(saved, str(tmp_path / 'old' / 'annotations'))['image_dir'] == str(tmp_path / 'old_images')
+    moved = saved_for_root(saved, str(tmp_path / 'new'), log=False)
+    assert moved['image_dir'] is None and moved['label_delimiter'] == ';'  # the parsing options still apply
+    import argparse
+    given = saved_for_root(saved, str(tmp_path / 'new'), argparse.Namespace(image_dir='x'))
+    assert given['image_dir'] == str(tmp_path / 'old_images')  # --image-dir given again wins in label_options
+
+
+def test_data_record_stores_the_image_dir_absolute(tmp_path, monkeypatch):
+    from timm_ml.data import data_record
+    (tmp_path / 'train.csv').write_text('path,labels\na.png,cat\nb.png,dog\n')
+    (tmp_path / 'imgs').mkdir()
+    monkeypatch.chdir(tmp_path)
+    train = read(str(tmp_path / 'train.csv'))
+    record = data_record(_namespace(str(tmp_path), image_dir='imgs', label_options=None, dataset=''), train, None)
+    assert record['image_dir'] == str(tmp_path / 'imgs')

@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +163,50 @@ def test_coco_reads_back_the_truth(tmp_path_factory, classes, seed):
     order = [c for _, c in sorted(zip(ids, classes))]
     assert ls.format == 'coco' and ls.split == 'train2017' and ls.classes == order
     assert ls.targets.dense().tolist() == [[int(classes.index(c) in r) for c in order] for r in truth_rows]
+
+
+PATH_OR_LIST_NAMES = ('path', 'image', 'filename', 'file', 'img', 'image_path', 'image_name', 'image_id', 'labels',
+                      'tags', 'label_list', 'label_names', 'classes', 'label', 'categories')
+SPELLINGS = {1: ['1', '1.0', 'true', 'True', 'TRUE'], 0: ['0', '0.0', 'false', 'False'], -1: ['-1', '#N/A', '']}
+
+
+@settings(**SETTINGS)
+@given(st.lists(class_name(',;|'), min_size=1, max_size=5, unique=True), st.integers(0, 2 ** 31 - 1), st.booleans())
+def test_one_hot_csv_in_any_spelling_is_found_and_a_typo_is_named(tmp_path_factory, classes, seed, typo):
+    """0/1, 1.0/0.0 and true/false one-hot files are found as one-hot (auto) and read back; a file with a typing error
+    in one cell is still read as one-hot and the bad cell named by row and column, never read as attributes."""
+    assume(all(c.lower() not in PATH_OR_LIST_NAMES for c in classes))
+    rng = np.random.default_rng(seed)
+    rows = 60
+    dense = rng.integers(-1, 2, (rows, len(classes)))
+    dense[0], dense[1] = 1, 0  # every column holds a positive and a negative
+    cells = [[SPELLINGS[v][rng.integers(len(SPELLINGS[v]))] for v in r] for r in dense]
+    bad_row, bad_col = int(rng.integers(2, rows)), int(rng.integers(len(classes)))
+    if typo:
+        cells[bad_row][bad_col] = 'l'  # a lower-case L for a 1
+    tmp_path = tmp_path_factory.mktemp('hot')
+    with open(tmp_path / 'train.csv', 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(['filename'] + classes)
+        w.writerows([f'{i}.png'] + r for i, r in enumerate(cells))
+    if typo:
+        with pytest.raises(LabelFileError, match=rf"train\.csv: row {bad_row + 2}: column .*'l' is not 1 / 0 / -1"):
+            _read(tmp_path, 'train.csv')
+        return
+    ls = _read(tmp_path, 'train.csv')
+    assert ls.format == 'multihot' and ls.classes == classes and ls.targets.dense().tolist() == dense.tolist()
+
+
+@settings(**SETTINGS)
+@given(label_lists(unannotated=False))
+def test_python_list_cells_read_back_the_truth(tmp_path_factory, data):
+    """pandas writes a list column as "['cat', 'dog']": read as that list, whatever the class names hold."""
+    classes, rows = data
+    tmp_path = tmp_path_factory.mktemp('lists')
+    with open(tmp_path / 'train.csv', 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(['path', 'labels'])
+        w.writerows([f'{i}.png', str(list(r))] for i, r in enumerate(rows))
+    ls = _read(tmp_path, 'train.csv', classes=classes)
+    read_back = [{c for c, v in zip(ls.classes, row) if v == 1} for row in ls.targets.dense().tolist()]
+    assert read_back == [set(r) for r in rows]

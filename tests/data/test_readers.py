@@ -221,3 +221,24 @@ def test_a_tree_with_free_tags_and_unknowns_in_one_csv(tmp_path):
     flat = read(str(tmp_path / 'train.csv'), attribute_columns=['group', 'subgroup'], labels_column='tags')
     assert flat.schema.kind == 'hierarchical' and not flat.schema.levels()  # two independent softmaxes + tags
     assert [g.key for g in flat.schema.groups] == ['group', 'subgroup']
+
+
+def test_an_unnamed_column_is_named_as_a_pandas_index(tmp_path):
+    (tmp_path / 'train.csv').write_text(',path,labels\n0,a.png,cat\n1,b.png,dog\n')
+    with pytest.raises(LabelFileError, match=r'train\.csv: row 1: column 1 has no name .*index=False'):
+        read(str(tmp_path / 'train.csv'))
+
+
+def test_a_list_cell_that_is_not_a_list_of_names_is_named(tmp_path):
+    (tmp_path / 'train.csv').write_text('path,labels\na.png,"[\'cat\', \'dog\']"\nb.png,"[cat, 3]"\n')
+    with pytest.raises(LabelFileError, match=r"train\.csv: row 3: column 'labels': .* not a list of quoted"):
+        read(str(tmp_path / 'train.csv'))
+
+
+def test_simulate_partial_spec_errors_name_the_flag():
+    from timm_ml.data import parse_partial_spec
+    for spec in ('rps:abc', 'rps:', 'fpc:x', 'fpc:1.5'):
+        with pytest.raises(ValueError, match=rf"--simulate-partial '{spec}': expects rps:P"):
+            parse_partial_spec(spec)
+    with pytest.raises(ValueError, match='needs 0 <= P <= 1'):
+        parse_partial_spec('rps:2')

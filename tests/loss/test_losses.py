@@ -207,3 +207,25 @@ def test_estimate_class_prior_is_mean_sigmoid():
     with torch.no_grad():
         ref = torch.cat([model(x) for x, _ in data]).sigmoid().mean(0)
     assert torch.allclose(torch.as_tensor(prior, dtype=torch.float32), ref, atol=1e-6)
+
+
+def test_prior_values_outside_zero_one_are_named_and_a_bom_is_read(tmp_path):
+    classes = ['cat', 'dog']
+    path = tmp_path / 'prior.csv'
+    path.write_bytes('\ufeffindex,class,prior\n0,cat,0.25\n1,dog,0.5\n'.encode('utf-8'))  # a spreadsheet's export
+    assert torch.allclose(read_class_prior(str(path), classes), torch.tensor([0.25, 0.5]))
+    for value in ('1.5', '-0.1', 'nan'):
+        path.write_text(f'index,class,prior\n0,cat,0.25\n1,dog,{value}\n')
+        with pytest.raises(ValueError, match=rf"prior\.csv: row 3: prior '{value}' of class 'dog' is not a probability"):
+            read_class_prior(str(path), classes)
+
+
+def test_estimating_the_prior_stops_when_asked():
+    from timm_ml.loss.prior import estimate_class_prior
+
+    class Stop:
+        requested = True
+    model = torch.nn.Linear(3, 2)
+    loader = [(torch.randn(4, 3), None)] * 3
+    assert estimate_class_prior(model, loader, stop=Stop()) is None
+    assert estimate_class_prior(model, loader).shape == (2,)

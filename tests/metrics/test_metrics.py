@@ -130,3 +130,22 @@ def test_attribute_without_known_value_is_not_averaged_as_zero():
     summary = compute_multilabel_metrics(logits, target, schema).summary
     assert np.isnan(summary['pattern_acc'])
     assert summary['attr_mean_acc'] == summary['neck_acc']
+
+
+@pytest.mark.parametrize('body,message', [
+    ('index,class\n0,cat\n', r'row 1: expected columns index,class,threshold'),
+    ('index,class,threshold\n0,cat,abc\n1,dog,0.5\n', r"row 2: index '0' / threshold 'abc' is not a number"),
+    ('index,class,threshold\n0,cat,0.5\n1,cow,0.5\n', r"row 3: class 'cow' at index 1 is not the model's class"),
+    ('index,class,threshold\n0,cat,0.5\n0,cat,0.4\n', r"row 3: a second threshold for class 'cat'"),
+    ('index,class,threshold\n0,cat,0.5\n1,dog,1.0\n', r"row 3: threshold '1.0' of class 'dog' is not in \(0, 1\)"),
+    ('index,class,threshold\n0,cat,0.5\n', r"1 classes have no threshold, e.g. \['dog'\]"),
+])
+def test_threshold_file_errors_name_the_file_and_row(tmp_path, body, message):
+    from timm_ml.metrics import ThresholdFileError, read_thresholds
+    path = tmp_path / 'thr.csv'
+    path.write_text(body)
+    with pytest.raises(ThresholdFileError, match=r'thr\.csv: ' + message):
+        read_thresholds(str(path), ['cat', 'dog'])
+    np.save(tmp_path / 'thr.npy', np.array([0.5, 1.5]))
+    with pytest.raises(ThresholdFileError, match=r"thr\.npy: thresholds must lie in \(0, 1\); class 'dog' has 1.5"):
+        read_thresholds(str(tmp_path / 'thr.npy'), ['cat', 'dog'])

@@ -161,6 +161,24 @@ def test_onnx_file_alone_reproduces_infer(exported, mosaic_data, tmp_path):
     assert [';'.join(x) for x in got['labels']] == expected['labels'].fillna('').tolist()
 
 
+def test_onnx_predict_never_overwrites_its_model_or_images_and_names_a_bad_image(exported, mosaic_data, tmp_path):
+    ck, tmp = exported
+    model = os.path.join(tmp, 'model.onnx')
+    image = tmp_path / 'a.png'
+    shutil.copy(os.path.join(mosaic_data, 'test', sorted(os.listdir(os.path.join(mosaic_data, 'test')))[0]), image)
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    for output in (model, str(image)):
+        before = open(output, 'rb').read()
+        proc = subprocess.run([sys.executable, '-m', 'timm_ml.deploy.onnx_predict', model, str(image), '--output',
+                               output], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 2 and 'that is the model, an input image or a folder' in proc.stderr
+        assert open(output, 'rb').read() == before
+    proc = subprocess.run([sys.executable, '-m', 'timm_ml.deploy.onnx_predict', model, str(image),
+                           str(tmp_path / 'broken.png')], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and f'cannot read image {tmp_path / "broken.png"}' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
 def test_openvino_export_matches_onnx_runtime(exported, mosaic_data):
     ov = pytest.importorskip('openvino')
     ck, tmp = exported

@@ -17,7 +17,8 @@ from timm_ml.utils import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
 
-ARGS = [*TINY, '--epochs', '3', '-b', '24', '--recovery-interval', '3', '--checkpoint-hist', '2']
+# per-update schedule: a recovery resume must continue the learning rate after the updates it holds
+ARGS = [*TINY, '--epochs', '3', '-b', '24', '--recovery-interval', '3', '--checkpoint-hist', '2', '--sched-on-updates']
 COLUMNS = ('eval_map', 'eval_loss', 'eval_OF1', 'train_loss', 'lr')
 
 
@@ -36,7 +37,9 @@ def _snapshot(root, skip):
 def uninterrupted(mosaic_data, tmp_path_factory):
     out = tmp_path_factory.mktemp('full')
     run_script(['train.py', mosaic_data, *ARGS, '--output', str(out), '--experiment', 'full'])
-    return pd.read_csv(out / 'full' / 'summary.csv')
+    summary = pd.read_csv(out / 'full' / 'summary.csv')
+    summary.attrs['history'] = sorted(glob.glob1(str(out / 'full'), 'checkpoint-*.pth.tar'))
+    return summary
 
 
 def _check_invariants(run, full, outside_before, roots):
@@ -44,6 +47,7 @@ def _check_invariants(run, full, outside_before, roots):
     assert list(summary.epoch) == [0, 1, 2], summary.epoch.tolist()  # exactly one row per epoch
     for col in COLUMNS:
         assert (summary[col] - full[col]).abs().max() < 1e-9, col  # the uninterrupted run's numbers
+    assert sorted(glob.glob1(run, 'checkpoint-*.pth.tar')) == full.attrs['history']  # the same kept epochs
     best = load_checkpoint_file(os.path.join(run, 'model_best.pth.tar'))
     assert best['epoch'] == int(summary.epoch[summary.eval_map.idxmax()])  # model_best is the best row
     now = set().union(*(_snapshot(r, run) for r in roots))

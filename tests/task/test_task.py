@@ -174,3 +174,43 @@ def test_timm_flag_coverage():
     validate_missing = [f for f in TIMM_VALIDATE_FLAGS if f not in validate_flags]
     assert len(train_missing) <= 0.1 * len(TIMM_TRAIN_FLAGS), train_missing
     assert len(validate_missing) <= 0.15 * len(TIMM_VALIDATE_FLAGS), validate_missing
+
+
+def test_resume_refuses_another_model_or_head():
+    state = make_task().get_checkpoint_state()
+    other_head = MultiLabelTask(create_ml_model('test_resnet', CLASSES, ml_head='cosine'), create_ml_loss('bce'),
+                                dict(create_ml_model('test_resnet', CLASSES, ml_head='cosine').ml_config))
+    with pytest.raises(ValueError, match='--ml-head cosine. --resume continues the same model'):
+        other_head.load_checkpoint_state(state['state_dict'], state['task_state'])
+    other_model = MultiLabelTask(create_ml_model('test_efficientnet', CLASSES), create_ml_loss('bce'),
+                                 dict(create_ml_model('test_efficientnet', CLASSES).ml_config))
+    with pytest.raises(ValueError, match='this run builds --model test_efficientnet'):
+        other_model.load_checkpoint_state(state['state_dict'], state['task_state'])
+
+
+@pytest.mark.parametrize('changed,flag', [(dict(batch_size=16), '-b 32 -> 16'),
+                                          (dict(grad_accum_steps=2), '--grad-accum-steps 1 -> 2'),
+                                          (dict(seed=1), '--seed 42 -> 1'),
+                                          (dict(world_size=2), 'world size 1 -> 2')])
+def test_recovery_resume_refuses_a_changed_batch_layout(changed, flag):
+    layout = dict(batch_size=32, grad_accum_steps=1, seed=42, world_size=1, train_samples=100)
+    task = make_task()
+    task.run_layout = layout
+    task.recovery_updates = 5
+    state = task.get_checkpoint_state()
+    resumed = make_task()
+    resumed.run_layout = dict(layout, **changed)
+    with pytest.raises(ValueError, match=f'stopped after 5 updates.*{flag}'):
+        resumed.load_checkpoint_state(state['state_dict'], state['task_state'])
+    # an epoch checkpoint (no updates inside an epoch) may continue with another batch size
+    task.recovery_updates = None
+    state = task.get_checkpoint_state()
+    resumed.load_checkpoint_state(state['state_dict'], state['task_state'])
+    assert resumed.resumed_updates == 0
+
+
+def test_summary_row_in_a_checkpoint_keeps_integers():
+    from timm_ml.task.multilabel import _plain
+    row = _plain({'loss': np.float32(0.5), 'skipped_images': 3, 'known': np.int64(7), 'map': 81.25})
+    assert row == {'loss': 0.5, 'skipped_images': 3, 'known': 7, 'map': 81.25}
+    assert [type(v) for v in row.values()] == [float, int, int, float]

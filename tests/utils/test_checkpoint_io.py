@@ -52,3 +52,38 @@ def test_full_disk_names_the_folder_and_leaves_no_partial_file(tmp_path, monkeyp
     assert not os.path.exists(tmp_path / 'tmp.pth.tar')
     monkeypatch.undo()
     assert load_checkpoint_file(str(tmp_path / 'last.pth.tar'))['epoch'] == before  # the earlier one is intact
+
+
+@pytest.mark.parametrize('content,message', [
+    ('text', r'Cannot read checkpoint .*notes\.pth\.tar: truncated or not a torch file'),
+    ([1, 2, 3], r'--resume .*notes\.pth\.tar: not a training checkpoint'),
+    ({'epoch': 3}, r'--resume .*notes\.pth\.tar: not a training checkpoint'),
+    ({'state_dict': {'w': 'not a tensor'}}, r'--resume .*notes\.pth\.tar: not a training checkpoint'),
+])
+def test_a_resume_file_that_is_not_a_training_checkpoint_is_named(tmp_path, content, message):
+    from timm_ml.utils.checkpoint_io import check_training_checkpoint
+    path = tmp_path / 'notes.pth.tar'
+    if content == 'text':
+        path.write_text('epoch 3, mAP 81.2\nthis is my lab notebook\n')
+    else:
+        torch.save(content, path)
+    with pytest.raises(ValueError, match=message):
+        check_training_checkpoint(str(path))
+
+
+def test_a_damaged_ml_config_or_weights_are_named_not_a_keyerror(tmp_path):
+    from timm_ml.models import load_model_from_checkpoint
+    from timm_ml.task import MultiLabelTask
+    from timm_ml.loss import create_ml_loss
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    state = MultiLabelTask(model, create_ml_loss('bce'), dict(model.ml_config, data_config={})).get_checkpoint_state()
+    broken = dict(state, task_state={'ml_config': {'model': 'test_resnet'}})
+    torch.save(broken, tmp_path / 'config.pth.tar')
+    with pytest.raises(ValueError, match=r"config\.pth\.tar: its 'ml_config' entry is damaged"):
+        load_model_from_checkpoint(str(tmp_path / 'config.pth.tar'))
+    torch.save(dict(state, state_dict={k: v[:1] if v.dim() else v for k, v in state['state_dict'].items()}), tmp_path / 'w.pth.tar')
+    with pytest.raises(ValueError, match=r"w\.pth\.tar: its weights do not fit the model"):
+        load_model_from_checkpoint(str(tmp_path / 'w.pth.tar'))
+    torch.save(dict(state, state_dict=None), tmp_path / 'none.pth.tar')
+    with pytest.raises(ValueError, match=r"none\.pth\.tar: its 'ml_config' entry is there but no 'state_dict'"):
+        load_model_from_checkpoint(str(tmp_path / 'none.pth.tar'))

@@ -32,3 +32,24 @@ def test_debug_shows_the_traceback_and_bugs_keep_theirs(monkeypatch):
     monkeypatch.delenv('TIMM_ML_DEBUG')
     with pytest.raises(ZeroDivisionError):
         run_cli(_fails(ZeroDivisionError('a bug')), argv=[])
+
+
+def test_a_full_disk_anywhere_and_ctrl_c_before_training_end_cleanly(capsys, monkeypatch):
+    import errno
+    monkeypatch.delenv('TIMM_ML_DEBUG', raising=False)
+
+    def summary_write():
+        try:
+            raise OSError(errno.ENOSPC, 'No space left on device', 'run/summary.csv')
+        except OSError as e:
+            raise RuntimeError('while writing the summary') from e  # however deep the write that hit it
+    with pytest.raises(SystemExit) as e:
+        run_cli(summary_write, argv=[])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == 'error: No space left on device: run/summary.csv (while writing the summary)\n'
+
+    def interrupted():
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as e:
+        run_cli(interrupted, argv=[])
+    assert e.value.code == 130 and capsys.readouterr().err == 'stopped: SIGINT\n'

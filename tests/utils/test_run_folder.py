@@ -77,3 +77,57 @@ def test_checkpoint_history_never_names_a_file_outside_its_folder(tmp_path):
     saver.save_checkpoint(2, metric=3.)
     assert all(v.read_text() == 'not yours' for v in victims)
     assert sorted(os.listdir(run)) == ['checkpoint-2.pth.tar', 'last.pth.tar', 'model_best.pth.tar']
+
+
+def _saver(run, hist=2):
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    return MultiLabelCheckpointSaver(model, torch.optim.SGD(model.parameters(), lr=0.1), checkpoint_dir=str(run),
+                                     recovery_dir=str(run), max_history=hist)
+
+
+@pytest.mark.parametrize('metrics', [(1., 3., 2., 5.), (4., 3., 2., 1.), (1., 2., 3., 4.)])
+def test_a_kill_after_last_was_written_keeps_the_history_and_best_an_uninterrupted_run_keeps(tmp_path, metrics):
+    """Killed between writing last.pth.tar of the final epoch and linking checkpoint-<N> / model_best: the resumed
+    saver links them as save_checkpoint would have (the history had lost the epoch)."""
+    full, cut = tmp_path / 'full', tmp_path / 'cut'
+    full.mkdir(), cut.mkdir()
+    reference = _saver(full)
+    for epoch, m in enumerate(metrics):
+        reference.save_checkpoint(epoch, m)
+    interrupted = _saver(cut)
+    for epoch, m in enumerate(metrics[:-1]):
+        interrupted.save_checkpoint(epoch, m)
+    epoch = len(metrics) - 1
+    tmp = os.path.join(cut, 'tmp.pth.tar')
+    interrupted._save(tmp, epoch, metrics[-1])
+    interrupted._replace(tmp, os.path.join(cut, 'last.pth.tar'))  # ...and the process dies here
+    resumed = _saver(cut)
+    resumed.load_state_dict_from_checkpoint(os.path.join(cut, 'last.pth.tar'))
+    assert sorted(os.listdir(cut)) == sorted(os.listdir(full))
+    assert [os.path.basename(f) for f, _ in resumed.checkpoint_files] == \
+        [os.path.basename(f) for f, _ in reference.checkpoint_files]
+    assert (resumed.best_epoch, resumed.best_metric) == (reference.best_epoch, reference.best_metric)
+    best = torch.load(cut / 'model_best.pth.tar', weights_only=False)['epoch']
+    assert best == reference.best_epoch
+
+
+def test_resuming_in_place_from_an_older_checkpoint_or_a_finished_run_is_refused(tmp_path):
+    from timm_ml.utils.run_folder import RunFolder
+    path = str(tmp_path / 'summary.csv')
+    for epoch in range(4):
+        write_epoch_summary(epoch, {'loss': 1.}, {'map': 1.}, path, lr=0.1)
+    folder = RunFolder(str(tmp_path), resume=str(tmp_path / 'checkpoint-1.pth.tar'))
+    with pytest.raises(RunFolderError, match=r'continues at epoch 2, but .*summary.csv already holds epochs up to 3'):
+        folder.check_resume_point(2, 10)
+    folder.check_resume_point(4, 10)  # from last: fine
+    with pytest.raises(RunFolderError, match='already holds 4 of the 4 scheduled epochs, nothing is left to train'):
+        folder.check_resume_point(4, 4)
+    assert len(_rows(path)) == 5  # nothing trimmed by the refusal
+    # killed while recording the last epoch: the resume completes its records, trains nothing, and is no error
+    assert folder.check_resume_point(4, 4, repaired=True) is True
+    reconcile_summary(path, 3)
+    trim = _rows(path)[:-1]
+    with open(path, 'w', newline='') as f:
+        csv.writer(f).writerows(trim)  # the last row was never written
+    assert folder.check_resume_point(4, 4) is True
+    folder.lock.release()

@@ -23,6 +23,23 @@ def label_options(args, saved: Optional[Dict[str, Any]] = None) -> Dict[str, Any
     return {k: getattr(args, k, None) if getattr(args, k, None) is not None else saved.get(k) for k in LABEL_OPTIONS}
 
 
+def saved_for_root(saved: Dict[str, Any], root: Optional[str], args=None, log: bool = True) -> Dict[str, Any]:
+    """The checkpoint's label options for reading `root`: an absolute --image-dir training used names the images of
+    its own data root; on another root (new data, another label file) it would read the old images under the new
+    labels, so it is dropped (a relative one is relative to the new root, as it was to the old)."""
+    import os
+    image_dir = saved.get('image_dir')
+    given = getattr(args, 'image_dir', None) if args is not None else None
+    here = os.path.abspath(root) if root else ''
+    if image_dir and not given and os.path.isabs(image_dir) and here and saved.get('root') and \
+            here != saved['root'] and not here.startswith(saved['root'].rstrip(os.sep) + os.sep):
+        if log:
+            _logger.warning(f'Not reusing the training --image-dir {image_dir}: it belongs to the data root '
+                            f'{saved["root"]}, not {os.path.abspath(root)} (give --image-dir to choose the images).')
+        saved = dict(saved, image_dir=None)
+    return saved
+
+
 def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional[LabelSchema] = None,
                    classes=None) -> Tuple[str, LabelOptions]:
     """(label format, LabelOptions) from label_options()."""
@@ -85,6 +102,10 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
             if given:
                 raise LabelFileError(f'{flag} needs every training target in memory; streamed shards keep only '
                                      'class counts: hide annotations when writing the shards, or train from the folder')
+    if args.class_map and train.schema.groups:
+        raise LabelFileError(f'--class-map {args.class_map}: {train.source} holds exclusive groups (attributes), whose '
+                             'classes and order come from the groups themselves; a class list cannot reorder or '
+                             'select them. Drop --class-map (use --attribute-columns to select attributes).')
     if args.simulate_partial:
         if train.schema.groups:
             raise LabelFileError('--simulate-partial hides single class entries; on data with exclusive groups (one '
@@ -117,6 +138,8 @@ def data_record(args, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any
                   image_root=os.path.abspath(train.root) if train.root else None)
     if record.get('split_fractions') is not None:
         record['split_fractions'] = list(record['split_fractions'])
+    if record.get('image_dir'):
+        record['image_dir'] = os.path.abspath(record['image_dir'])  # as given, it was relative to the working folder
     return record
 
 
@@ -124,7 +147,8 @@ def create_eval_label_set(root: Optional[str], split: str, config: Dict[str, Any
                           log: bool = True) -> LabelSet:
     """A split read the way the checkpoint's training read its data (its label options unless given again), holding
     exactly the checkpoint's classes and groups."""
-    saved = dict(config.get('data') or {}, **{k: config[k] for k in LABEL_OPTIONS if config.get(k) is not None})
+    saved = saved_for_root(dict(config.get('data') or {}, **{k: config[k] for k in LABEL_OPTIONS
+                                                             if config.get(k) is not None}), root, args)
     label_format, options = reader_options(label_options(args, saved), on_bad, LabelSchema.from_config(config))
     dataset = getattr(args, 'dataset', None) or saved.get('dataset') or ''
     labels = read_split(dataset, root, split, label_format, options, args, log=log, split_flag='--split')

@@ -10,6 +10,15 @@ from .targets import UNKNOWN, SparseTargets
 
 def parse_partial_spec(spec: str):
     kind, _, value = spec.partition(':')
+    try:
+        return _parse(kind, value, spec)
+    except ValueError as e:
+        if str(e).startswith('--simulate-partial'):
+            raise
+        raise ValueError(f'--simulate-partial {spec!r}: expects rps:P (0 <= P <= 1) or fpc:N (N >= 0)') from None
+
+
+def _parse(kind, value, spec):
     if kind == 'rps':
         p = float(value)
         if not 0 <= p <= 1:

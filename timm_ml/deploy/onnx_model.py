@@ -8,6 +8,7 @@ scale to [0, 1], normalise), and labels are decoded by timm_ml.schema.decode, so
 """
 import json
 import math
+import os
 
 import numpy as np
 from PIL import Image
@@ -40,29 +41,29 @@ class ExportedMultiLabelModel:
         filt = FILTERS.get(p['interpolation'], Image.BICUBIC)
         crop_pct = p['crop_pct'] or 1.0
         scale_h, scale_w = math.floor(height / crop_pct), math.floor(width / crop_pct)
-        if p.get('crop_mode', 'center') == 'squash':
-            img = img.resize((scale_w, scale_h), filt)
-        elif p.get('crop_mode', 'center') == 'center':
-            if height == width:  # torchvision Resize(int): the short side to scale, aspect kept
-                w, h = img.size
-                short, long = (w, h) if w <= h else (h, w)
-                new_short, new_long = scale_h, int(scale_h * long / short)
-                img = img.resize((new_short, new_long) if w <= h else (new_long, new_short), filt)
-            else:
-                img = img.resize((scale_w, scale_h), filt)
-        else:
-            raise ValueError(f'crop_mode {p["crop_mode"]!r} is not supported by this reader (center, squash)')
+        mode = p.get('crop_mode') or 'center'
         w, h = img.size
-        left, top = int(round((w - width) / 2.)), int(round((h - height) / 2.))
-        img = img.crop((left, top, left + width, top + height))
+        if mode == 'squash':
+            img = img.resize((scale_w, scale_h), filt)
+        elif mode == 'center' and scale_h == scale_w:  # torchvision Resize(int): the short side to scale
+            short, long = (w, h) if w <= h else (h, w)
+            new_long = int(scale_h * long / short)
+            img = img.resize((scale_h, new_long) if w <= h else (new_long, scale_h), filt)
+        elif mode in ('center', 'border'):  # timm ResizeKeepRatio: the shorter (center) / longer (border) ratio
+            ratios = (h / scale_h, w / scale_w)
+            ratio = max(ratios) if mode == 'border' else min(ratios)
+            img = img.resize((round(w / ratio), round(h / ratio)), filt)
+        else:
+            raise ValueError(f'crop_mode {mode!r} is not supported by this reader (center, squash, border)')
+        img = _center_crop_or_pad(img, height, width, tuple(round(255 * v) for v in p['mean'])
+                                  if mode == 'border' else 0)
         x = np.asarray(img, dtype=np.float32).reshape(height, width, chans) / 255.
         x = (x - np.asarray(p['mean'], np.float32)) / np.asarray(p['std'], np.float32)
         return x.transpose(2, 0, 1)
 
     def scores(self, images) -> np.ndarray:
         """(N, C) scores of PIL images or image paths."""
-        batch = np.stack([self.preprocess(decode_image(i) if isinstance(i, str) else i) for i in images])
-        return self._run(batch)
+        return self._run(np.stack([self.preprocess(_read(i) if isinstance(i, str) else i) for i in images]))
 
     def predict(self, images, threshold=None):
         """Per image: the decoded labels, one entry per group (value and score), the tags and the scores by class."""
@@ -81,7 +82,13 @@ class OnnxMultiLabelModel(ExportedMultiLabelModel):
 
     def __init__(self, path: str, providers=('CPUExecutionProvider',)):
         import onnxruntime as ort
-        self.session = ort.InferenceSession(path, providers=list(providers))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'no such ONNX file: {path}')
+        try:
+            self.session = ort.InferenceSession(path, providers=list(providers))
+        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own exception types
+            raise ValueError(f'{path}: not an ONNX model ONNX Runtime can load '
+                             f'({(str(e).splitlines() or [""])[0][:160]})') from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if 'timm_ml' not in meta:
             raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export onnx')
@@ -109,6 +116,26 @@ class OpenVinoMultiLabelModel(ExportedMultiLabelModel):
 
     def _run(self, batch):
         return self.compiled(batch)[0]
+
+
+def _read(path: str) -> Image.Image:
+    try:
+        return decode_image(path)
+    except Exception as e:  # noqa: BLE001 - named with the image
+        raise ValueError(f'cannot read image {path}: {type(e).__name__}: {e}') from None
+
+
+def _center_crop_or_pad(img: Image.Image, height: int, width: int, fill) -> Image.Image:
+    """torchvision CenterCrop / timm CenterCropOrPad: pad a smaller image (split as they split it), then crop."""
+    w, h = img.size
+    if width > w or height > h:
+        left, top = max(0, (width - w) // 2), max(0, (height - h) // 2)
+        padded = Image.new(img.mode, (max(w, width), max(h, height)),
+                           fill if img.mode != 'L' or not isinstance(fill, tuple) else fill[0])
+        padded.paste(img, (left, top))
+        img, (w, h) = padded, padded.size
+    left, top = int(round((w - width) / 2.)), int(round((h - height) / 2.))
+    return img.crop((left, top, left + width, top + height))
 
 
 def _schema_of(meta) -> LabelSchema:

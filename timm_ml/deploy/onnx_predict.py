@@ -45,23 +45,32 @@ def main():
                                                         'it, one JSON line per image (labels, scores) on stdout')
     parser.add_argument('-b', '--batch-size', type=int, default=32)
     args = parser.parse_args()
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
+    if args.batch_size < 1:
+        parser.error('-b must be >= 1')
     try:
         model = OnnxMultiLabelModel(args.model)
         paths = list_images(args.images)
+        if args.output:
+            protected = {os.path.realpath(p) for p in [args.model] + paths}
+            if os.path.realpath(args.output) in protected or os.path.isdir(args.output):
+                raise ValueError(f'--output {args.output}: that is the model, an input image or a folder; name a new '
+                                 '.csv / .json / .jsonl file')
         scores = np.concatenate([model.scores(paths[i:i + args.batch_size])
                                  for i in range(0, len(paths), args.batch_size)])
+        cut = model.thresholds if args.threshold is None else thresholds_for(model.schema, None, args.threshold)
+        if args.output:
+            fmt = {'.json': 'json', '.jsonl': 'jsonl'}.get(os.path.splitext(args.output)[1].lower(), 'csv')
+            if fmt == 'csv':
+                write_predictions_csv(args.output, paths, scores, model.schema, cut)
+            else:
+                write_predictions_json(args.output, paths, scores, model.schema, cut, lines=fmt == 'jsonl')
+            print(f'wrote {len(paths)} predictions to {args.output}')
+            return
     except (ValueError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
-    cut = model.thresholds if args.threshold is None else thresholds_for(model.schema, None, args.threshold)
-    if args.output:
-        fmt = {'.json': 'json', '.jsonl': 'jsonl'}.get(os.path.splitext(args.output)[1].lower(), 'csv')
-        if fmt == 'csv':
-            write_predictions_csv(args.output, paths, scores, model.schema, cut)
-        else:
-            write_predictions_json(args.output, paths, scores, model.schema, cut, lines=fmt == 'jsonl')
-        print(f'wrote {len(paths)} predictions to {args.output}')
-        return
     for record in prediction_records(paths, scores, model.schema, cut):
         print(json.dumps(record))
 

@@ -11,12 +11,14 @@ class PriorFileError(ValueError):
 
 
 @torch.no_grad()
-def estimate_class_prior(model, loader, device='cpu', amp_autocast=None, prefetcher=False) -> np.ndarray:
+def estimate_class_prior(model, loader, device='cpu', amp_autocast=None, prefetcher=False, stop=None):
     """Mean sigmoid output per class over every batch of `loader` (e.g. the training set, a model trained
-    in 'ignore' mode)."""
+    in 'ignore' mode); None when `stop` (a StopRequest) is requested part-way (no partial prior is written)."""
     model.eval()
     total, count = None, 0
     for input, _ in loader:
+        if stop is not None and stop.requested:
+            return None
         if not prefetcher:
             input = input.to(device)
         if amp_autocast is not None:
@@ -58,7 +60,7 @@ def write_class_prior(path: str, classes: Sequence[str], prior: Sequence[float])
 def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
     """Read a prior CSV keyed by class index, checking each name against `classes` (no silent collapse)."""
     values = [None] * len(classes)
-    with open(path, newline='', encoding='utf-8') as f:
+    with open(path, newline='', encoding='utf-8-sig') as f:  # -sig: a spreadsheet's byte-order mark
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {'index', 'class', 'prior'} <= set(reader.fieldnames):
             raise PriorFileError(f'{path}: expected columns index,class,prior, got {reader.fieldnames}')
@@ -67,6 +69,9 @@ def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
                 idx, value = int(row['index']), float(row['prior'])
             except (TypeError, ValueError):
                 raise PriorFileError(f'{path}: row {row_num}: bad index or prior value {row}')
+            if not 0 <= value <= 1:  # also NaN
+                raise PriorFileError(f'{path}: row {row_num}: prior {row["prior"]!r} of class {row["class"]!r} is not '
+                                     'a probability in [0, 1]')
             if not 0 <= idx < len(classes):
                 raise PriorFileError(f'{path}: row {row_num}: class index {idx} out of range (0..{len(classes) - 1})')
             if row['class'] != classes[idx]:
@@ -82,7 +87,7 @@ def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
 
 
 def estimate_and_write_class_prior(args, model, train_labels, data_config, img_mode, output_dir, device,
-                                   amp_autocast=None, model_dtype=None) -> str:
+                                   amp_autocast=None, model_dtype=None, stop=None) -> str:
     """--estimate-prior: the trained model's mean sigmoid per class over the training images (evaluation transform),
     written to <output_dir>/class_prior.csv for a later CSL selective run (--prior-path)."""
     import logging
@@ -91,7 +96,9 @@ def estimate_and_write_class_prior(args, model, train_labels, data_config, img_m
     loader = create_ml_loader(MultiLabelDataset(train_labels, img_mode=img_mode), **eval_loader_kwargs(
         data_config, args.validation_batch_size or args.batch_size, args.workers, False, device, args.pin_mem,
         args.prefetcher, model_dtype))
-    prior = estimate_class_prior(model, loader, device, amp_autocast, prefetcher=args.prefetcher)
+    prior = estimate_class_prior(model, loader, device, amp_autocast, prefetcher=args.prefetcher, stop=stop)
+    if prior is None:
+        return ''
     path = os.path.join(output_dir, 'class_prior.csv')
     write_class_prior(path, train_labels.classes, prior)
     logging.getLogger('train').info(f'Wrote class prior to {path}')

@@ -13,6 +13,10 @@ from typing import Optional, Tuple
 import torch
 
 
+class NonFiniteScoresError(ValueError):
+    """The model's outputs hold NaN / inf: no metric of them means anything."""
+
+
 def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: int):
     """Contiguous (c, N) float32 scores and int8 targets of classes start..start+size, unknown entries' scores set to
     -inf in the same pass as the transpose; non-finite scores of known entries are an error."""
@@ -21,7 +25,8 @@ def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: in
     s = torch.where(t >= 0, scores[:, start:start + size].t(), ninf)  # float32, contiguous
     total = s.sum()
     if torch.isnan(total) or total == float('inf'):
-        raise ValueError('Non-finite scores in the evaluation (NaN or inf model outputs).')
+        raise NonFiniteScoresError('Non-finite scores in the evaluation (NaN or inf model outputs): the model diverged '
+                                   '(lower --lr, or use --amp with a loss scaler / --clip-grad)')
     return s, t
 
 
@@ -47,7 +52,8 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
     rows, cols = positive.nonzero(as_tuple=True)
     values = scores[rows, cols]
     if bool(torch.isinf(values).any()):
-        raise ValueError('Non-finite scores in the evaluation (inf model outputs at known positives).')
+        raise NonFiniteScoresError('Non-finite scores in the evaluation (inf model outputs at known positives): the '
+                                   'model diverged (lower --lr, or --clip-grad)')
     num_pos = torch.bincount(rows, minlength=c)
     max_pos = max(int(num_pos.max()) if c else 0, 1)
     # the positives of each row ascending, left-padded with -inf to max_pos

@@ -6,6 +6,10 @@ import numpy as np
 import torch
 
 
+class ThresholdFileError(ValueError):
+    """A thresholds file that does not fit the model; the message names the file (and row)."""
+
+
 def estimate_thresholds(scores: torch.Tensor, target: torch.Tensor, default: float = 0.5, columns=None) -> torch.Tensor:
     """ Per class, the probability threshold t maximising F1 of (score >= t) over known entries.
 
@@ -61,21 +65,39 @@ def read_thresholds(path: str, classes: Sequence[str]) -> np.ndarray:
     threshold; names checked): one per class in range (0, 1), or an error naming the file."""
     if path.endswith('.csv'):
         with open(path, newline='', encoding='utf-8-sig') as f:
-            rows = list(csv.DictReader(f))
-        if rows and not {'index', 'class', 'threshold'} <= set(rows[0]):
-            raise ValueError(f'{path}: expected columns index,class,threshold')
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {'index', 'class', 'threshold'} <= set(reader.fieldnames):
+                raise ThresholdFileError(f'{path}: row 1: expected columns index,class,threshold, got '
+                                         f'{reader.fieldnames}')
+            rows = list(reader)
         values = np.full(len(classes), np.nan, dtype=np.float32)
         for n, r in enumerate(rows, start=2):
-            i = int(r['index'])
+            try:
+                i, value = int(r['index']), float(r['threshold'])
+            except (TypeError, ValueError):
+                raise ThresholdFileError(f'{path}: row {n}: index {r["index"]!r} / threshold {r["threshold"]!r} '
+                                         'is not a number') from None
             if not 0 <= i < len(classes) or r['class'] != classes[i]:
-                raise ValueError(f'{path}: row {n}: class {r["class"]!r} at index {i} is not the model\'s class there')
-            values[i] = float(r['threshold'])
+                raise ThresholdFileError(f'{path}: row {n}: class {r["class"]!r} at index {i} is not the model\'s '
+                                         'class there')
+            if not np.isnan(values[i]):
+                raise ThresholdFileError(f'{path}: row {n}: a second threshold for class {r["class"]!r}')
+            if not 0 < value < 1:
+                raise ThresholdFileError(f'{path}: row {n}: threshold {r["threshold"]!r} of class {r["class"]!r} '
+                                         'is not in (0, 1)')
+            values[i] = value
         if np.isnan(values).any():
-            raise ValueError(f'{path}: {int(np.isnan(values).sum())} classes have no threshold')
+            missing = [c for c, v in zip(classes, values) if np.isnan(v)]
+            raise ThresholdFileError(f'{path}: {len(missing)} classes have no threshold, e.g. {missing[:5]}')
     else:
-        values = np.asarray(np.load(path, allow_pickle=False), dtype=np.float32).reshape(-1)
+        try:
+            values = np.asarray(np.load(path, allow_pickle=False), dtype=np.float32).reshape(-1)
+        except (ValueError, OSError, EOFError) as e:
+            raise ThresholdFileError(f'{path}: not a .npy array of thresholds ({e})') from None
     if len(values) != len(classes):
-        raise ValueError(f'{path}: {len(values)} thresholds for {len(classes)} classes')
-    if not ((values > 0) & (values < 1)).all():
-        raise ValueError(f'{path}: thresholds must lie in (0, 1)')
+        raise ThresholdFileError(f'{path}: {len(values)} thresholds for {len(classes)} classes')
+    bad = np.flatnonzero(~((values > 0) & (values < 1)))
+    if len(bad):
+        raise ThresholdFileError(f'{path}: thresholds must lie in (0, 1); class {classes[bad[0]]!r} has '
+                                 f'{values[bad[0]]}')
     return values

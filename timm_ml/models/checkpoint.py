@@ -7,7 +7,8 @@ import torch
 import torch.nn as nn
 
 from timm_ml.data.label_set import class_difference
-from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY, CheckpointError, load_checkpoint_file, read_ml_config
+from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY, CheckpointError, check_ml_config, load_checkpoint_file, \
+    read_ml_config
 
 from .factory import MultiLabelModel, create_model_from_config, timm_model_of
 from .recipes import GROUP_HEADS
@@ -42,6 +43,7 @@ def load_model_from_checkpoint(path: str, use_ema: bool = True, require_ema: boo
     if config is None:
         raise CheckpointError(f'{path} is not a timm_ml checkpoint (no {ML_CONFIG_KEY!r} entry); '
                          'use --pretrained-path / --initial-checkpoint to load plain timm weights as a backbone.')
+    check_ml_config(config, path)
     has_ema = checkpoint.get('state_dict_ema') is not None
     if require_ema and not has_ema:
         raise CheckpointError(f'--use-ema: {path} holds no EMA weights (trained without --model-ema)')
@@ -49,8 +51,14 @@ def load_model_from_checkpoint(path: str, use_ema: bool = True, require_ema: boo
         config = dict(config, timm_kwargs=dict(config.get('timm_kwargs') or {}, **timm_kwargs))
     model = create_model_from_config(config)
     key = 'state_dict_ema' if use_ema and has_ema else 'state_dict'
+    if not isinstance(checkpoint.get(key), dict):
+        raise CheckpointError(f'{path}: its {ML_CONFIG_KEY!r} entry is there but no {key!r} of weights')
     state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in checkpoint[key].items()}
-    model.load_state_dict(_state_dict_for(model, state_dict, config))
+    try:
+        model.load_state_dict(_state_dict_for(model, state_dict, config))
+    except RuntimeError as e:
+        raise CheckpointError(f'{path}: its weights do not fit the model its {ML_CONFIG_KEY!r} describes '
+                              f'({str(e).splitlines()[0][:160]}); the file was edited or is damaged') from None
     return model, config, checkpoint
 
 

@@ -59,10 +59,13 @@ class MultiLabelTask(MultiLabelClassificationTask):
         self.resumed_updates = 0  # updates of the resumed epoch already done (from a recovery checkpoint)
         self.resumed_stream = None
         self.resumed_summary_row = None
+        self.run_layout = None  # what decides which samples an update holds (train.py sets it; checked on resume)
 
     def get_task_state(self, module=None, ema: bool = False) -> Dict[str, Any]:
         state = {ML_CONFIG_KEY: self.ml_config}
         if not ema:
+            if self.run_layout is not None:
+                state['run_layout'] = dict(self.run_layout)
             if self.recovery_updates:
                 state['recovery_updates'] = self.recovery_updates
             if self.recovery_stream is not None:
@@ -84,10 +87,31 @@ class MultiLabelTask(MultiLabelClassificationTask):
             self.resumed_stream = state.get('recovery_stream')
             self.resumed_meters = state.get('recovery_meters')
             self.resumed_summary_row = state.get('summary_row')
+            self._check_layout(state.get('run_layout'))
+
+    def _check_layout(self, saved):
+        """A recovery checkpoint holds the first N updates of its epoch; with another batch size, accumulation, seed
+        or world size those N updates would be other samples, and the rest of the epoch would repeat or skip some."""
+        if not self.resumed_updates or not saved or self.run_layout is None:
+            return
+        changed = {k: (saved[k], v) for k, v in self.run_layout.items() if k in saved and saved[k] != v}
+        if changed:
+            said = ', '.join(f'{_LAYOUT_FLAGS.get(k, k)} {a} -> {b}' for k, (a, b) in changed.items())
+            raise ValueError(
+                f'The recovery checkpoint stopped after {self.resumed_updates} updates of its epoch, made with other '
+                f'settings than this run ({said}): the rest of the epoch would not be the samples it has not seen. '
+                'Resume with the original settings, or resume from the last epoch checkpoint (last.pth.tar).')
 
     def _check_classes(self, state):
         if not state or ML_CONFIG_KEY not in state:
             return
+        saved = state[ML_CONFIG_KEY]
+        for key, flag in (('model', '--model'), ('ml_head', '--ml-head')):
+            if saved.get(key) is not None and saved.get(key) != self.ml_config.get(key):
+                raise ValueError(
+                    f'The checkpoint is a {saved.get("model")} with a {saved.get("ml_head")} head; this run builds '
+                    f'{flag} {self.ml_config.get(key)}. --resume continues the same model: drop {flag} (or give '
+                    f'{saved.get(key)}), or start a new run from its weights with --initial-checkpoint.')
         difference = class_difference(state[ML_CONFIG_KEY]['classes'], self.ml_config['classes'])
         if difference:
             raise ValueError(
@@ -108,9 +132,19 @@ class MultiLabelTask(MultiLabelClassificationTask):
         )
 
 
+_LAYOUT_FLAGS = dict(batch_size='-b', grad_accum_steps='--grad-accum-steps', seed='--seed', world_size='world size',
+                     train_samples='training samples')
+
+
 def _plain(metrics):
-    """Metrics as plain floats (a checkpoint loads with weights_only: no numpy scalars)."""
-    return {str(k): float(v) if isinstance(v, (int, float)) or hasattr(v, 'item') else v for k, v in metrics.items()}
+    """Metrics as plain Python numbers (a checkpoint loads with weights_only: no numpy scalars); integers stay
+    integers, so a summary row restored from a checkpoint reads as the one written directly."""
+    out = {}
+    for k, v in metrics.items():
+        if hasattr(v, 'item'):
+            v = v.item()
+        out[str(k)] = v if isinstance(v, (bool, int)) else float(v) if isinstance(v, float) else v
+    return out
 
 
 def build_ml_config(args, model, data_config, train_labels, val_labels, loss_type: str) -> Dict[str, Any]:

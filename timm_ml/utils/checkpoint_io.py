@@ -43,16 +43,41 @@ def load_checkpoint_file(path: str) -> Dict[str, Any]:
                 'could run code when unpickled. Load only checkpoints written by timm / timm_ml, or re-save the '
                 'weights alone (a state_dict of tensors) from a trusted copy.') from None
         raise CheckpointError(f'Cannot read checkpoint {path}: truncated or not a torch file') from None
-    except (EOFError, RuntimeError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever torch raises on a file that is not a checkpoint
+        first = (str(e).splitlines() or [''])[0][:120]
         raise CheckpointError(f'Cannot read checkpoint {path}: truncated or not a torch file '
-                              f'({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
+                              f'({type(e).__name__}: {first})') from None
+
+
+def check_training_checkpoint(path: str) -> Dict[str, Any]:
+    """--resume: the file must be a training checkpoint (a dict with a state_dict of tensors), read safely and named
+    in the error otherwise, before timm's resume reads it."""
+    checkpoint = load_checkpoint_file(path)
+    state = checkpoint.get('state_dict', checkpoint.get('model')) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state or not all(hasattr(v, 'shape') for v in state.values()):
+        raise CheckpointError(f'--resume {path}: not a training checkpoint (no state_dict of tensors); --resume takes '
+                              'last.pth.tar / checkpoint-<N>.pth.tar / recovery-*.pth.tar of a run, '
+                              '--initial-checkpoint starts from weights alone.')
+    return checkpoint
 
 
 def read_ml_config(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The multi-label config of a checkpoint: in timm's task state, or top-level in older timm_ml checkpoints."""
     if not isinstance(checkpoint, dict):
         return None
-    return (checkpoint.get('task_state') or {}).get(ML_CONFIG_KEY) or checkpoint.get(ML_CONFIG_KEY)
+    task_state = checkpoint.get('task_state')
+    config = (task_state.get(ML_CONFIG_KEY) if isinstance(task_state, dict) else None) or checkpoint.get(ML_CONFIG_KEY)
+    return config if isinstance(config, dict) else None
+
+
+def check_ml_config(config: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """The fields every rebuild reads, present and of their type; a damaged config is named, not a KeyError."""
+    classes = config.get('classes')
+    if not (isinstance(config.get('model'), str) and isinstance(config.get('ml_head'), str)
+            and isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        raise CheckpointError(f'{path}: its {ML_CONFIG_KEY!r} entry is damaged (model, ml_head and a list of class '
+                              'names are needed to rebuild the model)')
+    return config
 
 
 def _is_disk_full(e: Exception) -> bool:
@@ -107,6 +132,8 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
         fault_point('history_cleanup')
         super()._cleanup_checkpoints(trim)
 
+    repaired = False  # set when a resume relinked what an interrupted epoch end left out
+
     def load_state_dict(self, state_dict):
         history = []
         for entry in state_dict.get('checkpoint_files', []):
@@ -117,12 +144,42 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
                 _logger.warning(f'Ignoring checkpoint history entry {name!r}: not a checkpoint-<N>.pth.tar file of '
                                 f'this run folder (a checkpoint never names files elsewhere).')
         super().load_state_dict(dict(state_dict, checkpoint_files=history))
-        self._repair_best(state_dict.get('pending', (None, None)))
+        pending = state_dict.get('pending', (None, None))
+        pending = tuple(pending) if isinstance(pending, (list, tuple)) and len(pending) == 2 else (None, None)
+        self._repair_history(pending)
+        self._repair_best(pending)
+
+    def _last_epoch(self):
+        last = os.path.join(self.checkpoint_dir, 'last' + self.extension)
+        if not os.path.isfile(last):
+            return None
+        try:
+            return load_checkpoint_metadata(last).get('epoch')
+        except Exception:  # noqa: BLE001 - an unreadable last cannot repair anything
+            return None
+
+    def _repair_history(self, pending):
+        """A kill between writing `last` and linking `checkpoint-<epoch>` leaves that epoch out of the history it had
+        earned: link it now, by the rule save_checkpoint would have applied."""
+        epoch, metric = pending
+        if epoch is None or os.path.exists(self._checkpoint_path(epoch)) or self._last_epoch() != epoch:
+            return
+        worst = self.checkpoint_files[-1] if self.checkpoint_files else None
+        if len(self.checkpoint_files) < self.max_history or worst[1] is None or (
+                metric is not None and self.cmp(metric, worst[1])):
+            if len(self.checkpoint_files) >= self.max_history:
+                self._cleanup_checkpoints(1)
+            _logger.warning(f'checkpoint-{epoch}{self.extension} was not linked (the run was interrupted after '
+                            'writing last): linking it now.')
+            save_path = self._checkpoint_path(epoch)
+            self._duplicate(os.path.join(self.checkpoint_dir, 'last' + self.extension), save_path)
+            self._track_checkpoint(save_path, epoch, metric, update_best_file=False)
+            self.repaired = True
 
     def _repair_best(self, pending):
         """A kill between writing `last` and linking `model_best` leaves model_best older than the best epoch: make
         model_best the last checkpoint again when that epoch is the best one."""
-        epoch, metric = pending if isinstance(pending, (list, tuple)) else (None, None)
+        epoch, metric = pending
         if epoch is None or metric is None:
             return
         if self.best_metric is None or self.cmp(metric, self.best_metric) or self.best_epoch == epoch:
@@ -135,16 +192,11 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
                     best_epoch = load_checkpoint_metadata(best).get('epoch')
                 except Exception:  # noqa: BLE001 - a broken model_best is replaced below
                     best_epoch = None
-            last_epoch = None
-            if os.path.isfile(last):
-                try:
-                    last_epoch = load_checkpoint_metadata(last).get('epoch')
-                except Exception:  # noqa: BLE001 - an unreadable last cannot repair anything
-                    last_epoch = None
-            if best_epoch != epoch and last_epoch == epoch:
+            if best_epoch != epoch and self._last_epoch() == epoch:
                 _logger.warning(f'model_best{self.extension} held epoch {best_epoch}, the best epoch is {epoch}: '
                                 'relinking it to last (the run was interrupted while linking it).')
                 self._duplicate(last, best)
+                self.repaired = True
 
     def save_last(self, epoch: int) -> str:
         """Write last.pth.tar only (no ranking): the trained epoch survives a failure of its evaluation."""

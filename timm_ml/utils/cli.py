@@ -73,15 +73,35 @@ def run_cli(main, argv=None):
     except Interrupted as e:
         print(f'stopped: {e}. Continue with --resume {e.saved}' if e.saved else f'stopped: {e}', file=sys.stderr)
         sys.exit(128 + e.signum)
+    except KeyboardInterrupt:  # Ctrl-C before training began (nothing to save)
+        print('stopped: SIGINT', file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001 - classify, then re-raise what is not the user's
-        if debug or not isinstance(e, user_errors() + (ValueError,)) or _looks_internal(e):
+        full = _disk_full(e)
+        if full is not None and not debug:
+            where = f'{full.strerror}: {full.filename}' if full.filename else _one_line(full)
+            print(f'error: {where}' + (f' ({_one_line(e)})' if e is not full else ''), file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        if debug or not isinstance(e, user_errors() + (ValueError, FloatingPointError)) or _looks_internal(e):
             raise
         rank = os.environ.get('RANK')
         prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
         print(f'{prefix}error: {_one_line(e)}', file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def _disk_full(e: BaseException):
+    """The ENOSPC error anywhere in the chain of causes (a full disk is the user's to fix, whichever write hit it)."""
+    import errno
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _looks_internal(e: Exception) -> bool:

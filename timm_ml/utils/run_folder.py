@@ -59,6 +59,15 @@ def summary_header(path: str) -> Optional[list]:
         return next(csv.reader(f), None)
 
 
+def summary_epochs(path: str) -> list:
+    """The epoch of each row of a summary.csv (none when absent)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline='') as f:
+        rows = list(csv.reader(f))[1:]
+    return [int(float(r[0])) for r in rows if r and r[0].strip()]
+
+
 def check_summary_columns(path: str, columns: Sequence[str]):
     """A resumed run must write the columns its summary.csv already has (e.g. a changed --topk renames top3_* to
     top5_*): refuse the resume rather than append rows under the wrong header."""
@@ -89,11 +98,7 @@ def reconcile_summary(path: str, start_epoch: int, checkpoint_row=None):
     epoch, train_metrics, eval_metrics, lr = checkpoint_row
     if epoch != start_epoch - 1:
         return
-    epochs = []
-    if os.path.isfile(path):
-        with open(path, newline='') as f:
-            epochs = [int(float(r[0])) for r in list(csv.reader(f))[1:] if r]
-    if epoch not in epochs:
+    if epoch not in summary_epochs(path):
         _logger.info(f'{path}: adding the row of epoch {epoch} from the resumed checkpoint (the run stopped between '
                      'saving the checkpoint and writing its summary row)')
         update_summary(epoch, train_metrics, eval_metrics, filename=path, lr=lr)
@@ -135,6 +140,28 @@ class RunFolder:
         if self.resume:
             saver.load_state_dict_from_checkpoint(self.resume)
         return saver
+
+    def check_resume_point(self, start_epoch: int, num_epochs: int, repaired: bool = False) -> bool:
+        """Resuming in place from a checkpoint older than the folder's summary would delete finished epochs' rows
+        (and later overwrite their checkpoints): refused. A run with nothing left to train is refused too, unless the
+        resume completes the records of its interrupted last epoch (`repaired` links, or its missing summary row):
+        then True (the records are completed and nothing is trained)."""
+        epochs = summary_epochs(self.summary) if self.resume else []
+        later = [e for e in epochs if e >= start_epoch]
+        if later:
+            raise RunFolderError(
+                f'--resume {self.resume}: it continues at epoch {start_epoch}, but {self.summary} already holds epochs '
+                f'up to {max(later)}; resuming in place would discard them. Resume from '
+                f'{os.path.join(self.path, "last.pth.tar")}, or continue this checkpoint in a new folder '
+                '(--experiment <new name>).')
+        if start_epoch < num_epochs:
+            return False
+        if self.resume and (repaired or start_epoch - 1 not in epochs):
+            _logger.warning(f'The run was interrupted while recording its last epoch ({start_epoch - 1}): its records '
+                            f'are completed now; all {num_epochs} epochs are trained (raise --epochs to train on).')
+            return True
+        raise RunFolderError(f'--resume {self.resume or "checkpoint"}: it already holds {start_epoch} of the '
+                             f'{num_epochs} scheduled epochs, nothing is left to train; raise --epochs to train on.')
 
     def reconcile_summary(self, start_epoch: int, checkpoint_row=None):
         if self.resume:

@@ -69,6 +69,14 @@ def check_train_args(args, parser):
                         f'--input-size has {args.input_size[0]}')
     if args.val_interval < 1:
         problems.append('--val-interval must be >= 1')
+    if not 0 < args.threshold < 1:
+        problems.append(f'--threshold {args.threshold}: a probability threshold, strictly between 0 and 1')
+    if args.simulate_partial:
+        from timm_ml.data import parse_partial_spec
+        try:
+            parse_partial_spec(args.simulate_partial)
+        except ValueError as e:
+            problems.append(str(e))
     for flag, path in (('--resume', args.resume), ('--initial-checkpoint', args.initial_checkpoint),
                        ('--pretrained-path', args.pretrained_path), ('--class-map', args.class_map)):
         if path and not os.path.isfile(path):

@@ -6,7 +6,12 @@ from typing import Optional, Sequence
 from .reader import LABEL_LIST_COLUMNS, PATH_COLUMNS, LabelFileError, is_unknown, normalize_path, open_text
 
 DELIMITER_CANDIDATES = (',', ';', '|', ' ')
-MULTI_HOT_VALUES = {'0', '1', '-1', '0.0', '1.0', '-1.0'}
+POSITIVE_CELLS = {'1', '1.0', 'true'}
+NEGATIVE_CELLS = {'0', '0.0', 'false'}
+UNKNOWN_CELLS = {'-1', '-1.0'}
+MULTI_HOT_VALUES = POSITIVE_CELLS | NEGATIVE_CELLS | UNKNOWN_CELLS
+# a one-hot file with a few typing errors is still a one-hot file: its bad cells are named, not read as attributes
+MULTI_HOT_TYPOS = (2, 0.02)  # at most max(2 cells, 2% of the known cells)
 
 _rows_cache = {}
 
@@ -32,6 +37,10 @@ def read_csv_rows(path: str):
             raise LabelFileError(f'{path}: not a readable CSV file ({e})') from e
         if len(set(header)) != len(header):
             raise LabelFileError(f'{path}: row 1: duplicate column names in header {header}')
+        if len(header) > 1 and '' in header:
+            raise LabelFileError(
+                f'{path}: row 1: column {header.index("") + 1} has no name (header {header}); an unnamed first column '
+                'is usually a pandas index written by DataFrame.to_csv: save with index=False, or name the column')
         _rows_cache.clear()
         _rows_cache[key] = (header, rows)
     return _rows_cache[key]
@@ -85,7 +94,22 @@ def holds_separators(cells) -> int:
 
 
 def is_multi_hot(header, path_col, rows, unknown_values=()) -> bool:
-    """Every non-path column holds only 0 / 1 (and -1 or unknown cells): one column per class, not attributes."""
-    values = {r[c].strip() for r in rows if len(r) == len(header) for c in range(len(header))
-              if c != path_col and not is_unknown(r[c], unknown_values)}
-    return len(header) > 1 and bool(values) and values <= MULTI_HOT_VALUES
+    """The non-path columns hold 0 / 1 / true / false (and -1 or unknown cells), all but a typo's share of them: one
+    column per class, not attributes. Every column must hold a 1-like or 0-like value somewhere."""
+    if len(header) < 2:
+        return False
+    total = fitting = 0
+    seen_columns = set()
+    for r in rows:
+        if len(r) != len(header):
+            continue
+        for c in range(len(header)):
+            if c == path_col or is_unknown(r[c], unknown_values):
+                continue
+            total += 1
+            if r[c].strip().lower() in MULTI_HOT_VALUES:
+                fitting += 1
+                seen_columns.add(c)
+    bad = total - fitting
+    return fitting > bad and bad <= max(MULTI_HOT_TYPOS[0], MULTI_HOT_TYPOS[1] * total) and \
+        len(seen_columns) == len(header) - 1

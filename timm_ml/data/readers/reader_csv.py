@@ -1,6 +1,7 @@
 """ Label-list CSV: `<split>.csv` with a path column and a labels column holding several labels in one cell.
 
-The separator inside the cells is `--label-delimiter` when given. Otherwise it is read off the cells and a choice that
+A cell holding a Python / JSON list of quoted names (`['cat', 'dog']`, as pandas writes a list column) is read as that
+list. Otherwise the separator inside the cells is `--label-delimiter` when given. Otherwise it is read off the cells and a choice that
 could go more than one way is an error: a class list (--class-map, the training classes) decides which separator
 splits every cell into known classes; without one, a single non-space separator (',', ';', '|') found in the cells is
 used and spaces stay inside class names ("Ankle boot"); two separators, or spaces alone, must be named.
@@ -14,6 +15,24 @@ from .csv_rows import (DELIMITER_CANDIDATES, find_labels_column, holds_separator
                        read_csv_rows)
 from .reader import (LABEL_LIST_COLUMNS, LabelFileError, LabelListRows, LabelOptions, LabelReader, has_extension,
                      is_unknown, split_file)
+
+
+def is_list_literal(cell: str) -> bool:
+    """A Python / JSON list written into the cell (pandas to_csv of a list column: "['cat', 'dog']")."""
+    cell = cell.strip()
+    return len(cell) >= 2 and cell[0] == '[' and cell[-1] == ']'
+
+
+def parse_list_literal(cell: str, where: str) -> List[str]:
+    import ast
+    try:
+        value = ast.literal_eval(cell.strip())
+    except (ValueError, SyntaxError):
+        value = None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise LabelFileError(f'{where}: {cell!r} looks like a list but is not a list of quoted class names '
+                             "(['cat', 'dog'])")
+    return [v.strip() for v in value]
 
 
 def segment(cell: str, delimiter: str, known) -> Optional[List[str]]:
@@ -130,7 +149,7 @@ class LabelListCsvReader(LabelReader):
         if label_col is None:
             raise LabelFileError(f'{source}: no label-list column: columns are {header}; name it with --labels-column '
                                  f'(recognised names: {", ".join(LABEL_LIST_COLUMNS)})')
-        cells = known_cells(rows, header, label_col, options.unknown_values)
+        cells = [c for c in known_cells(rows, header, label_col, options.unknown_values) if not is_list_literal(c)]
         delimiter = options.label_delimiter or choose_delimiter(
             cells, options.classes, f'{source}: column {header[label_col]!r}')
         out = LabelListRows(source, options.classes, options.on_bad)
@@ -143,6 +162,9 @@ class LabelListCsvReader(LabelReader):
                 continue
             cell = cells[label_col]
             unknown = is_unknown(cell, options.unknown_values)
-            labels: List[str] = [] if unknown else split_cell(cell, delimiter, known)
+            if not unknown and is_list_literal(cell):
+                labels = parse_list_literal(cell, f'{source}: row {row}: column {header[label_col]!r}')
+            else:
+                labels = [] if unknown else split_cell(cell, delimiter, known)
             out.add(row, cells[path_col], labels, unannotated=unknown and cell.strip() != '')
         return out.build(os.path.dirname(source), self.name, split)

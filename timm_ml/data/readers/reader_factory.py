@@ -241,5 +241,6 @@ def read_label_set(
     if log:
         classes = label_set.classes
         _logger.info(f'{label_set.source}: label format {reader.name} ({why}); {len(classes)} '
-                     f'{"class" if len(classes) == 1 else "classes"}, first {classes[:5]}')
+                     f'{"class" if len(classes) == 1 else "classes"}, first {classes[:5]}; images under '
+                     f'{label_set.root or "."}')
     return label_set

@@ -6,13 +6,15 @@ from timm_ml.schema import LabelSchema
 
 from ..label_set import LabelSet
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
-from .csv_rows import image_rows, is_multi_hot, pick_path_column, read_csv_rows
+from .csv_rows import (NEGATIVE_CELLS, POSITIVE_CELLS, UNKNOWN_CELLS, image_rows, is_multi_hot, pick_path_column,
+                       read_csv_rows)
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, has_extension, is_unknown, split_file
 
 
 class MultiHotCsvReader(LabelReader):
     name = 'multihot'
-    layout = '`<split>.csv`: `filename,cat,dog,...` with 1 / 0 / -1 cells (-1, `#N/A`, empty = unknown)'
+    layout = ('`<split>.csv`: `filename,cat,dog,...` with 1 / 0 / -1 (or true / false) cells (-1, `#N/A`, empty = '
+              'unknown)')
 
     def locate(self, root, split):
         return split_file(root, split, ('.csv',))
@@ -42,12 +44,13 @@ class MultiHotCsvReader(LabelReader):
             idx, val, bad = [], [], None
             for k, col in enumerate(col_of):
                 cell = cells[col].strip()
-                if is_unknown(cell, options.unknown_values) or cell in ('-1', '-1.0'):
+                folded = cell.lower()
+                if is_unknown(cell, options.unknown_values) or folded in UNKNOWN_CELLS:
                     idx.append(k), val.append(UNKNOWN)
-                elif cell in ('1', '1.0'):
+                elif folded in POSITIVE_CELLS:
                     idx.append(k), val.append(POSITIVE)
-                elif cell not in ('0', '0.0'):
-                    bad = f'column {header[col]!r}: {cell!r} is not 1, 0 or -1'
+                elif folded not in NEGATIVE_CELLS:
+                    bad = f'column {header[col]!r}: {cell!r} is not 1 / 0 / -1 (or true / false, #N/A)'
                     break
             if bad:
                 policy.bad(row, bad)
