@@ -50,9 +50,24 @@ parser.add_argument('--no-prefetcher', action='store_true', default=False, help=
 parser.add_argument('--channels-last', action='store_true', default=False, help='Use channels_last memory layout')
 parser.add_argument('--column-names', nargs='*', default={}, action=utils.ParseKwargs,
                     help='display names of groups in the CSV, e.g. neck="Neck Type" (default: the group names)')
-parser.add_argument('--export', choices=('onnx', 'openvino'), default=None,
+parser.add_argument('--export', choices=('onnx', 'openvino', 'hf'), default=None,
                     help='export a self-describing model (schema, thresholds, preprocessing in its metadata) instead '
-                         'of predicting; openvino writes <output>.xml/.bin from the ONNX export')
+                         'of predicting; openvino writes <output>.xml/.bin from the ONNX export; hf writes the model '
+                         'folder <output> that timm.create_model("local-dir:<output>") loads (timm-classifier heads)')
+parser.add_argument('--results', default=None, metavar='JSON',
+                    help='--export hf: a validate.py --results-file json whose metrics (and per-class table beside it) '
+                         'go into the model card (default: the best row of the run\'s summary.csv)')
+parser.add_argument('--int8', action='store_true', default=False,
+                    help='--export openvino: also write <output>_int8.xml, quantised by NNCF on a calibration subset of '
+                         'the training split, and compare the float and INT8 models on --split')
+parser.add_argument('--calibration-size', type=int, default=300, metavar='N',
+                    help='--int8: training images used for calibration (default 300, seeded choice)')
+parser.add_argument('--split', default=None,
+                    help='--int8: the split both models are validated on (default: the checkpoint\'s validation split)')
+parser.add_argument('--data', default=None,
+                    help='--int8: the data root (default: the checkpoint\'s)')
+parser.add_argument('--benchmark-seconds', type=int, default=10,
+                    help='--int8: seconds of OpenVINO benchmark_app per model (0: no speed measurement)')
 parser.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                     help='unreadable images: error (default) or skip: marked in an "error" column and counted')
 parser.add_argument('--debug', action='store_true', default=False,
@@ -102,10 +117,23 @@ def check_args(args):
     if args.topk < 1 or args.batch_size < 1:
         parser.error(f'--topk {args.topk} / -b {args.batch_size}: both must be >= 1')
     out_dir = os.path.dirname(os.path.abspath(args.output))
-    if os.path.isdir(args.output) or not os.path.isdir(out_dir):
+    if args.export == 'hf':
+        if not os.path.isdir(out_dir):
+            parser.error(f'--output {args.output}: folder {out_dir} does not exist')
+    elif os.path.isdir(args.output) or not os.path.isdir(out_dir):
         parser.error(f'--output {args.output}: ' + ('is a folder; name a file' if os.path.isdir(args.output) else
                                                      f'folder {out_dir} does not exist'))
     check_outputs_are_not_inputs([args.output], [args.checkpoint, args.input], '--output')
+    if args.int8 and args.export != 'openvino':
+        parser.error('--int8 quantises the OpenVINO export: use it with --export openvino')
+    if args.calibration_size < 1:
+        parser.error(f'--calibration-size {args.calibration_size}: must be >= 1')
+    if args.results and args.export != 'hf':
+        parser.error('--results feeds the model card of --export hf')
+    if args.export == 'hf':
+        if os.path.exists(args.output) and (not os.path.isdir(args.output) or os.listdir(args.output)):
+            parser.error(f'--output {args.output}: --export hf writes a model folder; name a new or empty folder')
+        return
     if args.export:
         return
     if not args.input:
@@ -133,13 +161,22 @@ def main():
     args = parser.parse_args()
     check_args(args)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    model, config, _ = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
+    model, config, checkpoint = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
+    if args.export == 'hf':
+        from timm_ml.deploy.hf_folder import export_hf
+        train_args = vars(checkpoint['args']) if isinstance(checkpoint.get('args'), argparse.Namespace) else None
+        print(f'wrote {export_hf(model.cpu().eval(), config, args.checkpoint, args.output, args.results, train_args)}')
+        return
     if args.export:
         from timm_ml.deploy.export import export_onnx, export_openvino
         base = os.path.splitext(args.output)[0]
         onnx_path = export_onnx(model.cpu().eval(), config, base + '.onnx')
         if args.export == 'openvino':
-            print(f'wrote {export_openvino(onnx_path, base + ".xml", config)} (from {onnx_path})')
+            xml = export_openvino(onnx_path, base + '.xml', config)
+            print(f'wrote {xml} (from {onnx_path})')
+            if args.int8:
+                from timm_ml.deploy.int8 import export_int8
+                export_int8(xml, base + '_int8.xml', config, args)
         else:
             print(f'wrote {onnx_path}')
         return

@@ -19,6 +19,7 @@ import logging
 import os
 from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn.parallel
 
@@ -197,6 +198,9 @@ group.add_argument('--estimate-thresholds', action='store_true', default=False,
                    help='estimate per-class F1-optimal thresholds of the multi-label block on this split (use a '
                         'held-out split) and save thresholds.npy / .csv and a checkpoint copy holding them')
 group.add_argument('--topk', type=int, default=3, help='k of the top-k metrics (default: 3)')
+group.add_argument('--report', default=None, metavar='DIR',
+                   help='write the error-analysis page DIR/index.html (PR curves with the operating point, a sortable '
+                        'class table, false positive / negative thumbnails, most-confused pairs); static, offline')
 group.add_argument('--store-dtype', default='float32', choices=('float32', 'float16'),
                    help='dtype logits are kept in until the metrics are computed (float16 halves memory)')
 group.add_argument('--store-device', default='auto', choices=('auto', 'cpu', 'device'),
@@ -223,6 +227,8 @@ def check_args(args):
         parser.error(f'--threshold {args.threshold}: a probability threshold must be between 0 and 1')
     if args.topk < 1 or args.batch_size < 1:
         parser.error(f'--topk {args.topk} / -b {args.batch_size}: both must be >= 1')
+    if args.report and (os.path.isdir(args.checkpoint) or os.environ.get('WORLD_SIZE', '1') != '1'):
+        parser.error('--report is written for one checkpoint by one process (no checkpoint folder, no torchrun)')
     if args.estimate_thresholds and os.path.isdir(args.checkpoint):
         parser.error('--estimate-thresholds tunes one checkpoint on one split; --checkpoint names a folder (bulk '
                      'validation): name the checkpoint file')
@@ -373,7 +379,7 @@ def validate(args):
         device, max_samples=evaluation_sample_limit(loader), criterion=criterion, schema=schema, scoring=scoring,
         threshold=args.threshold if args.threshold is not None else 0.5, thresholds=thresholds, topk=args.topk,
         store_dtype=getattr(torch, args.store_dtype), store_device=args.store_device,
-        storage='dense' if args.estimate_thresholds else 'auto')  # thresholds are estimated on dense scores
+        storage='dense' if args.estimate_thresholds or args.report else 'auto')  # both read every score
     metrics = run_evaluation(model, loader, evaluator, device, amp_autocast, args.channels_last, args.distributed,
                              args.log_freq, is_primary=utils.is_primary(args), prefetcher=args.prefetcher,
                              model_dtype=model_dtype)
@@ -381,6 +387,10 @@ def validate(args):
 
     if args.estimate_thresholds and utils.is_primary(args):
         metrics, result = estimate_and_save_thresholds(args, checkpoint, config, evaluator, metrics, schema, scoring)
+
+    if args.report and utils.is_primary(args):  # multi-label: the page of the very numbers validate.py reports
+        write_report(args.report, evaluator, dataset, labels, scoring, result, metrics,
+                     f'{os.path.basename(args.checkpoint)} on {labels.split} ({labels.source})')
 
     results = OrderedDict(
         model=args.model,
@@ -431,6 +441,20 @@ def estimate_and_save_thresholds(args, checkpoint, config, evaluator, metrics, s
     metrics = OrderedDict(metrics, **{k: v for k, v in tuned.summary.items() if k.startswith('thr_')})
     _logger.info(f'Per-class thresholds written to {npy}, {csv_path} and {ck_copy}')
     return metrics, tuned
+
+
+def write_report(out_dir, evaluator, dataset, labels, scoring, result, metrics, title):
+    """multi-label: the error-analysis page (timm_ml.report) from the evaluator's scores and validate.py's
+    per-class table; decisions at the thresholds that table used."""
+    from timm_ml.report import write_error_report
+    if not hasattr(dataset, '_load'):
+        raise ValueError('--report shows the images behind the errors: it needs a split of image files (not shards)')
+    logits, target = evaluator.gathered()
+    thresholds = np.array([r['threshold'] if r['threshold'] == r['threshold'] else 0.5 for r in result.per_class])
+    page = write_error_report(out_dir, scores_from_logits(logits.float().cpu(), scoring).numpy(), target.cpu().numpy(),
+                              dataset.label_set.paths, dataset._load, scoring, thresholds, result.per_class, metrics,
+                              title)
+    _logger.info(f'Error-analysis page written to {page}')
 
 
 def _summary_line(m, metrics_avg=None):

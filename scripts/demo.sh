@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: install, build Fashion-MNIST mosaics, train, estimate per-class thresholds on val, validate on test, plot.
+# The demo: install, build Fashion-MNIST mosaics, train, estimate per-class thresholds on val, validate on test (with
+# the error-analysis page output/train/demo/report/index.html), plot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -11,5 +12,6 @@ python3 train.py $DATA --model test_resnet --input-size 3 56 56 -b 64 --epochs 1
   --weight-decay 1e-4 --warmup-epochs 1 --scale 0.85 1 --ratio 1 1 --color-jitter 0 -j 2 --log-interval 100 \
   --loss asl --gamma-pos 0 --experiment demo
 python3 validate.py $DATA --checkpoint $EXP/model_best.pth.tar --split val --estimate-thresholds
-python3 validate.py $DATA --checkpoint $EXP/model_best_thresholds.pth.tar --split test --results-file $EXP/test_results.json
+python3 validate.py $DATA --checkpoint $EXP/model_best_thresholds.pth.tar --split test --results-file $EXP/test_results.json \
+  --report $EXP/report
 python3 -m timm_ml.plot $EXP/summary.csv --out $EXP/curves.png

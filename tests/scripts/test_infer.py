@@ -198,6 +198,55 @@ def test_openvino_export_matches_onnx_runtime(exported, mosaic_data):
     assert np.abs(got - ref).max() < 1e-4
 
 
+def test_int8_openvino_export_validates_beside_the_float_model(exported, mosaic_data, tmp_path):
+    pytest.importorskip('nncf')
+    ck, tmp = exported
+    proc = run_script(['infer.py', '--checkpoint', ck, '--export', 'openvino', '--int8', '--calibration-size', '64',
+                       '--benchmark-seconds', '2', '--output', str(tmp_path / 'm.xml')])
+    report = json.load(open(tmp_path / 'm_int8.json'))
+    assert report['calibration_images'] == 64 and report['images'] == 97
+    run_script(['validate.py', mosaic_data, '--checkpoint', ck, '-j', '0', '--results-file', str(tmp_path / 'v.json')])
+    validated = json.load(open(tmp_path / 'v.json'))
+    assert abs(report['float']['map'] - validated['map']) < 0.05  # the float IR is the checkpoint
+    assert abs(report['int8']['map'] - report['float']['map']) < 5  # a small drop, printed
+    assert report['float_fps'] > 0 and report['int8_fps'] > 0
+    assert f"map            float {report['float']['map']:7.2f}  INT8 {report['int8']['map']:7.2f}" in proc.stdout
+    from timm_ml.deploy import OpenVinoMultiLabelModel
+    int8 = OpenVinoMultiLabelModel(str(tmp_path / 'm_int8.xml'))  # the metadata rides along
+    assert int8.classes == validated_classes(ck) and int8.meta['thresholds'] is not None
+
+
+def validated_classes(ck):
+    return read_ml_config(load_checkpoint_file(ck))['classes']
+
+
+def test_hf_folder_of_a_trained_run_reproduces_infer_with_stock_timm(exported, mosaic_data, tmp_path):
+    ck, tmp = exported
+    run_script(['validate.py', mosaic_data, '--checkpoint', ck, '-j', '0', '--split', 'test', '--results-file',
+                str(tmp_path / 'test.json')])
+    run_script(['infer.py', '--checkpoint', ck, '--export', 'hf', '--output', str(tmp_path / 'hf'), '--results',
+                str(tmp_path / 'test.json')])
+    card = open(tmp_path / 'hf' / 'README.md').read()
+    test_map = json.load(open(tmp_path / 'test.json'))['map']
+    assert f'| map | {test_map:.2f} |' in card and '## Per class' in card and 'python train.py' in card
+    run_script(['infer.py', os.path.join(mosaic_data, 'test.json'), '--checkpoint', ck, '--output',
+                str(tmp_path / 'p.csv'), '-j', '0'])
+    expected = pd.read_csv(tmp_path / 'p.csv')
+    script = ("import json, sys, timm, torch\n"
+              f"m = timm.create_model('local-dir:{tmp_path / 'hf'}', pretrained=True).eval()\n"
+              "cfg = timm.data.resolve_data_config({}, model=m)\n"
+              "t = timm.data.create_transform(**cfg)\n"
+              "from PIL import Image\n"
+              f"paths = [{mosaic_data!r} + '/' + p for p in json.loads(sys.argv[1])]\n"
+              "x = torch.stack([t(Image.open(p).convert('RGB')) for p in paths])\n"
+              "print(json.dumps(m(x).sigmoid().tolist()))\n")
+    proc = subprocess.run([sys.executable, '-c', script, json.dumps(list(expected.path))], cwd=str(tmp_path),
+                          capture_output=True, text=True, check=True, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    got = np.asarray(json.loads(proc.stdout))
+    classes = validated_classes(ck)
+    assert np.abs(got - expected[[f'score_{c}' for c in classes]].to_numpy()).max() < 1e-4
+
+
 def test_infer_json_and_jsonl_formats(exported, mosaic_data):
     ck, tmp = exported
     val = os.path.join(mosaic_data, 'val.json')

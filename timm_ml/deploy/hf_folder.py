@@ -1,5 +1,6 @@
-""" A Hugging Face / timm model folder from a timm_ml checkpoint: `timm.create_model('local-dir:<folder>')` loads it
-with stock timm (and `hf-hub:` once pushed; transformers' timm wrapper reads the same folder).
+""" A Hugging Face / timm model folder from a timm_ml checkpoint: stock timm loads it with
+`timm.create_model('local-dir:<folder>', pretrained=True)` (and `hf-hub:` once pushed; transformers' timm wrapper reads
+the same layout, not tested here: transformers is not a dependency).
 
 Written by timm's own `save_for_hf`: `model.safetensors` and `config.json` (architecture, num_classes, label_names,
 the preprocessing as pretrained_cfg), plus a `timm_ml` entry in config.json (label schema, per-class thresholds, how to
@@ -30,7 +31,8 @@ def _card(config, meta, folder_name, args, summary, results, per_class):
     lines = [f'# {folder_name}', '', f'A {config["model"]} multi-label classifier trained with '
              f'[timm_ml](https://github.com/) ({config["ml_head"]} head, {config.get("loss") or "default"} loss), '
              'exported for stock timm:', '', '```python', 'import timm',
-             f"model = timm.create_model('local-dir:{folder_name}')  # or hf-hub:<you>/{folder_name} once pushed",
+             f"model = timm.create_model('local-dir:{folder_name}', pretrained=True)  # hf-hub:<you>/{folder_name} "
+             'once pushed',
              'scores = model(x).sigmoid()' + ('  # softmax within each exclusive group: see config.json "timm_ml"'
                                               if schema.groups else ''), '```', '',
              '## Data', '',

@@ -59,7 +59,8 @@ def benchmark_throughput(xml: str, seconds: int = 10, batch: int = 1) -> float:
     tool = shutil.which('benchmark_app')
     if tool is None:
         raise RuntimeError('benchmark_app not found (it comes with the openvino package)')
-    proc = subprocess.run([tool, '-m', xml, '-d', 'CPU', '-t', str(seconds), '-b', str(batch), '-hint', 'throughput'],
+    proc = subprocess.run([tool, '-m', xml, '-d', 'CPU', '-t', str(seconds), '-b', str(batch), '-hint', 'throughput',
+                           '-infer_precision', 'f32'],  # the float model in float32, not the CPU's bf16 default
                           capture_output=True, text=True, check=True)
     found = re.search(r'Throughput:\s*([\d.]+)\s*FPS', proc.stdout)
     if not found:
@@ -77,3 +78,40 @@ def compare(float_xml: str, int8_xml: str, paths: List[str], targets: np.ndarray
         out['int8_fps'] = benchmark_throughput(int8_xml, seconds)
         out['speedup'] = out['int8_fps'] / out['float_fps']
     return out
+
+
+def export_int8(float_xml: str, out_xml: str, config: dict, args) -> dict:
+    """ infer.py --export openvino --int8: calibrate on a seeded subset of the checkpoint's training split, quantise,
+    then validate the float and INT8 models on one split and time both; prints the comparison and writes it beside
+    the model as <out>.json.
+
+    Args:
+        float_xml: The float IR. out_xml: The INT8 IR to write. config: The checkpoint's ml_config.
+        args: infer.py's arguments (data, split, calibration_size, benchmark_seconds).
+    """
+    import os
+    from timm_ml.data.label_sets import create_eval_label_set
+    data = config.get('data') or {}
+    root = args.data or data.get('root')
+    train = create_eval_label_set(root, data.get('train_split') or 'train', config, args, log=False)
+    if getattr(train, 'streamed', False):
+        raise ValueError('--int8 calibrates on the training images of a folder; streamed shards are not read here')
+    picked = np.sort(np.random.default_rng(0).choice(len(train), min(args.calibration_size, len(train)),
+                                                     replace=False))
+    quantize_int8(float_xml, [os.path.join(train.root, train.paths[i]) for i in picked], out_xml)
+    split = args.split or data.get('val_split') or 'validation'
+    labels = create_eval_label_set(root, split, config, args, log=False)
+    paths = [os.path.join(labels.root, p) for p in labels.paths]
+    result = compare(float_xml, out_xml, paths, labels.targets.dense(), seconds=args.benchmark_seconds)
+    result.update(split=labels.split, images=len(paths), calibration_images=len(picked),
+                  calibration_split=train.split, benchmark_seconds=args.benchmark_seconds)
+    with open(os.path.splitext(out_xml)[0] + '.json', 'w') as f:
+        json.dump(result, f, indent=2)
+    print(f'wrote {out_xml} (NNCF INT8, calibrated on {len(picked)} images of {train.split!r})')
+    for key in [k for k in ('map', 'CF1', 'OF1', 'thr_CF1', 'attr_mean_acc') if k in result['float']]:
+        a, b = result['float'][key], result['int8'][key]
+        print(f'  {key:14s} float {a:7.2f}  INT8 {b:7.2f}  change {b - a:+.2f}  ({labels.split}, {len(paths)} images)')
+    if 'speedup' in result:
+        print(f'  throughput     float {result["float_fps"]:7.1f}  INT8 {result["int8_fps"]:7.1f} images/s  '
+              f'speed-up {result["speedup"]:.2f}x (benchmark_app, {args.benchmark_seconds} s each, this CPU)')
+    return result

@@ -103,16 +103,18 @@ class OpenVinoMultiLabelModel(ExportedMultiLabelModel):
 
     Args:
         path: The .xml written by `infer.py --export openvino [--int8]`. device: OpenVINO device (default CPU).
+        precision: INFERENCE_PRECISION_HINT of the float parts (default f32; None: the device's default).
     """
 
-    def __init__(self, path: str, device: str = 'CPU'):
+    def __init__(self, path: str, device: str = 'CPU', precision: str = 'f32'):
         import openvino as ov
         core = ov.Core()
         model = core.read_model(path)
         if not model.has_rt_info(['model_info', 'timm_ml']):
             raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export openvino')
         self._setup(json.loads(model.get_rt_info(['model_info', 'timm_ml']).astype(str)))
-        self.compiled = core.compile_model(model, device)
+        # f32: a CPU with bf16 units would otherwise run the float model in bf16 by default
+        self.compiled = core.compile_model(model, device, {'INFERENCE_PRECISION_HINT': precision} if precision else {})
 
     def _run(self, batch):
         return self.compiled(batch)[0]
