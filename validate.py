@@ -205,6 +205,9 @@ group.add_argument('--store-dtype', default='float32', choices=('float32', 'floa
                    help='dtype logits are kept in until the metrics are computed (float16 halves memory)')
 group.add_argument('--store-device', default='auto', choices=('auto', 'cpu', 'device'),
                    help='where logits are kept and metrics computed: auto = on the GPU when evaluating on one')
+group.add_argument('--eval-storage', default='auto', choices=('auto', 'dense', 'sparse'),
+                   help='outputs kept for the metrics: auto = only the known entries when most targets are unknown '
+                        '(the same exact metrics in memory proportional to the known entries), dense = every output')
 group.add_argument('--debug', action='store_true', default=False,
                    help='show the full traceback of errors (TIMM_ML_DEBUG=1 does the same)')
 
@@ -379,7 +382,7 @@ def validate(args):
         device, max_samples=evaluation_sample_limit(loader), criterion=criterion, schema=schema, scoring=scoring,
         threshold=args.threshold if args.threshold is not None else 0.5, thresholds=thresholds, topk=args.topk,
         store_dtype=getattr(torch, args.store_dtype), store_device=args.store_device,
-        storage='dense' if args.estimate_thresholds or args.report else 'auto')  # both read every score
+        storage='dense' if args.estimate_thresholds or args.report else args.eval_storage)  # both read every score
     metrics = run_evaluation(model, loader, evaluator, device, amp_autocast, args.channels_last, args.distributed,
                              args.log_freq, is_primary=utils.is_primary(args), prefetcher=args.prefetcher,
                              model_dtype=model_dtype)

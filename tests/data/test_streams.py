@@ -6,6 +6,8 @@ import os
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import read
 from timm_ml.data import LabelFileError
@@ -106,3 +108,32 @@ def test_streamed_targets_equal_the_folder_targets(shards, mosaic_data):
     ds = StreamDataset(read_stream_split(shards, 'val'), batch_size=97, transform=TO_TENSOR)
     (images, targets), = list(torch.utils.data.DataLoader(ds, batch_size=97))
     assert np.array_equal(targets.numpy(), folder.targets.dense(dtype=np.float32))
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.text(st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00/'),
+                                  min_size=1, max_size=140), st.binary(max_size=1500)), min_size=1, max_size=6),
+       st.sampled_from(['pax', 'gnu', 'ustar']))
+def test_the_block_reader_reads_what_tarfile_writes(members, fmt):
+    """Long names (pax / GNU records), unicode, empty and block-sized members, folders: as tarfile reads them."""
+    import io
+    import tarfile
+    from timm_ml.data.streams import _tar_members
+    fmt = dict(pax=tarfile.PAX_FORMAT, gnu=tarfile.GNU_FORMAT, ustar=tarfile.USTAR_FORMAT)[fmt]
+    buffer = io.BytesIO()
+    written = []
+    with tarfile.open(fileobj=buffer, mode='w', format=fmt) as tar:
+        folder = tarfile.TarInfo('a_folder')
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for n, (name, data) in enumerate(members):
+            name = f'{n}/{name}'
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            try:
+                tar.addfile(info, io.BytesIO(data))
+            except ValueError:  # ustar cannot hold this name: nothing written
+                continue
+            written.append((name, data))
+    buffer.seek(0)
+    assert list(_tar_members(buffer)) == written

@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import random
-import tarfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -148,20 +147,58 @@ def decode_target(meta: dict, num_classes: int) -> np.ndarray:
     return out
 
 
+def _tar_members(fileobj):
+    """(name, bytes) of the regular files of a tar stream, read block by block (ustar, GNU long names, pax path
+    records): several times cheaper per member than tarfile for the small members of image shards."""
+    long_name, pax_path = None, None
+    read = fileobj.read
+    while True:
+        header = read(512)
+        if len(header) < 512 or header == b'\0' * 512:
+            return
+        size_field = header[124:136].rstrip(b'\0 ')
+        if size_field[:1] in (b'\x80', b'\xff'):  # base-256 size (GNU, members over 8 GB)
+            size = int.from_bytes(size_field[1:], 'big')
+        else:
+            size = int(size_field or b'0', 8)
+        kind = header[156:157]
+        data = read(size)
+        if len(data) < size:
+            raise OSError(f'truncated tar member (wanted {size} bytes, got {len(data)})')
+        if size % 512:
+            read(512 - size % 512)
+        if kind == b'L':  # GNU long name of the next member
+            long_name = data.rstrip(b'\0').decode('utf-8', 'surrogateescape')
+            continue
+        if kind in (b'x', b'g'):  # pax extended header: "<len> key=value\n" records
+            if kind == b'x':
+                for record in data.decode('utf-8', 'surrogateescape').split('\n'):
+                    key, _, value = record.partition(' ')[2].partition('=')
+                    if key == 'path':
+                        pax_path = value
+            continue
+        if kind not in (b'0', b'\0', b'7'):
+            long_name = pax_path = None
+            continue
+        name = header[:100].split(b'\0', 1)[0].decode('utf-8', 'surrogateescape')
+        if header[257:262] == b'ustar' and header[345:500].strip(b'\0'):
+            name = header[345:500].split(b'\0', 1)[0].decode('utf-8', 'surrogateescape') + '/' + name
+        name = pax_path or long_name or name
+        long_name = pax_path = None
+        yield name, data
+
+
 def _tar_samples(fileobj):
     """(key, {ext: bytes}) of a tar stream, members grouped by key (webdataset's key.ext naming)."""
     key, parts = None, {}
-    with tarfile.open(fileobj=fileobj, mode='r|') as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            base = os.path.basename(member.name)
-            k, _, ext = member.name.rpartition('.') if '.' in base else (member.name, '', '')
-            if key is not None and k != key:
-                yield key, parts
-                parts = {}
-            key = k
-            parts[ext.lower()] = tar.extractfile(member).read()
+    for name, data in _tar_members(fileobj):
+        base = os.path.basename(name)
+        k, _, ext = name.rpartition('.') if '.' in base else (name, '', '')
+        if key is not None and k != key:
+            yield key, parts
+            parts = {}
+        key = k
+        parts[ext.lower()] = data
     if key is not None:
         yield key, parts
 
