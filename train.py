@@ -1271,9 +1271,10 @@ def train_one_epoch(
 
         if not args.prefetcher:
             input, target = input.to(device=device, dtype=model_dtype), target.to(device=device)
+        # multi-label: the main process's randomness (mixup, dropout, drop path) seeded by (epoch, batch), so a run
+        # resumed inside the epoch continues it identically, whatever the loader drew before
+        utils.random_seed(args.seed + 1000003 * (epoch + 1) + batch_idx, args.rank)
         if mixup_fn is not None:  # multi-label: on the device, with or without the prefetcher
-            # seeded by (epoch, batch): a run resumed inside the epoch mixes its remaining batches identically
-            utils.random_seed(args.seed + 1000003 * (epoch + 1) + batch_idx, args.rank)
             input, target = mixup_fn(input, target)
         if args.channels_last:
             input = input.contiguous(memory_format=torch.channels_last)

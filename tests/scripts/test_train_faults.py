@@ -70,9 +70,13 @@ def test_killed_at_each_write_step_then_resumed(point, uninterrupted, mosaic_dat
     _check_invariants(run, uninterrupted, outside, [str(tmp_path), mosaic_data])
 
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_sigint_save_a_recovery_checkpoint_and_exit_nonzero(signum, uninterrupted, mosaic_data, tmp_path):
-    proc = subprocess.Popen([sys.executable, 'train.py', mosaic_data, *ARGS, '--output', str(tmp_path),
+@pytest.mark.parametrize('signum,workers', [(signal.SIGTERM, '0'), (signal.SIGINT, '0'), (signal.SIGTERM, '2')])
+def test_sigterm_and_sigint_save_a_recovery_checkpoint_and_exit_nonzero(signum, workers, uninterrupted, mosaic_data,
+                                                                        tmp_path):
+    """Also with loader workers: the shuffle, the augmentation and the main process's randomness depend on (seed,
+    epoch, sample / batch) only, so 2 persistent workers interrupted and resumed give the 0-worker run's numbers."""
+    args = [*ARGS, '-j', workers]
+    proc = subprocess.Popen([sys.executable, 'train.py', mosaic_data, *args, '--output', str(tmp_path),
                              '--experiment', 'run', '--log-interval', '1'], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
     lines = []
@@ -88,7 +92,7 @@ def test_sigterm_and_sigint_save_a_recovery_checkpoint_and_exit_nonzero(signum, 
     assert '--result' not in output  # not reported as a finished run
     saved = output.split('Continue with --resume ')[-1].split()[0]
     assert os.path.basename(saved).startswith('recovery-1-')
-    run_script(['train.py', mosaic_data, *ARGS, '--output', str(tmp_path), '--experiment', 'run', '--resume', saved])
+    run_script(['train.py', mosaic_data, *args, '--output', str(tmp_path), '--experiment', 'run', '--resume', saved])
     run = str(tmp_path / 'run')
     summary = pd.read_csv(os.path.join(run, 'summary.csv'))
     assert list(summary.epoch) == [0, 1, 2]

@@ -65,10 +65,39 @@ class WeightedEpochSampler(Sampler):
         return iter(torch.multinomial(self.weights, self.num_samples, replacement=True, generator=g).tolist())
 
 
+class EpochPermutationSampler(Sampler):
+    """ A uniform shuffle whose order depends on (seed, epoch) alone (set_epoch), as DistributedSampler's does under DDP.
+    torch's RandomSampler draws its order from the global RNG when the loader's iterator starts, after the loader has
+    drawn its worker base seed there too, and a persistent-worker loader draws that seed only in the first epoch a
+    process runs: a run resumed at epoch N would shuffle epoch N differently from the uninterrupted run.
+
+    Args:
+        num_samples: Dataset size. seed: Base seed.
+    """
+
+    def __init__(self, num_samples: int, seed: int = 0):
+        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.num_samples
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
+        return iter(torch.randperm(self.num_samples, generator=g).tolist())
+
+
 def create_train_sampler(args, dataset, log: bool = True):
-    """train.py's --sampler: None for timm's own (uniform, DistributedSampler under DDP), or the balanced sampler."""
+    """train.py's sampler: the balanced sampler (--sampler balanced); else, on one process, a shuffle seeded by
+    (seed, epoch) (exact resume); None where timm's own applies (DistributedSampler / RepeatAugSampler under DDP)."""
     if args.sampler != 'balanced':
-        return None
+        timm_batches = any(getattr(args, k, None) for k in ('aug_repeats', 'train_img_sizes', 'use_multi_epochs_loader',
+                                                            'train_batches_per_epoch'))
+        if args.distributed or timm_batches or isinstance(dataset, torch.utils.data.IterableDataset):
+            return None
+        return EpochPermutationSampler(len(dataset), seed=args.seed)
     weights = rarity_weights(dataset.targets, power=args.sampler_power, cap=args.sampler_cap)
     if log:
         import logging
