@@ -147,6 +147,22 @@ def decode_target(meta: dict, num_classes: int) -> np.ndarray:
     return out
 
 
+def _pax_path(data: bytes) -> Optional[str]:
+    """The `path` of a pax extended header. Records are length-prefixed ("<len> key=value\\n", len counting the whole
+    record), so a value may itself hold newlines."""
+    path, at = None, 0
+    while at < len(data):
+        space = data.find(b' ', at)
+        if space < 0 or not data[at:space].isdigit():
+            break
+        end = at + int(data[at:space])
+        key, _, value = data[space + 1:end - 1].partition(b'=')
+        if key == b'path':
+            path = value.decode('utf-8', 'surrogateescape')
+        at = end
+    return path
+
+
 def _tar_members(fileobj):
     """(name, bytes) of the regular files of a tar stream, read block by block (ustar, GNU long names, pax path
     records): several times cheaper per member than tarfile for the small members of image shards."""
@@ -172,10 +188,7 @@ def _tar_members(fileobj):
             continue
         if kind in (b'x', b'g'):  # pax extended header: "<len> key=value\n" records
             if kind == b'x':
-                for record in data.decode('utf-8', 'surrogateescape').split('\n'):
-                    key, _, value = record.partition(' ')[2].partition('=')
-                    if key == 'path':
-                        pax_path = value
+                pax_path = _pax_path(data) or pax_path
             continue
         if kind not in (b'0', b'\0', b'7'):
             long_name = pax_path = None

@@ -17,7 +17,7 @@ from ..label_set import LabelSet
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
 from .csv_rows import find_labels_column, holds_separators, image_rows, is_multi_hot, known_cells, pick_path_column, read_csv_rows
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, has_extension, is_unknown, split_file
-from .reader_csv import choose_delimiter, split_cell
+from .reader_csv import cell_labels, choose_delimiter, is_list_literal
 
 WHOLE_SET_FILE = 'attributes.csv'
 
@@ -108,8 +108,10 @@ def read_attribute_rows(path, header, rows, path_col, cols, tree_cols, tags_col,
         tag_classes = None
         if tags_col is not None:
             cells = known_cells(rows, header, tags_col, unknown_values)
-            delimiter = options.label_delimiter or choose_delimiter(cells, None, f'{path}: column {header[tags_col]!r}')
-            tag_classes = sorted({t.strip() for c in cells for t in split_cell(c, delimiter, ()) if t.strip()})
+            delimiter = options.label_delimiter or choose_delimiter(
+                [c for c in cells if not is_list_literal(c)], None, f'{path}: column {header[tags_col]!r}')
+            where = f'{path}: column {header[tags_col]!r}'
+            tag_classes = sorted({t.strip() for c in cells for t in cell_labels(c, delimiter, (), where) if t.strip()})
             clash = sorted(set(tag_classes) & set(classes))
             if clash:
                 raise LabelFileError(f'{path}: tags {clash[:5]} are also attribute classes')
@@ -127,7 +129,8 @@ def read_attribute_rows(path, header, rows, path_col, cols, tree_cols, tags_col,
     known_tags = {schema.classes[c]: c for c in tag_columns}
     if tags_col is not None:
         delimiter = options.label_delimiter or choose_delimiter(
-            known_cells(rows, header, tags_col, unknown_values), list(known_tags), f'{path}: column {header[tags_col]!r}')
+            [c for c in known_cells(rows, header, tags_col, unknown_values) if not is_list_literal(c)],
+            list(known_tags), f'{path}: column {header[tags_col]!r}')
     column_of = {}
     for g in schema.groups:
         for j, v in enumerate(g.values):
@@ -155,7 +158,7 @@ def read_attribute_rows(path, header, rows, path_col, cols, tree_cols, tags_col,
             if is_unknown(cell, unknown_values):
                 t[tag_columns] = UNKNOWN if cell.strip() else NEGATIVE
             else:
-                for tag in split_cell(cell, delimiter, known_tags):
+                for tag in cell_labels(cell, delimiter, known_tags, f'{path}: row {row}: column {header[tags_col]!r}'):
                     if not tag.strip():
                         continue
                     if tag.strip() not in known_tags:

@@ -1,8 +1,8 @@
 """ Label-list CSV: `<split>.csv` with a path column and a labels column holding several labels in one cell.
 
-A cell holding a Python / JSON list of quoted names (`['cat', 'dog']`, as pandas writes a list column) is read as that
-list. Otherwise the separator inside the cells is `--label-delimiter` when given. Otherwise it is read off the cells and a choice that
-could go more than one way is an error: a class list (--class-map, the training classes) decides which separator
+A cell holding a Python / JSON list, tuple or set of quoted names (`['cat', 'dog']`, as pandas writes a list column)
+is read as those names; a cell in brackets that is not one is an error. Otherwise the separator inside the cells is
+`--label-delimiter` when given, or is read off the cells, and a choice that could go more than one way is an error: a class list (--class-map, the training classes) decides which separator
 splits every cell into known classes; without one, a single non-space separator (',', ';', '|') found in the cells is
 used and spaces stay inside class names ("Ankle boot"); two separators, or spaces alone, must be named.
 A '#N/A' labels cell marks an unannotated image (every class unknown); an empty one an image without positives.
@@ -17,10 +17,13 @@ from .reader import (LABEL_LIST_COLUMNS, LabelFileError, LabelListRows, LabelOpt
                      is_unknown, split_file)
 
 
+LITERAL_BRACKETS = {'[': ']', '(': ')', '{': '}'}
+
+
 def is_list_literal(cell: str) -> bool:
-    """A Python / JSON list written into the cell (pandas to_csv of a list column: "['cat', 'dog']")."""
+    """A Python / JSON list, tuple or set written into the cell (pandas to_csv of a list column: "['cat', 'dog']")."""
     cell = cell.strip()
-    return len(cell) >= 2 and cell[0] == '[' and cell[-1] == ']'
+    return len(cell) >= 2 and LITERAL_BRACKETS.get(cell[0]) == cell[-1]
 
 
 def parse_list_literal(cell: str, where: str) -> List[str]:
@@ -29,10 +32,10 @@ def parse_list_literal(cell: str, where: str) -> List[str]:
         value = ast.literal_eval(cell.strip())
     except (ValueError, SyntaxError):
         value = None
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
         raise LabelFileError(f'{where}: {cell!r} looks like a list but is not a list of quoted class names '
                              "(['cat', 'dog'])")
-    return [v.strip() for v in value]
+    return sorted(v.strip() for v in value) if isinstance(value, (set, frozenset)) else [v.strip() for v in value]
 
 
 def segment(cell: str, delimiter: str, known) -> Optional[List[str]]:
@@ -96,6 +99,11 @@ def choose_delimiter(cells: Sequence[str], classes: Optional[Sequence[str]], whe
         f'{where}: label cells could be split more than one way ({seen}'
         + ('; with the class list no single separator splits every cell into known classes'
            if classes is not None else '') + f'). {advice}.')
+
+
+def cell_labels(cell: str, delimiter: Optional[str], known, where: str) -> List[str]:
+    """The labels of one label-list cell: a list literal's names, else split_cell."""
+    return parse_list_literal(cell, where) if is_list_literal(cell) else split_cell(cell, delimiter, known)
 
 
 def split_cell(cell: str, delimiter: Optional[str], known) -> List[str]:
@@ -162,9 +170,7 @@ class LabelListCsvReader(LabelReader):
                 continue
             cell = cells[label_col]
             unknown = is_unknown(cell, options.unknown_values)
-            if not unknown and is_list_literal(cell):
-                labels = parse_list_literal(cell, f'{source}: row {row}: column {header[label_col]!r}')
-            else:
-                labels = [] if unknown else split_cell(cell, delimiter, known)
+            labels = [] if unknown else cell_labels(cell, delimiter, known,
+                                                    f'{source}: row {row}: column {header[label_col]!r}')
             out.add(row, cells[path_col], labels, unannotated=unknown and cell.strip() != '')
         return out.build(os.path.dirname(source), self.name, split)
