@@ -25,7 +25,7 @@ from timm_ml.data.readers.reader import LABEL_EXTENSIONS
 from timm_ml.deploy.predictions import group_names, thresholds_for, write_predictions_csv, write_predictions_json
 from timm_ml.eval_loop import run_prediction
 from timm_ml.models import load_model_from_checkpoint, scoring_schema
-from timm_ml.utils import check_outputs_are_not_inputs, run_cli
+from timm_ml.utils import check_outputs_are_not_inputs, check_replaceable, run_cli
 from timm_ml.utils.amp import resolve_amp
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -186,6 +186,7 @@ def main():
     root, paths, listing = list_inputs(args.input, config)
     check_outputs_are_not_inputs([args.output], [listing], '--output')
     check_output_is_not_an_image(args.output, root, paths)
+    check_replaceable([args.output], '--output')  # only an earlier predictions file is replaced
     unknown = sorted(set(args.column_names) - set(group_names(scoring_schema(config))))
     if unknown:
         parser.error(f'--column-names {unknown}: not groups of this model (its groups: '

@@ -44,7 +44,7 @@ from timm_ml.metrics.average_precision import NonFiniteScoresError
 from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classifier, label_graph_kwargs,
                             load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
                             timm_model_of)
-from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
+from timm_ml.optim import check_resumed_lr, ml_optimizer_kwargs, setup_gradient_centralization
 from timm_ml.task import MultiLabelTask, build_ml_config
 from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
@@ -860,7 +860,8 @@ def main():
         verbose=utils.is_primary(args),
     )
     task.run_layout = dict(batch_size=args.batch_size, grad_accum_steps=args.grad_accum_steps, seed=args.seed,
-                           world_size=args.world_size, train_samples=len(dataset_train))  # multi-label: exact resume
+                           world_size=args.world_size, train_samples=len(dataset_train), sampler=args.sampler,
+                           sampler_power=args.sampler_power, sampler_cap=args.sampler_cap)  # multi-label: exact resume
 
     model = task.get_trainable_module()
     eval_model = task.get_eval_model()
@@ -883,6 +884,7 @@ def main():
     # optionally resume from a checkpoint (multi-label: the task refuses one trained on other classes)
     resume_epoch = None
     if args.resume:
+        given_lrs = [group['lr'] for group in optimizer.param_groups]
         resume_epoch = resume_task_checkpoint(
             task,
             args.resume,
@@ -890,6 +892,8 @@ def main():
             loss_scaler=None if args.no_resume_opt else loss_scaler,
             log_info=utils.is_primary(args),
         )
+        if not args.no_resume_opt:  # multi-label: a changed --lr is refused, not replaced by the checkpoint's
+            check_resumed_lr(optimizer, given_lrs)
         if task.resumed_updates:  # multi-label: a recovery checkpoint continues inside its own epoch
             resume_epoch -= 1
             if utils.is_primary(args):
@@ -939,6 +943,9 @@ def main():
     else:
         eval_metric = 'loss'
     decreasing_metric = eval_metric == 'loss'
+    task.summary_meaning = dict(threshold=args.threshold, eval_metric=eval_metric,  # multi-label: checked on resume
+                                val_split=f'{val_labels.split} ({os.path.basename(val_labels.source)})'
+                                if val_labels is not None else None)
     best_metric = None
     best_epoch = None
     saver = None
@@ -961,6 +968,7 @@ def main():
             args.output if args.output else './output/train', exp_name, resume=args.resume,
             summary_columns=_summary_columns(evaluator))
         output_dir = run_folder.path
+        run_folder.check_summary_meaning(task.resumed_summary_meaning, task.summary_meaning)
         saver = run_folder.create_saver(
             model=model,
             optimizer=optimizer,
@@ -1026,6 +1034,8 @@ def main():
 
     early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
         if args.early_stop_patience > 0 else None
+    if early_stopping is not None and args.resume:
+        early_stopping.load_state_dict(task.resumed_early_stop)  # multi-label: counters kept in the checkpoint
     stop = StopRequest().install()  # multi-label: SIGTERM / SIGINT save a recovery checkpoint and exit non-zero
 
     results = []
@@ -1123,6 +1133,9 @@ def main():
                     f'training diverged or the metric is undefined on this data; lower --lr or pick another '
                     f'--eval-metric{saved}')
 
+            stop_early = early_stopping is not None and early_stopping.step(latest_metric, epoch)
+            if early_stopping is not None:
+                task.early_stop_state = early_stopping.state_dict()
             lrs = [param_group['lr'] for param_group in optimizer.param_groups]
             if saver is not None:
                 # multi-label: the checkpoint (holding this epoch's summary row) is written before summary.csv, so an
@@ -1156,7 +1169,7 @@ def main():
                 latest_results['validation'] = eval_metrics
             results.append(latest_results)
 
-            if early_stopping is not None and early_stopping.step(latest_metric):
+            if stop_early:
                 if utils.is_primary(args):
                     _logger.info(
                         f'Early stopping at epoch {epoch}: {eval_metric} has not improved by more than '

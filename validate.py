@@ -40,7 +40,8 @@ from timm_ml.models import load_model_from_checkpoint, scoring_schema
 from timm_ml.report import write_per_class_report
 from timm_ml.schema import LabelSchema
 from timm_ml.scoring import scores_from_logits
-from timm_ml.utils import ML_CONFIG_KEY, check_outputs_are_not_inputs, run_cli, save_checkpoint_atomic
+from timm_ml.utils import (ML_CONFIG_KEY, check_outputs_are_not_inputs, check_replaceable, run_cli,
+                           save_checkpoint_atomic)
 from timm_ml.utils.amp import resolve_amp
 
 has_compile = hasattr(torch, 'compile')
@@ -356,6 +357,7 @@ def validate(args):
     if args.results_file:  # multi-label: the results never overwrite the label file or the run's own records
         check_outputs_are_not_inputs(results_outputs(args.results_file), [labels.source, args.thresholds] +
                                      run_records(args.checkpoint), '--results-file')
+        check_replaceable(results_outputs(args.results_file), '--results-file')
     if getattr(labels, 'streamed', False):  # multi-label: WebDataset shards (padding of the last rank is all unknown)
         from timm_ml.data.streams import StreamDataset
         dataset = StreamDataset(labels, batch_size=args.batch_size, img_mode=input_img_mode)
@@ -389,6 +391,11 @@ def validate(args):
     result = evaluator.result
 
     if args.estimate_thresholds and utils.is_primary(args):
+        if root_dir and data.get('root') and os.path.abspath(root_dir) == data['root'] and \
+                split == data.get('train_split'):  # multi-label: thresholds fit to the training images are too low
+            _logger.warning(f'--estimate-thresholds on {split!r}, the split this checkpoint was trained on: thresholds '
+                            'tuned on training scores are over-confident on new images. Estimate them on held-out '
+                            'labels (--split val).')
         metrics, result = estimate_and_save_thresholds(args, checkpoint, config, evaluator, metrics, schema, scoring)
 
     if args.report and utils.is_primary(args):  # multi-label: the page of the very numbers validate.py reports
@@ -526,6 +533,7 @@ def main():
     if args.results_file:  # multi-label: an output never overwrites an input
         check_outputs_are_not_inputs(results_outputs(args.results_file), [args.checkpoint, args.split] +
                                      checkpoints + run_records(args.checkpoint), '--results-file')
+        check_replaceable(results_outputs(args.results_file), '--results-file')
 
     if len(checkpoints):
         _logger.info('Running bulk validation on these checkpoints: {}'.format(', '.join(checkpoints)))

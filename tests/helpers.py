@@ -23,14 +23,52 @@ def free_port():
 
 
 def run_script(args, env=None, timeout=600, check=True, cwd=ROOT):
-    """Run a top-level script (or a shell command list) from the repository root; fail with its output."""
+    """Run a top-level script (or a shell command list) from the repository root; fail with its output. Python
+    scripts and `-m` modules run as children of a warm interpreter (tests/zygote.py) unless TIMM_ML_TEST_ZYGOTE=0."""
     cmd = args if args[0].endswith('.sh') or args[0] in ('torchrun', 'bash') or os.path.isabs(args[0]) and \
         not args[0].endswith('.py') else [sys.executable] + args
     full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if cmd[0] == sys.executable and (cmd[1] == '-m' or cmd[1].endswith('.py')) and \
+            os.environ.get('TIMM_ML_TEST_ZYGOTE') != '0':
+        proc = _zygote_run(cmd, cwd, full_env, timeout)
+    else:
+        proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
     return proc
+
+
+_ZYGOTE = []
+
+
+def _zygote():
+    if not _ZYGOTE or _ZYGOTE[0].poll() is not None:
+        _ZYGOTE[:] = [subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'zygote.py')], cwd=ROOT,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                       env=dict(os.environ, OMP_NUM_THREADS='1'))]
+    return _ZYGOTE[0]
+
+
+def _zygote_run(cmd, cwd, env, timeout):
+    """subprocess.run(cmd, capture_output=True, text=True) of a Python script, forked from the warm interpreter."""
+    import json
+    import select
+    import signal
+    import tempfile
+    zygote = _zygote()
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, 'out'), os.path.join(tmp, 'err')
+        zygote.stdin.write(json.dumps(dict(argv=cmd[1:], env=env, cwd=str(cwd), out=out, err=err)) + '\n')
+        zygote.stdin.flush()
+        pid = json.loads(zygote.stdout.readline())['pid']
+        ready, _, _ = select.select([zygote.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            json.loads(zygote.stdout.readline())
+            raise subprocess.TimeoutExpired(cmd, timeout)
+        rc = json.loads(zygote.stdout.readline())['rc']
+        read_text = lambda p: open(p, encoding='utf-8', errors='replace').read()  # noqa: E731
+        return subprocess.CompletedProcess(cmd, rc, read_text(out), read_text(err))
 
 
 def read(root_or_file, split=None, label_format='auto', **options):

@@ -35,3 +35,22 @@ def test_curves_have_integer_epoch_ticks_and_a_legend_outside_the_panels(tmp_pat
 def plt_imread(path):
     import matplotlib.pyplot as plt
     return plt.imread(path)
+
+
+def test_an_unknown_metric_is_named_with_the_columns_and_a_loss_is_best_at_its_minimum(tmp_path):
+    import pytest
+    pd.DataFrame(dict(epoch=[0, 1, 2], eval_loss=[0.8, 0.6, 0.7], eval_map=[40., 50., 45.])).to_csv(
+        tmp_path / 'summary.csv', index=False)
+    with pytest.raises(ValueError, match=r'--metric nosuch: no such column in .*summary\.csv; its columns: eval_loss, '
+                                         r'eval_map'):
+        plot_summaries([str(tmp_path / 'summary.csv')], out=str(tmp_path / 'c.png'), metric='nosuch')
+    import matplotlib.figure
+    captured = {}
+    save = matplotlib.figure.Figure.savefig
+    matplotlib.figure.Figure.savefig = lambda self, *a, **k: (captured.setdefault('fig', self), save(self, *a, **k))[1]
+    try:
+        plot_summaries([str(tmp_path / 'summary.csv')], out=str(tmp_path / 'c.png'), metric='eval_loss')
+    finally:
+        matplotlib.figure.Figure.savefig = save
+    texts = [t.get_text() for t in captured['fig'].legends[0].get_texts()]
+    assert 'best loss 0.60 (epoch 1)' in texts

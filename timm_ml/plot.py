@@ -39,6 +39,10 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str 
     (default: curves.png here)."""
     out = out or 'curves.png'
     frames = [read_summary(p) for p in paths]
+    missing = [p for p, f in zip(paths, frames) if metric not in f.columns]
+    if missing:
+        columns = [c for c in frames[0].columns if c != 'epoch']
+        raise ValueError(f'--metric {metric}: no such column in {missing[0]}; its columns: {", ".join(columns)}')
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     styles = ('-', '--', ':', '-.')
@@ -46,7 +50,9 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str 
     for run_idx, (path, frame) in enumerate(zip(paths, frames)):
         run = os.path.basename(os.path.dirname(os.path.abspath(path)))
         colour = colours[run_idx % len(colours)]
-        best = frame.loc[frame[metric].idxmax()] if metric in frame.columns and frame[metric].notna().any() else None
+        lowest = metric.endswith('loss')  # a loss is best at its minimum
+        best = frame.loc[frame[metric].idxmin() if lowest else frame[metric].idxmax()] \
+            if frame[metric].notna().any() else None
         for ax, (ylabel, columns) in zip(axes, PANELS):
             for k, col in enumerate(c for c in columns if c in frame.columns and frame[c].notna().any()):
                 label = col if len(paths) == 1 else f'{run}: {col}'

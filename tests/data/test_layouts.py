@@ -66,23 +66,56 @@ def test_voc_difficult_only_objects_are_unknown(tmp_path):
     assert ls.paths[0] == 'JPEGImages/2008_000001.jpg'
 
 
+def test_voc_image_is_the_id_not_the_xml_filename_and_ids_are_unique(tmp_path):
+    make_voc(str(tmp_path), {'a': [('cat', 0)], 'b': [('dog', 0)]})
+    with open(tmp_path / 'Annotations' / 'b.xml', 'w') as f:  # a copied annotation file keeps a's <filename>
+        f.write(VOC_XML.format(id='a', objects=VOC_OBJ.format(name='dog', difficult=0)))
+    ls = read(str(tmp_path), 'train')
+    assert ls.paths == ['JPEGImages/a.jpg', 'JPEGImages/b.jpg'] and dense(ls) == [[1, 0], [0, 1]]
+    with open(tmp_path / 'ImageSets' / 'Main' / 'train.txt', 'a') as f:
+        f.write('a\n')
+    with pytest.raises(LabelFileError, match=r"train\.txt: row 3: duplicate image id 'a' \(first at row 1\)"):
+        read(str(tmp_path), 'train')
+
+
+def test_coco_annotation_of_no_image_is_named(tmp_path):
+    make_coco(str(tmp_path))
+    path = tmp_path / 'annotations' / 'instances_train.json'
+    data = json.loads(path.read_text())
+    data['annotations'].append({'id': 99, 'image_id': '101', 'category_id': 1})  # a string id: no such image
+    path.write_text(json.dumps(data))
+    with pytest.raises(LabelFileError, match=r"annotation 7 \(id 99\) has image_id '101', which no image"):
+        read(str(tmp_path), 'train')
+
+
+def test_datumaro_ignored_labels_must_be_label_indices(tmp_path):
+    labels = ['cat', 'dog']
+    for ignored, shown in ((['dog'], "'dog'"), ([5], '5')):
+        make_datumaro(str(tmp_path), [(n, 'exclusive', [n]) for n in labels], labels, [([0], ignored), ([1], [])])
+        with pytest.raises(LabelFileError, match=rf'row 0: ignored_labels entry {shown} is not a label index \(0\.\.1\)'):
+            read(str(tmp_path), 'train')
+
+
 def make_openimages(root, split='train'):
     with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
         f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Bat\n/m/04,Bat\n/m/05,Unused\n')
     rows = [('img1', '/m/02', 1), ('img1', '/m/01', 0), ('img2', '/m/03', 1), ('img2', '/m/04', 0),
-            ('img3', '/m/01', 1), ('img1', '/m/02', 0)]  # a repeated (image, class) keeps the first row
+            ('img3', '/m/01', 1), ('img1', '/m/02', 0), ('img3', '/m/01', 1)]  # img1 Dog: both 1 and 0
     frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
     frame.insert(1, 'Source', 'verification')
     frame.to_csv(os.path.join(root, f'{split}-annotations-human-imagelabels.csv'), index=False)
 
 
-def test_openimages_verified_negatives_and_unknowns(tmp_path):
+def test_openimages_verified_negatives_and_unknowns(tmp_path, caplog):
     make_openimages(str(tmp_path))
-    ls = read(str(tmp_path), 'train')
+    with caplog.at_level('WARNING'):
+        ls = read(str(tmp_path), 'train')
     assert ls.format == 'openimages'
     assert ls.classes == ['Cat', 'Dog', 'Bat (/m/03)', 'Bat (/m/04)']  # shared display names made unique
     assert ls.paths == ['train/img1.jpg', 'train/img2.jpg', 'train/img3.jpg']
-    assert dense(ls) == [[0, 1, -1, -1], [-1, -1, 1, 0], [1, -1, -1, -1]]
+    # img1 Dog listed as positive and as verified negative: unknown, counted; a repeated agreeing row is one entry
+    assert dense(ls) == [[0, -1, -1, -1], [-1, -1, 1, 0], [1, -1, -1, -1]]
+    assert '1 (image, class) pairs listed with both Confidence 1 and 0 are unknown, first: img1 Dog' in caplog.text
     assert ls.targets.fill == -1  # stored around the unknown fill
 
 

@@ -50,6 +50,22 @@ def test_an_interrupted_conversion_resumes_and_a_tampered_shard_fails_verify(mos
         verify_split(labels, 'val', out, ['val-000000.tar', 'val-000001.tar', 'val-000002.tar'])
 
 
+def test_a_rerun_after_the_labels_changed_rewrites_the_changed_shards(mosaic_data, tmp_path):
+    import shutil
+    root, out = str(tmp_path / 'data'), str(tmp_path / 's')
+    shutil.copytree(mosaic_data, root)
+    convert(root, out, ['val'], shard_size=40, log=lambda *a: None)
+    label_file = read(root, 'val').source
+    data = json.load(open(label_file))  # {"classes": [...], "images": [[path, [labels]], ...]}
+    path, labels_of = data['images'][0]
+    data['images'][0] = [path, [c for c in data['classes'] if c not in labels_of][:1]]  # the first image relabelled
+    json.dump(data, open(label_file, 'w'))
+    written = []
+    convert(root, out, ['val'], shard_size=40, verify=True, log=written.append)  # verify: the shards hold the new labels
+    assert written[0].startswith('val: rewriting val-000000.tar: its images or labels changed')
+    assert not any('val-000001' in w or 'shard 2/3' in w for w in written)  # unchanged shards are kept
+
+
 def _keys(labels, training, world, workers, batch=8, epoch=0):
     keys = []
     for rank in range(world):

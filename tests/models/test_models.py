@@ -142,3 +142,14 @@ def test_initial_checkpoint_plain_timm_and_timm_ml(tmp_path):
     with pytest.raises(ValueError, match='No tensor'):
         torch.save({'x.weight': torch.zeros(3)}, tmp_path / 'bad.pth')
         load_initial_checkpoint(model, str(tmp_path / 'bad.pth'))
+
+
+def test_an_initial_checkpoint_of_another_architecture_is_refused(tmp_path):
+    """test_resnet's weights share a few tensor names and shapes with test_efficientnet by chance: loading them would
+    train from scratch under an 'initial checkpoint' label."""
+    from timm_ml.models import load_initial_checkpoint
+    torch.save({'state_dict': create_ml_model('test_resnet', ['a', 'b']).state_dict()}, tmp_path / 'resnet.pth')
+    model = create_ml_model('test_efficientnet', ['a', 'b'])
+    with pytest.raises(ValueError, match=r'--initial-checkpoint .*resnet\.pth: only \d+ of the \d+ backbone tensors .*'
+                                         r'Give the --model it was trained with'):
+        load_initial_checkpoint(model, str(tmp_path / 'resnet.pth'))

@@ -24,18 +24,18 @@ def _refused(proc, *needles):
         assert needle in proc.stderr, proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize('target', ['label file', 'summary', 'args'])
+@pytest.mark.parametrize('target', ['label file', 'summary', 'args', 'another label file'])
 def test_validate_results_never_replace_the_label_file_or_the_run_records(trained, mosaic_data, tmp_path, target):
     run = str(tmp_path / 'run')
     shutil.copytree(trained[0], run)
     data = str(tmp_path / 'data')
     shutil.copytree(mosaic_data, data)
     victim = {'label file': os.path.join(data, 'val.json'), 'summary': os.path.join(run, 'summary.csv'),
-              'args': os.path.join(run, 'args.yaml')}[target]
+              'args': os.path.join(run, 'args.yaml'), 'another label file': os.path.join(data, 'train.json')}[target]
     before = _digest(victim)
     proc = run_script(['validate.py', data, '--checkpoint', os.path.join(run, 'model_best.pth.tar'), '-j', '0',
                        '--results-file', victim, '--results-format', 'csv'], check=False)
-    _refused(proc, 'that is an input')
+    _refused(proc, 'writing it would destroy it')
     assert _digest(victim) == before
 
 
@@ -45,7 +45,9 @@ def test_threshold_copy_is_named_from_the_file_name_alone(trained, mosaic_data, 
     folder.mkdir()
     ck = folder / 'best.pth.tar'
     shutil.copy(os.path.join(trained[0], 'model_best.pth.tar'), ck)
-    run_script(['validate.py', mosaic_data, '--checkpoint', str(ck), '-j', '0', '--estimate-thresholds'])
+    proc = run_script(['validate.py', mosaic_data, '--checkpoint', str(ck), '-j', '0', '--estimate-thresholds',
+                       '--split', 'train'])
+    assert "--estimate-thresholds on 'train', the split this checkpoint was trained on" in proc.stderr
     assert sorted(os.listdir(folder)) == ['best.pth.tar', 'best_thresholds.pth.tar', 'thresholds.csv',
                                           'thresholds.npy']
 
@@ -64,6 +66,13 @@ def test_infer_never_writes_over_an_input_image_and_names_unknown_groups(trained
                        '--column-names', 'nekc=Neck'], check=False)
     _refused(proc, "--column-names ['nekc']: not groups of this model")
     assert not os.path.exists(tmp_path / 'p.csv')
+    other = tmp_path / 'other.pth.tar'  # another checkpoint of the run: not ours to replace with predictions
+    shutil.copy(os.path.join(trained[0], 'last.pth.tar'), other)
+    before = _digest(other)
+    proc = run_script(['infer.py', str(images), '--checkpoint', ck, '--output', str(other), '--format', 'csv', '-j',
+                       '0'], check=False)
+    _refused(proc, 'is not a results or predictions file of ours')
+    assert _digest(other) == before
 
 
 def test_infer_reads_every_row_of_a_one_column_list_with_or_without_header(trained, mosaic_data, tmp_path):

@@ -130,3 +130,21 @@ def test_a_poisoned_checkpoint_history_deletes_nothing_outside(mosaic_data, tmp_
                        str(tmp_path), '--experiment', 'run', '--resume', str(last)])
     assert victim.read_text() == 'keep me'
     assert "Ignoring checkpoint history entry '../precious.pth.tar'" in proc.stderr
+
+
+def test_a_resume_keeps_early_stopping_and_refuses_changed_meaning(mosaic_data, tmp_path):
+    """Killed inside epoch 1 of a run that early-stops there: the resume stops where the uninterrupted run stops (its
+    counters are in the checkpoint); a changed --threshold or --lr in place is refused, not mixed into the records."""
+    args = [*TINY, '-b', '24', '--recovery-interval', '3', '--epochs', '4', '--early-stop-patience', '1',
+            '--early-stop-min-delta', '100', '--output', str(tmp_path), '--experiment', 'es']
+    killed = run_script(['train.py', mosaic_data, *args], env={'TIMM_ML_FAULT': 'recovery_renamed:3'}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    run = tmp_path / 'es'
+    recovery = sorted(glob.glob(str(run / 'recovery-1-*.pth.tar')))[-1]  # inside epoch 1
+    for flags, said in ((['--threshold', '0.2'], '--threshold 0.5 -> 0.2'),
+                        (['--lr', '0.5'], 'restores an optimizer created with lr 0.003')):
+        refused = run_script(['train.py', mosaic_data, *args, *flags, '--resume', recovery], check=False)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
+    done = run_script(['train.py', mosaic_data, *args, '--resume', recovery])
+    assert list(pd.read_csv(run / 'summary.csv').epoch) == [0, 1]  # as uninterrupted: stopped after epoch 1
+    assert 'Early stopping at epoch 1' in done.stderr + done.stdout and 'at epoch 0)' in done.stderr + done.stdout

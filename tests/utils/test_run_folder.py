@@ -131,3 +131,34 @@ def test_resuming_in_place_from_an_older_checkpoint_or_a_finished_run_is_refused
         csv.writer(f).writerows(trim)  # the last row was never written
     assert folder.check_resume_point(4, 4) is True
     folder.lock.release()
+
+
+def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_output_of_ours(tmp_path):
+    """Rerunning validate.py / infer.py into the same file works; a label file, a checkpoint or a user's table at that
+    path is refused, whatever its name."""
+    import json
+    from timm_ml.utils import RunFolderError, check_replaceable
+    own = {
+        'results.json': json.dumps({'model': 'm', 'map': 1.0, 'checkpoint': 'c.pth.tar', 'split': 'val'}),
+        'bulk.json': json.dumps([{'model': 'm', 'checkpoint': 'c', 'split': 'val'}] * 2),
+        'results.csv': 'model,loss,map,checkpoint,split\nm,0.1,50,c,val\n',
+        'r_per_class.csv': 'index,name,ap,positives,unknown\n0,cat,50,3,0\n',
+        'p.csv': 'path,labels,top3,score_cat,score_dog\na.png,cat,cat;dog,0.9,0.1\n',
+        'p.json': json.dumps({'classes': ['cat'], 'thresholds': [0.5], 'predictions': []}),
+        'p.jsonl': json.dumps({'path': 'a.png', 'labels': [], 'scores': {'cat': 0.1}}) + '\n',
+    }
+    foreign = {
+        'train.json': json.dumps({'classes': ['cat'], 'images': [['a.png', ['cat']]]}),
+        'labels.csv': 'path,labels\na.png,cat\n',
+        'val.json': json.dumps([{'path': 'a.png', 'labels': ['cat']}]),
+        'other.pth.tar': b'PK\x03\x04 torch zip',
+        'notes.txt': 'my notes\n',
+    }
+    for name, content in {**own, **foreign}.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    for name in own:
+        check_replaceable([str(tmp_path / name)], '--output')
+    check_replaceable([str(tmp_path / 'new.json'), None], '--output')
+    for name in foreign:
+        with pytest.raises(RunFolderError, match=rf'--output .*{name}: that file exists and is not a results or'):
+            check_replaceable([str(tmp_path / name)], '--output')

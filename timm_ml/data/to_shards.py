@@ -54,19 +54,33 @@ def _add(tar, name, data: bytes):
     tar.addfile(info, io.BytesIO(data))
 
 
+def _shard_source_digest(labels: LabelSet, rows) -> str:
+    """What a finished shard was made of: each sample's path and targets and its image file's size and mtime, so a
+    rerun after the labels or images changed rewrites the shard instead of keeping the old content."""
+    digest = hashlib.sha1()
+    for i in rows:
+        stat = os.stat(os.path.join(labels.root, labels.paths[i]))
+        digest.update(json.dumps([sample_meta(labels, i), stat.st_size, stat.st_mtime_ns]).encode())
+    return digest.hexdigest()
+
+
 def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progress: dict, log=print):
     """Shards of one split; returns (filenames, shard lengths)."""
     n = len(labels)
     names, lengths = [], []
     done = progress.setdefault(split, {})
+    classes = hashlib.sha1(json.dumps(labels.classes).encode()).hexdigest()[:12]
     for shard, start in enumerate(range(0, n, shard_size)):
         name = f'{split}-{shard:06d}.tar'
         rows = range(start, min(n, start + shard_size))
-        stamp = f'{start}:{len(rows)}:{labels.paths[rows[0]]}:{labels.paths[rows[-1]]}'
+        stamp = f'{start}:{len(rows)}:{classes}:{_shard_source_digest(labels, rows)}'
         names.append(name)
         lengths.append(len(rows))
-        if done.get(name) == stamp and os.path.isfile(os.path.join(out, name)):
-            continue
+        if os.path.isfile(os.path.join(out, name)):
+            if done.get(name) == stamp:
+                continue
+            if name in done:
+                log(f'{split}: rewriting {name}: its images or labels changed since it was written')
         tmp = os.path.join(out, name + '.tmp')
         with tarfile.open(tmp, 'w') as tar:
             for i in rows:

@@ -88,7 +88,7 @@ def _head_rows_by_name(model, state, saved_classes, classes, path):
     return head_keys
 
 
-def load_initial_checkpoint(model, path: str) -> int:
+def load_initial_checkpoint(model, path: str, min_share: float = 0.9) -> int:
     """ --initial-checkpoint: a timm_ml checkpoint loads into the whole model (head rows matched by class name), a
     plain timm / torchvision state dict into the timm model; tensors whose name or shape does not fit (e.g. the
     ImageNet classifier) keep their initialisation. Returns the number of tensors loaded; none fitting is an error."""
@@ -112,5 +112,25 @@ def load_initial_checkpoint(model, path: str) -> int:
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fitting:
         raise ValueError(f'No tensor of {path} fits {type(target).__name__}: wrong architecture?')
+    backbone = _backbone_keys(target, own)
+    fit = sum(k in fitting for k in backbone)
+    if fit < min_share * len(backbone):
+        raise ValueError(
+            f'--initial-checkpoint {path}: only {fit} of the {len(backbone)} backbone tensors of this model match it by '
+            f'name and shape (model keys not found, e.g. {[k for k in backbone if k not in fitting][:4]}): a checkpoint '
+            'of another architecture would leave the model almost untrained. Give the --model it was trained with, or '
+            'convert foreign weights first (python -m timm_ml.models.convert).')
     target.load_state_dict(fitting, strict=False)
     return len(fitting)
+
+
+def _backbone_keys(model: nn.Module, own) -> list:
+    """The state-dict keys outside the classifier / multi-label head."""
+    if isinstance(model, MultiLabelModel):
+        head = {id(t) for t in list(model.head.parameters()) + list(model.head.buffers())}
+        tensors = dict(model.named_parameters())
+        tensors.update(model.named_buffers())
+        return [k for k in own if k not in tensors or id(tensors[k]) not in head]
+    classifiers = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier') or ()
+    classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
+    return [k for k in own if not any(k.startswith(c + '.') for c in classifiers)]

@@ -1,7 +1,7 @@
 """ The optimizer options multi-label training adds to timm's optimizer_kwargs(cfg=args): the head learning-rate
 scale of the head's recipe and gradient centralization."""
 import logging
-from typing import Any, Dict
+from typing import Any, Dict, Sequence
 
 from timm import utils
 
@@ -32,3 +32,24 @@ def setup_gradient_centralization(args, optimizer):
     if utils.is_primary(args):
         _logger.info(f'Gradient centralization on {"conv kernels" if args.gc_conv_only else "weights with ndim > 1"}.')
     return add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
+
+
+def check_resumed_lr(optimizer, given_lrs: Sequence[float]):
+    """ After --resume restored the optimizer state: its param groups carry the learning rates the checkpoint's run
+    was created with (`initial_lr`, which the scheduler keeps), so another --lr would be dropped without a word.
+
+    Args:
+        optimizer: The optimizer, its state loaded. given_lrs: Each group's lr as this run created it.
+    """
+    saved = [group.get('initial_lr', group['lr']) for group in optimizer.param_groups]
+    if len(saved) == len(given_lrs) and all(abs(a - b) <= 1e-9 * max(abs(a), abs(b)) for a, b in zip(saved, given_lrs)):
+        return
+    from timm_ml.utils.cli import UserError
+    raise UserError(
+        f'--resume restores an optimizer created with lr {_lrs(saved)}; this run\'s --lr (and head lr scale) give '
+        f'{_lrs(given_lrs)}, which the restored state would silently replace. Drop the changed lr flags to continue '
+        'the run, or add --no-resume-opt to start the optimizer (and its schedule) over at the new lr.')
+
+
+def _lrs(lrs):
+    return ' / '.join(f'{lr:.4g}' for lr in sorted(set(lrs)))

@@ -60,12 +60,20 @@ class MultiLabelTask(MultiLabelClassificationTask):
         self.resumed_stream = None
         self.resumed_summary_row = None
         self.run_layout = None  # what decides which samples an update holds (train.py sets it; checked on resume)
+        self.summary_meaning = None  # what the summary's evaluation columns mean (threshold, split, metric)
+        self.resumed_summary_meaning = None
+        self.early_stop_state = None  # the early-stopping counters after the last finished epoch
+        self.resumed_early_stop = None
 
     def get_task_state(self, module=None, ema: bool = False) -> Dict[str, Any]:
         state = {ML_CONFIG_KEY: self.ml_config}
         if not ema:
             if self.run_layout is not None:
                 state['run_layout'] = dict(self.run_layout)
+            if self.summary_meaning is not None:
+                state['summary_meaning'] = dict(self.summary_meaning)
+            if self.early_stop_state is not None:
+                state['early_stop'] = dict(self.early_stop_state)
             if self.recovery_updates:
                 state['recovery_updates'] = self.recovery_updates
             if self.recovery_stream is not None:
@@ -87,6 +95,8 @@ class MultiLabelTask(MultiLabelClassificationTask):
             self.resumed_stream = state.get('recovery_stream')
             self.resumed_meters = state.get('recovery_meters')
             self.resumed_summary_row = state.get('summary_row')
+            self.resumed_summary_meaning = state.get('summary_meaning')
+            self.resumed_early_stop = state.get('early_stop')
             self._check_layout(state.get('run_layout'))
 
     def _check_layout(self, saved):
@@ -133,7 +143,25 @@ class MultiLabelTask(MultiLabelClassificationTask):
 
 
 _LAYOUT_FLAGS = dict(batch_size='-b', grad_accum_steps='--grad-accum-steps', seed='--seed', world_size='world size',
-                     train_samples='training samples')
+                     train_samples='training samples', sampler='--sampler', sampler_power='--sampler-power',
+                     sampler_cap='--sampler-cap')
+_MEANING_FLAGS = dict(threshold='--threshold', val_split='--val-split (the evaluated labels)',
+                      eval_metric='--eval-metric')
+
+
+def check_summary_meaning(saved: Optional[Dict[str, Any]], current: Dict[str, Any], summary: str):
+    """Rows a resumed run appends to its folder's summary.csv must mean what the earlier rows mean: a changed
+    threshold, evaluated split or best-checkpoint metric would write other numbers under the same column names (and
+    rank model_best across them). Returns the message, or None when nothing changed."""
+    if not saved:
+        return None
+    changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
+    if not changed:
+        return None
+    said = ', '.join(f'{_MEANING_FLAGS.get(k, k)} {a} -> {b}' for k, (a, b) in changed.items())
+    return (f'{summary}: its rows were evaluated with other settings than this run ({said}); new rows would mean '
+            'something else under the same columns. Resume with the original settings, or continue in a new folder '
+            '(--experiment <new name>).')
 
 
 def _plain(metrics):

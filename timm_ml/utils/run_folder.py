@@ -2,6 +2,7 @@
 last run, summary columns that never change meaning on resume, and outputs that never overwrite inputs."""
 import csv
 import fcntl
+import json
 import logging
 import os
 import socket
@@ -113,6 +114,55 @@ def check_outputs_are_not_inputs(outputs: Iterable[Optional[str]], inputs: Itera
                                  'would destroy it. Name another file.')
 
 
+def _own_output_kind(path: str) -> Optional[str]:
+    """Which file of ours an existing file is (validate.py results, its per-class table, infer.py predictions), from
+    its content; None for anything else (a label file, a checkpoint, an image, a user's file)."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    text = head.decode('utf-8', 'replace')
+    first_line = text.split('\n', 1)[0].strip()
+    cells = [c.strip() for c in first_line.split(',')]
+    if {'checkpoint', 'split', 'model'} <= set(cells):
+        return 'results'
+    if {'name', 'ap', 'positives'} <= set(cells):
+        return 'per-class table'
+    if cells[:2] == ['path', 'labels'] and len(cells) > 2 and cells[2].startswith('top') and \
+            any(c.startswith('score_') for c in cells):
+        return 'predictions'
+    if path.endswith('_per_class.png') and head.startswith(b'\x89PNG'):
+        return 'per-class chart'
+    if first_line.startswith('{') or first_line.startswith('['):
+        try:
+            if os.path.getsize(path) > 256 << 20:
+                return None
+            with open(path) as f:
+                data = json.loads(f.readline()) if path.endswith('.jsonl') else json.load(f)
+        except (OSError, ValueError):
+            return None
+        items = data if isinstance(data, list) else [data]
+        if items and all(isinstance(d, dict) and {'model', 'checkpoint', 'split'} <= set(d) for d in items):
+            return 'results'
+        if isinstance(data, dict) and {'classes', 'thresholds', 'predictions'} <= set(data):
+            return 'predictions'
+        if isinstance(data, dict) and {'path', 'scores'} <= set(data):
+            return 'predictions'
+    return None
+
+
+def check_replaceable(outputs: Iterable[Optional[str]], flag: str):
+    """ An output may replace a file only when that file is an earlier output of the same kind (rerunning validate.py
+    or infer.py into the same file); any other existing file (another split's labels, a checkpoint, a user's table) is
+    refused: the tools never destroy what they did not write."""
+    for out in outputs:
+        if out and os.path.isfile(out) and os.path.getsize(out) and _own_output_kind(out) is None:
+            raise RunFolderError(f'{flag} {out}: that file exists and is not a results or predictions file of ours '
+                                 '(a label file, a checkpoint or a file of yours); writing it would destroy it. Name a '
+                                 'new file, or remove this one first.')
+
+
 def write_epoch_summary(epoch, train_metrics, eval_metrics, filename, lr=None, log_wandb=False):
     """timm's update_summary (header when the file is new or empty), then the fault point after the row."""
     update_summary(epoch, train_metrics, eval_metrics, filename=filename, lr=lr, log_wandb=log_wandb)
@@ -134,6 +184,13 @@ class RunFolder:
         self.summary = os.path.join(path, 'summary.csv')
         if resume and summary_columns is not None:
             check_summary_columns(self.summary, summary_columns)
+
+    def check_summary_meaning(self, saved, current):
+        """A resume in place appends rows that must mean what the summary's rows mean (threshold, split, metric)."""
+        from timm_ml.task.multilabel import check_summary_meaning
+        message = check_summary_meaning(saved, current, self.summary) if self.resume else None
+        if message:
+            raise RunFolderError(message)
 
     def create_saver(self, **kwargs) -> MultiLabelCheckpointSaver:
         saver = MultiLabelCheckpointSaver(checkpoint_dir=self.path, recovery_dir=self.path, **kwargs)

@@ -63,6 +63,17 @@ def check_train_args(args, parser):
     for name in ('epochs', 'topk', 'log_interval', 'checkpoint_hist'):
         if getattr(args, name) < 1:
             problems.append(f'--{name.replace("_", "-")} must be >= 1')
+    if args.batch_size < 1:
+        problems.append(f'-b {args.batch_size}: the batch size must be >= 1')
+    for flag, value in (('--lr', args.lr), ('--lr-base', getattr(args, 'lr_base', None))):
+        if value is not None and not value > 0:
+            problems.append(f'{flag} {value}: a learning rate must be > 0')
+    in_chans = args.input_size[0] if args.input_size else (getattr(args, 'in_chans', None) or 3)
+    for flag, values in (('--mean', args.mean), ('--std', args.std)):
+        if values is not None and len(values) not in (1, in_chans):
+            problems.append(f'{flag} has {len(values)} values for {in_chans} input channels: give 1 or {in_chans}')
+    if args.std is not None and any(not v > 0 for v in args.std):
+        problems.append(f'--std {" ".join(map(str, args.std))}: every std must be > 0 (inputs are divided by it)')
     if args.input_img_mode and args.input_size and len(args.input_img_mode) != args.input_size[0] and \
             args.input_img_mode not in ('I;16', 'I', 'F'):
         problems.append(f'--input-img-mode {args.input_img_mode} gives {len(args.input_img_mode)} channels but '

@@ -45,7 +45,11 @@ class CocoReader(LabelReader):
             raise LabelFileError(f'{source}: duplicate category names {sorted({n for n in names if names.count(n) > 1})}')
         name_of = {c['id']: c['name'] for c in categories}
         labels_of = {}
+        image_ids = {image.get('id') for image in data['images']}
         for i, ann in enumerate(data['annotations']):
+            if ann.get('image_id') not in image_ids:
+                raise LabelFileError(f'{source}: annotation {i} (id {ann.get("id")}) has image_id '
+                                     f'{ann.get("image_id")!r}, which no image in "images" has')
             if ann.get('category_id') not in name_of:
                 raise LabelFileError(f'{source}: annotation {i} (id {ann.get("id")}) has unknown category_id '
                                      f'{ann.get("category_id")}')

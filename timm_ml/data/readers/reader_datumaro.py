@@ -165,7 +165,9 @@ class DatumaroReader(LabelReader):
                 if group_of[n] is None:
                     t[index[n]] = POSITIVE
             for i in (item.get('attr') or {}).get('ignored_labels', []):
-                if isinstance(i, int) and 0 <= i < len(names):
+                if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(names):
+                    bad = bad or f'ignored_labels entry {i!r} is not a label index (0..{len(names) - 1})'
+                else:
                     g = group_of[names[i]]
                     if g is None:
                         t[index[names[i]]] = UNKNOWN

@@ -8,6 +8,7 @@ stored around the unknown fill, so memory grows with the annotations, not with i
 """
 import csv
 import glob
+import logging
 import os
 
 import numpy as np
@@ -18,6 +19,8 @@ from timm_ml.schema import LabelSchema
 from ..label_set import LabelSet
 from ..targets import UNKNOWN, SparseTargets
 from .reader import LabelFileError, LabelOptions, LabelReader, open_text
+
+_logger = logging.getLogger(__name__)
 
 
 def openimages_label_files(root: str, split: str):
@@ -93,8 +96,17 @@ def read_openimages(root: str, split: str, classes=None, on_bad: str = 'error') 
     image_codes, images = pd.factorize(frame.ImageID, sort=False)
     keep = ~bad
     image_codes, cls, values = image_codes[keep], cls[keep], frame.Confidence.to_numpy()[keep].astype(np.int8)
-    # one entry per (image, class), the first listed; rows grouped by image in first-appearance order
-    _, first = np.unique(image_codes.astype(np.int64) * len(classes) + cls, return_index=True)
+    # one entry per (image, class); rows grouped by image in first-appearance order. An (image, class) listed both as
+    # positive and as verified negative is unknown: no entry (the fill), counted in a warning.
+    keys = image_codes.astype(np.int64) * len(classes) + cls
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    conflict = np.zeros(len(first), dtype=bool)
+    np.logical_or.at(conflict, inverse, values != values[first][inverse])
+    if conflict.any():
+        at = int(first[np.argmax(conflict)])
+        _logger.warning(f'{label_file}: {int(conflict.sum())} (image, class) pairs listed with both Confidence 1 and 0 '
+                        f'are unknown, first: {images[image_codes[at]]} {classes[cls[at]]}')
+        first = first[~conflict]
     first.sort()
     order = first[np.argsort(image_codes[first], kind='stable')]
     indptr = np.zeros(len(images) + 1, dtype=np.int64)

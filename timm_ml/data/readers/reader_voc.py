@@ -29,6 +29,16 @@ def _objects(xml_path):
     return out, filename
 
 
+def _image_path(root: str, image_id: str, filename: str) -> str:
+    """The image of an id is JPEGImages/<id>.jpg, as VOC's devkit builds it; the XML's <filename> is only a hint (copied
+    annotation files keep another image's name), used for the extension when <id>.jpg is absent and its stem is the id."""
+    path = os.path.join('JPEGImages', f'{image_id}.jpg')
+    stem, ext = os.path.splitext(os.path.basename(filename))
+    if stem == image_id and ext and not os.path.isfile(os.path.join(root, path)):
+        path = os.path.join('JPEGImages', image_id + ext)
+    return path
+
+
 def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> LabelSet:
     """ Args:
         root: The VOC folder (VOC2012/ or VOCdevkit/VOC2007/). split: ImageSets/Main/<split>.txt.
@@ -40,15 +50,19 @@ def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> Labe
     with open_text(split_file) as f:
         ids = [line.split()[0] for line in f if line.strip()]
     policy = RowPolicy(split_file, on_bad)
-    images = []
+    images, seen = [], {}
     for row, image_id in enumerate(ids, start=1):
+        if image_id in seen:
+            policy.bad(row, f'duplicate image id {image_id!r} (first at row {seen[image_id]})')
+            continue
+        seen[image_id] = row
         xml_path = os.path.join(root, 'Annotations', f'{image_id}.xml')
         try:
             objects, filename = _objects(xml_path)
         except (OSError, ET.ParseError) as e:
             policy.bad(row, f'{xml_path}: {type(e).__name__}: {e}')
             continue
-        images.append((os.path.join('JPEGImages', filename or f'{image_id}.jpg'), objects, row))
+        images.append((_image_path(root, image_id, filename), objects, row))
     policy.finish()
     if classes is None:
         classes = sorted({name for _, objects, _ in images for name, _ in objects})

@@ -1,0 +1,66 @@
+""" Early stopping, the summary's meaning and the learning rate across a resume."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from timm_ml.optim import check_resumed_lr
+from timm_ml.task.multilabel import check_summary_meaning
+from timm_ml.utils.cli import UserError
+from timm_ml.utils.early_stop import EarlyStopping
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.floats(0, 100), min_size=2, max_size=12), st.integers(1, 4), st.floats(0, 5), st.booleans(),
+       st.data())
+def test_stopping_after_a_resume_is_the_uninterrupted_decision(metrics, patience, delta, decreasing, data):
+    """A run stopped after epoch k and resumed from its state stops at the same epoch, naming the same best epoch."""
+    def run(stopper, epochs):
+        for epoch, m in epochs:
+            if stopper.step(m, epoch):
+                return epoch
+        return None
+    full = EarlyStopping(patience, delta, decreasing)
+    stopped = run(full, enumerate(metrics))
+    k = data.draw(st.integers(0, len(metrics) - 1))
+    first = EarlyStopping(patience, delta, decreasing)
+    stopped_first = run(first, list(enumerate(metrics))[:k])
+    resumed = EarlyStopping(patience, delta, decreasing)
+    resumed.load_state_dict(first.state_dict())
+    stopped_resumed = stopped_first if stopped_first is not None else run(resumed, list(enumerate(metrics))[k:])
+    assert stopped_resumed == stopped
+    if stopped_first is None:
+        assert (resumed.best, resumed.best_epoch) == (full.best, full.best_epoch)
+
+
+def test_a_changed_threshold_split_or_metric_is_named():
+    saved = dict(threshold=0.5, eval_metric='map', val_split='val (val.json)')
+    assert check_summary_meaning(saved, dict(saved), 'run/summary.csv') is None
+    assert check_summary_meaning(None, dict(saved, threshold=0.2), 'run/summary.csv') is None  # older checkpoints
+    message = check_summary_meaning(saved, dict(saved, threshold=0.2, val_split='test (test.json)'), 'run/summary.csv')
+    assert message.startswith('run/summary.csv: ') and '--threshold 0.5 -> 0.2' in message
+    assert '--val-split (the evaluated labels) val (val.json) -> test (test.json)' in message
+    assert '--eval-metric map -> loss' in check_summary_meaning(saved, dict(saved, eval_metric='loss'), 's.csv')
+
+
+def _optimizer(lr, head_lr=None):
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    groups = [{'params': [a], 'lr': lr}, {'params': [b], 'lr': head_lr or lr}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def test_a_changed_lr_on_resume_is_refused_and_the_same_one_passes():
+    saved = _optimizer(3e-3, 3e-2)
+    for group in saved.param_groups:
+        group['initial_lr'] = group['lr']  # what timm's scheduler records
+        group['lr'] *= 0.25  # mid-schedule
+    state = saved.state_dict()
+    same = _optimizer(3e-3, 3e-2)
+    given = [g['lr'] for g in same.param_groups]
+    same.load_state_dict(state)
+    check_resumed_lr(same, given)
+    other = _optimizer(0.5, 5.0)
+    given = [g['lr'] for g in other.param_groups]
+    other.load_state_dict(state)
+    with pytest.raises(UserError, match=r'created with lr 0\.003 / 0\.03; .* give 0\.5 / 5\b.*--no-resume-opt'):
+        check_resumed_lr(other, given)
