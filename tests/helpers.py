@@ -29,7 +29,7 @@ def run_script(args, env=None, timeout=600, check=True, cwd=ROOT):
         not args[0].endswith('.py') else [sys.executable] + args
     full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
     if cmd[0] == sys.executable and (cmd[1] == '-m' or cmd[1].endswith('.py')) and \
-            os.environ.get('TIMM_ML_TEST_ZYGOTE') != '0':
+            os.environ.get('TIMM_ML_TEST_ZYGOTE') != '0' and _zygote_env_fits(full_env):
         proc = _zygote_run(cmd, cwd, full_env, timeout)
     else:
         proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
@@ -39,13 +39,25 @@ def run_script(args, env=None, timeout=600, check=True, cwd=ROOT):
 
 
 _ZYGOTE = []
+# read when used, not when imported: a run that changes only these can fork from the warm interpreter; any other
+# difference (e.g. HF_HUB_OFFLINE, read by huggingface_hub at import) gets a fresh interpreter
+_RUNTIME_ENV = ('TIMM_ML_FAULT', 'TIMM_ML_DEBUG', 'MASTER_PORT', 'MASTER_ADDR', 'WANDB_MODE', 'WANDB_DIR',
+                'WANDB_SILENT')
+_ZYGOTE_ENV = {}
+
+
+def _zygote_env_fits(env):
+    base = _ZYGOTE_ENV or dict(os.environ, OMP_NUM_THREADS='1')
+    keys = (set(env) | set(base)) - set(_RUNTIME_ENV)
+    return all(env.get(k) == base.get(k) for k in keys)
 
 
 def _zygote():
     if not _ZYGOTE or _ZYGOTE[0].poll() is not None:
+        _ZYGOTE_ENV.clear()
+        _ZYGOTE_ENV.update(os.environ, OMP_NUM_THREADS='1')
         _ZYGOTE[:] = [subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'zygote.py')], cwd=ROOT,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                       env=dict(os.environ, OMP_NUM_THREADS='1'))]
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_ZYGOTE_ENV)]
     return _ZYGOTE[0]
 
 

@@ -39,6 +39,9 @@ def _child(request):
     import runpy
     import signal
     import traceback
+    import weakref
+    for finalizer in list(weakref.finalize._registry):  # the warm interpreter's (e.g. wandb's media temp folder):
+        finalizer.atexit = False  # its siblings still need them; only what the child creates is cleaned at its exit
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     for fd, path in ((1, request['out']), (2, request['err'])):

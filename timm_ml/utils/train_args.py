@@ -66,8 +66,8 @@ def check_train_args(args, parser):
     if args.batch_size < 1:
         problems.append(f'-b {args.batch_size}: the batch size must be >= 1')
     for flag, value in (('--lr', args.lr), ('--lr-base', getattr(args, 'lr_base', None))):
-        if value is not None and not value > 0:
-            problems.append(f'{flag} {value}: a learning rate must be > 0')
+        if value is not None and not value >= 0:
+            problems.append(f'{flag} {value}: a learning rate must be >= 0')
     in_chans = args.input_size[0] if args.input_size else (getattr(args, 'in_chans', None) or 3)
     for flag, values in (('--mean', args.mean), ('--std', args.std)):
         if values is not None and len(values) not in (1, in_chans):
