@@ -186,7 +186,7 @@ def main():
     root, paths, listing = list_inputs(args.input, config)
     check_outputs_are_not_inputs([args.output], [listing], '--output')
     check_output_is_not_an_image(args.output, root, paths)
-    check_replaceable([args.output], '--output')  # only an earlier predictions file is replaced
+    check_replaceable([args.output], '--output', ('predictions',))  # only an earlier predictions file is replaced
     unknown = sorted(set(args.column_names) - set(group_names(scoring_schema(config))))
     if unknown:
         parser.error(f'--column-names {unknown}: not groups of this model (its groups: '

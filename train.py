@@ -44,8 +44,8 @@ from timm_ml.metrics.average_precision import NonFiniteScoresError
 from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classifier, label_graph_kwargs,
                             load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
                             timm_model_of)
-from timm_ml.optim import check_resumed_lr, ml_optimizer_kwargs, setup_gradient_centralization
-from timm_ml.task import MultiLabelTask, build_ml_config
+from timm_ml.optim import check_resumed_lr, ml_optimizer_kwargs, optimizer_settings, setup_gradient_centralization
+from timm_ml.task import MultiLabelTask, build_ml_config, evaluated_split_name
 from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.checkpoint_io import check_training_checkpoint
@@ -884,7 +884,7 @@ def main():
     # optionally resume from a checkpoint (multi-label: the task refuses one trained on other classes)
     resume_epoch = None
     if args.resume:
-        given_lrs = [group['lr'] for group in optimizer.param_groups]
+        given_settings = optimizer_settings(optimizer)
         resume_epoch = resume_task_checkpoint(
             task,
             args.resume,
@@ -893,7 +893,7 @@ def main():
             log_info=utils.is_primary(args),
         )
         if not args.no_resume_opt:  # multi-label: a changed --lr is refused, not replaced by the checkpoint's
-            check_resumed_lr(optimizer, given_lrs)
+            check_resumed_lr(optimizer, given_settings)
         if task.resumed_updates:  # multi-label: a recovery checkpoint continues inside its own epoch
             resume_epoch -= 1
             if utils.is_primary(args):
@@ -944,8 +944,7 @@ def main():
         eval_metric = 'loss'
     decreasing_metric = eval_metric == 'loss'
     task.summary_meaning = dict(threshold=args.threshold, eval_metric=eval_metric,  # multi-label: checked on resume
-                                val_split=f'{val_labels.split} ({os.path.basename(val_labels.source)})'
-                                if val_labels is not None else None)
+                                val_split=evaluated_split_name(val_labels))
     best_metric = None
     best_epoch = None
     saver = None

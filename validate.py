@@ -238,10 +238,13 @@ def check_args(args):
                      'validation): name the checkpoint file')
 
 
-def results_outputs(results_file):
-    """Every file --results-file writes: itself and the per-class CSV / PNG beside it."""
+def results_outputs(results_file, checkpoints=()):
+    """Every file --results-file writes: itself and the per-class CSV / PNG beside it (one pair per checkpoint of a
+    bulk validation, named as write_results names them)."""
     base = os.path.splitext(results_file)[0]
-    return [results_file, base + '_per_class.csv', base + '_per_class.png']
+    prefixes = [base] if len(checkpoints) <= 1 else \
+        [base + '_' + os.path.basename(c).replace('.pth.tar', '') for c in checkpoints]
+    return [results_file] + [p + suffix for p in prefixes for suffix in ('_per_class.csv', '_per_class.png')]
 
 
 def run_records(checkpoint):
@@ -357,7 +360,7 @@ def validate(args):
     if args.results_file:  # multi-label: the results never overwrite the label file or the run's own records
         check_outputs_are_not_inputs(results_outputs(args.results_file), [labels.source, args.thresholds] +
                                      run_records(args.checkpoint), '--results-file')
-        check_replaceable(results_outputs(args.results_file), '--results-file')
+        check_replaceable(results_outputs(args.results_file), '--results-file', ('results', 'per-class'))
     if getattr(labels, 'streamed', False):  # multi-label: WebDataset shards (padding of the last rank is all unknown)
         from timm_ml.data.streams import StreamDataset
         dataset = StreamDataset(labels, batch_size=args.batch_size, img_mode=input_img_mode)
@@ -531,9 +534,10 @@ def main():
         if not checkpoints:
             parser.error(f'--checkpoint {args.checkpoint}: no *.pth.tar checkpoints in that folder')
     if args.results_file:  # multi-label: an output never overwrites an input
-        check_outputs_are_not_inputs(results_outputs(args.results_file), [args.checkpoint, args.split] +
-                                     checkpoints + run_records(args.checkpoint), '--results-file')
-        check_replaceable(results_outputs(args.results_file), '--results-file')
+        outputs = results_outputs(args.results_file, checkpoints)
+        check_outputs_are_not_inputs(outputs, [args.checkpoint, args.split] + checkpoints + run_records(args.checkpoint),
+                                     '--results-file')
+        check_replaceable(outputs, '--results-file', ('results', 'per-class'))
 
     if len(checkpoints):
         _logger.info('Running bulk validation on these checkpoints: {}'.format(', '.join(checkpoints)))
@@ -599,6 +603,8 @@ def write_results(results_file, results, format=None):
             cf.flush()
     base, ext = os.path.splitext(results_file)
     for r in rows:
+        if 'per_class' not in r:  # a checkpoint that failed to validate (--retry): its error is in the results
+            continue
         prefix = base if len(rows) == 1 else base + '_' + os.path.basename(r['checkpoint']).replace('.pth.tar', '')
         write_per_class_report(r['per_class'], prefix, f'{r["checkpoint"]} on {r["split"]}')
 

@@ -57,7 +57,7 @@ def _zygote():
         _ZYGOTE_ENV.clear()
         _ZYGOTE_ENV.update(os.environ, OMP_NUM_THREADS='1')
         _ZYGOTE[:] = [subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'zygote.py')], cwd=ROOT,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_ZYGOTE_ENV)]
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=_ZYGOTE_ENV)]
     return _ZYGOTE[0]
 
 
@@ -70,12 +70,14 @@ def _zygote_run(cmd, cwd, env, timeout):
     zygote = _zygote()
     with tempfile.TemporaryDirectory() as tmp:
         out, err = os.path.join(tmp, 'out'), os.path.join(tmp, 'err')
-        zygote.stdin.write(json.dumps(dict(argv=cmd[1:], env=env, cwd=str(cwd), out=out, err=err)) + '\n')
-        zygote.stdin.flush()
-        pid = json.loads(zygote.stdout.readline())['pid']
+        zygote.stdin.write((json.dumps(dict(argv=cmd[1:], env=env, cwd=str(cwd), out=out, err=err)) + '\n').encode())
+        pid = json.loads(zygote.stdout.readline())['pid']  # unbuffered: nothing read ahead, so select sees the rest
         ready, _, _ = select.select([zygote.stdout], [], [], timeout)
         if not ready:
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             json.loads(zygote.stdout.readline())
             raise subprocess.TimeoutExpired(cmd, timeout)
         rc = json.loads(zygote.stdout.readline())['rc']

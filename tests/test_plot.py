@@ -44,6 +44,8 @@ def test_an_unknown_metric_is_named_with_the_columns_and_a_loss_is_best_at_its_m
     with pytest.raises(ValueError, match=r'--metric nosuch: no such column in .*summary\.csv; its columns: eval_loss, '
                                          r'eval_map'):
         plot_summaries([str(tmp_path / 'summary.csv')], out=str(tmp_path / 'c.png'), metric='nosuch')
+    pd.DataFrame(dict(epoch=[0, 1], train_loss=[0.9, 0.8], lr=[1e-3, 1e-4])).to_csv(tmp_path / 'noval.csv', index=False)
+    assert plot_summaries([str(tmp_path / 'noval.csv')], out=str(tmp_path / 'n.png'))  # no validation: no star, no error
     import matplotlib.figure
     captured = {}
     save = matplotlib.figure.Figure.savefig

@@ -57,8 +57,13 @@ def _child(request):
         torch.set_num_threads(int(threads))
     argv = request['argv']
     sys.stdin = open(os.devnull)
-    sys.stdout = open(1, 'w', buffering=1, closefd=False)
+    unbuffered = bool(os.environ.get('PYTHONUNBUFFERED'))  # as python: stdout block-buffered into a file, stderr by line
+    sys.stdout = open(1, 'w', buffering=1 if unbuffered else -1, closefd=False)
     sys.stderr = open(2, 'w', buffering=1, closefd=False)
+    import random
+    import numpy
+    random.seed()  # a fresh interpreter's global generators are seeded from the OS, not shared with its siblings
+    numpy.random.seed()
     code = 0
     try:
         if argv[0] == '-m':
@@ -78,7 +83,7 @@ def _child(request):
             code = 1
     except KeyboardInterrupt:
         traceback.print_exc()
-        code = 128 + signal.SIGINT
+        code = -signal.SIGINT  # python ends an uncaught Ctrl-C by the signal itself
     except BaseException:  # noqa: BLE001 - as the interpreter would: the traceback on stderr, status 1
         traceback.print_exc()
         code = 1
@@ -86,10 +91,15 @@ def _child(request):
     # (multiprocessing joins its children, logging flushes), then the streams
     import atexit
     import gc
+    import threading
+    threading._shutdown()  # non-daemon threads are joined, as at a normal exit
     gc.collect()  # files held only by reference cycles are closed (flushed) as at a normal exit
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
     os._exit(code)
 
 
@@ -97,6 +107,8 @@ def main():
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository, not tests/
     _warm()
+    import gc
+    gc.freeze()  # the warm modules are never collected: a child's collection scans only what the child made
     reply = sys.stdout
     for line in sys.stdin:
         request = json.loads(line)

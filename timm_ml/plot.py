@@ -32,17 +32,19 @@ def read_summary(path: str) -> pd.DataFrame:
     return frame
 
 
-def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str = 'eval_map') -> str:
+def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: Optional[str] = None) -> str:
     """Write one PNG with a panel each for loss, metrics and lr; one colour per run, one line style per column; the
     best epoch of `metric` is starred, and said in the legend (below the panels, so it covers no curve and two runs
     peaking at the same epoch never write over each other). Epoch ticks are whole numbers. Returns the PNG's path
     (default: curves.png here)."""
     out = out or 'curves.png'
     frames = [read_summary(p) for p in paths]
-    missing = [p for p, f in zip(paths, frames) if metric not in f.columns]
-    if missing:
-        columns = [c for c in frames[0].columns if c != 'epoch']
-        raise ValueError(f'--metric {metric}: no such column in {missing[0]}; its columns: {", ".join(columns)}')
+    if metric is not None:  # named: it must be there (the default star is left out of runs without validation)
+        for path, frame in zip(paths, frames):
+            if metric not in frame.columns:
+                columns = ', '.join(c for c in frame.columns if c != 'epoch')
+                raise ValueError(f'--metric {metric}: no such column in {path}; its columns: {columns}')
+    metric = metric or 'eval_map'
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     styles = ('-', '--', ':', '-.')
@@ -52,7 +54,7 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: str 
         colour = colours[run_idx % len(colours)]
         lowest = metric.endswith('loss')  # a loss is best at its minimum
         best = frame.loc[frame[metric].idxmin() if lowest else frame[metric].idxmax()] \
-            if frame[metric].notna().any() else None
+            if metric in frame.columns and frame[metric].notna().any() else None
         for ax, (ylabel, columns) in zip(axes, PANELS):
             for k, col in enumerate(c for c in columns if c in frame.columns and frame[c].notna().any()):
                 label = col if len(paths) == 1 else f'{run}: {col}'
@@ -89,7 +91,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('summaries', nargs='+', help='summary.csv files')
     parser.add_argument('--out', default=None, help='PNG path (default: curves.png in the current folder)')
-    parser.add_argument('--metric', default='eval_map', help='column whose best epoch is marked (default: eval_map)')
+    parser.add_argument('--metric', default=None, help='column whose best epoch is marked (default: eval_map, when '
+                                                       'the runs have it)')
     args = parser.parse_args()
     try:
         print(plot_summaries(args.summaries, args.out, args.metric))

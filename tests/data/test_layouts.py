@@ -388,3 +388,17 @@ def test_each_layout_trains_with_no_split_flags_and_validate_reproduces(kind, tm
     if kind in ('styles', 'garments'):
         split = pd.read_csv(tmp_path / 'out' / kind / 'split.csv')
         assert set(split.split) == {'train', 'val'} and split.path.is_unique
+
+
+def test_coco_images_sharing_an_id_and_datumaro_bool_labels_are_named(tmp_path):
+    make_coco(str(tmp_path / 'c'))
+    path = tmp_path / 'c' / 'annotations' / 'instances_train.json'
+    data = json.loads(path.read_text())
+    data['images'][1]['id'] = data['images'][0]['id']
+    path.write_text(json.dumps(data))
+    with pytest.raises(LabelFileError, match=r"images 0 and 1 share the id 100"):
+        read(str(tmp_path / 'c'), 'train')
+    labels = ['cat', 'dog']
+    make_datumaro(str(tmp_path / 'd'), [(n, 'exclusive', [n]) for n in labels], labels, [([True], []), ([1], [])])
+    with pytest.raises(LabelFileError, match=r'row 0: label_id True out of range'):
+        read(str(tmp_path / 'd'), 'train')

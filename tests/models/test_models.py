@@ -153,3 +153,13 @@ def test_an_initial_checkpoint_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r'--initial-checkpoint .*resnet\.pth: only \d+ of the \d+ backbone tensors .*'
                                          r'Give the --model it was trained with'):
         load_initial_checkpoint(model, str(tmp_path / 'resnet.pth'))
+
+
+def test_an_initial_checkpoint_without_batchnorm_counters_loads(tmp_path):
+    """torchvision's own and ported weights carry no num_batches_tracked: still the whole backbone."""
+    from timm_ml.models import load_initial_checkpoint
+    source = create_ml_model('test_resnet', ['a', 'b']).state_dict()
+    torch.save({k: v for k, v in source.items() if not k.endswith('num_batches_tracked')}, tmp_path / 'tv.pth')
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    assert load_initial_checkpoint(model, str(tmp_path / 'tv.pth')) == sum(
+        not k.endswith('num_batches_tracked') for k in source)

@@ -142,7 +142,7 @@ def test_a_resume_keeps_early_stopping_and_refuses_changed_meaning(mosaic_data, 
     run = tmp_path / 'es'
     recovery = sorted(glob.glob(str(run / 'recovery-1-*.pth.tar')))[-1]  # inside epoch 1
     for flags, said in ((['--threshold', '0.2'], '--threshold 0.5 -> 0.2'),
-                        (['--lr', '0.5'], 'restores an optimizer created with lr 0.003')):
+                        (['--lr', '0.5'], 'lr 0.003 -> 0.5')):
         refused = run_script(['train.py', mosaic_data, *args, *flags, '--resume', recovery], check=False)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
     done = run_script(['train.py', mosaic_data, *args, '--resume', recovery])

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from timm_ml.optim import check_resumed_lr
+from timm_ml.optim import check_resumed_lr, optimizer_settings
 from timm_ml.task.multilabel import check_summary_meaning
 from timm_ml.utils.cli import UserError
 from timm_ml.utils.early_stop import EarlyStopping
@@ -43,24 +43,27 @@ def test_a_changed_threshold_split_or_metric_is_named():
     assert '--eval-metric map -> loss' in check_summary_meaning(saved, dict(saved, eval_metric='loss'), 's.csv')
 
 
-def _optimizer(lr, head_lr=None):
+def _optimizer(lr, head_scale=10.0, wd=1e-4):
     a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
-    groups = [{'params': [a], 'lr': lr}, {'params': [b], 'lr': head_lr or lr}]
-    return torch.optim.AdamW(groups, lr=lr)
+    groups = [{'params': [a]}, {'params': [b], 'lr_scale': head_scale}]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
 
 
-def test_a_changed_lr_on_resume_is_refused_and_the_same_one_passes():
-    saved = _optimizer(3e-3, 3e-2)
-    for group in saved.param_groups:
-        group['initial_lr'] = group['lr']  # what timm's scheduler records
-        group['lr'] *= 0.25  # mid-schedule
+def test_a_changed_lr_lr_scale_or_weight_decay_on_resume_is_refused_and_the_same_flags_pass():
+    from timm.scheduler import create_scheduler_v2
+    saved = _optimizer(3e-3)
+    scheduler, _ = create_scheduler_v2(saved, 'cosine', num_epochs=4, warmup_epochs=1)  # sets initial_lr, steps lr
+    scheduler.step(2)
     state = saved.state_dict()
-    same = _optimizer(3e-3, 3e-2)
-    given = [g['lr'] for g in same.param_groups]
-    same.load_state_dict(state)
-    check_resumed_lr(same, given)
-    other = _optimizer(0.5, 5.0)
-    given = [g['lr'] for g in other.param_groups]
-    other.load_state_dict(state)
-    with pytest.raises(UserError, match=r'created with lr 0\.003 / 0\.03; .* give 0\.5 / 5\b.*--no-resume-opt'):
-        check_resumed_lr(other, given)
+
+    def resume(optimizer):
+        given = optimizer_settings(optimizer)
+        optimizer.load_state_dict(state)
+        check_resumed_lr(optimizer, given)
+    resume(_optimizer(3e-3))  # the same flags: accepted, mid-schedule
+    for other, said in ((_optimizer(0.5), 'lr 0.003 -> 0.5'), (_optimizer(3e-3, head_scale=3), 'scale (--head-lr-scale '
+                                                                                             '/ --layer-decay) 1 / 10 -> 1 / 3'),
+                        (_optimizer(3e-3, wd=0.05), 'weight decay 0.0001 -> 0.05')):
+        with pytest.raises(UserError, match=r'differ from this run.s flags .*' + said.replace('(', r'\(').replace(')', r'\)')
+                           .replace('.', r'\.').replace('/', r'\/') + r'.*args\.yaml.*--no-resume-opt'):
+            resume(other)

@@ -133,32 +133,62 @@ def test_resuming_in_place_from_an_older_checkpoint_or_a_finished_run_is_refused
     folder.lock.release()
 
 
-def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_output_of_ours(tmp_path):
-    """Rerunning validate.py / infer.py into the same file works; a label file, a checkpoint or a user's table at that
-    path is refused, whatever its name."""
+def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_output_of_the_same_kind(tmp_path):
+    """Rerunning validate.py / infer.py into the same file works, whatever the writer's options (json lines under a
+    .json name, an unreadable first image, a failed validation, a big file); a label file, a checkpoint, a user's table
+    or the other tool's output at that path is refused."""
     import json
+    import numpy as np
+    from timm_ml.deploy.predictions import write_predictions_csv, write_predictions_json
+    from timm_ml.schema import LabelSchema
     from timm_ml.utils import RunFolderError, check_replaceable
-    own = {
-        'results.json': json.dumps({'model': 'm', 'map': 1.0, 'checkpoint': 'c.pth.tar', 'split': 'val'}),
-        'bulk.json': json.dumps([{'model': 'm', 'checkpoint': 'c', 'split': 'val'}] * 2),
-        'results.csv': 'model,loss,map,checkpoint,split\nm,0.1,50,c,val\n',
+    from timm_ml.utils.run_folder import own_output_kind
+    schema, scores = LabelSchema(['cat', 'dog']), np.array([[0.9, 0.2], [0.1, 0.7]], np.float32)
+    predictions = {}
+    for name, lines in (('p.json', False), ('p.jsonl', True), ('lines_as.json', True)):
+        write_predictions_json(str(tmp_path / name), ['a.png', 'b.png'], scores, schema, [0.5, 0.5], lines=lines)
+        predictions[name] = None
+    write_predictions_json(str(tmp_path / 'err.jsonl'), ['a.png', 'b.png'], scores, schema, [0.5, 0.5], lines=True,
+                           errors={0: 'cannot read a.png'})
+    write_predictions_csv(str(tmp_path / 'p.csv'), ['a.png', 'b.png'], scores, schema, [0.5, 0.5])
+    write_predictions_csv(str(tmp_path / 'err.csv'), ['a.png', 'b.png'], scores, schema, [0.5, 0.5],
+                          errors={0: 'cannot read a.png'})
+    results = {
+        'r.json': json.dumps({'model': 'm', 'map': 1.0, 'checkpoint': 'c.pth.tar', 'split': 'val'}, indent=4),
+        'bulk.json': json.dumps([{'model': 'm', 'checkpoint': 'c', 'split': 'val'}] * 2, indent=4),
+        'none.json': json.dumps([], indent=4),  # a bulk run where every checkpoint failed
+        'failed.json': json.dumps({'model': 'm', 'error': 'out of memory'}, indent=4),
+        'r.csv': 'model,loss,map,checkpoint,split\nm,0.1,50,c,val\n',
+        'failed.csv': 'model,error\nm,out of memory\n',
         'r_per_class.csv': 'index,name,ap,positives,unknown\n0,cat,50,3,0\n',
-        'p.csv': 'path,labels,top3,score_cat,score_dog\na.png,cat,cat;dog,0.9,0.1\n',
-        'p.json': json.dumps({'classes': ['cat'], 'thresholds': [0.5], 'predictions': []}),
-        'p.jsonl': json.dumps({'path': 'a.png', 'labels': [], 'scores': {'cat': 0.1}}) + '\n',
     }
+    for name, content in results.items():
+        (tmp_path / name).write_text(content)
     foreign = {
         'train.json': json.dumps({'classes': ['cat'], 'images': [['a.png', ['cat']]]}),
         'labels.csv': 'path,labels\na.png,cat\n',
         'val.json': json.dumps([{'path': 'a.png', 'labels': ['cat']}]),
         'other.pth.tar': b'PK\x03\x04 torch zip',
         'notes.txt': 'my notes\n',
+        'summary.csv': 'epoch,train_loss,eval_map\n0,0.5,40\n',
+        'alone_per_class.png': b'\x89PNG\r\n\x1a\n',  # no per-class table beside it
     }
-    for name, content in {**own, **foreign}.items():
+    for name, content in foreign.items():
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    for name in own:
-        check_replaceable([str(tmp_path / name)], '--output')
-    check_replaceable([str(tmp_path / 'new.json'), None], '--output')
+    big = tmp_path / 'big.jsonl'  # far over any size a full parse would take
+    with open(big, 'w') as f:
+        for i in range(3000):
+            f.write(json.dumps({'path': f'{i}.png', 'labels': [], 'scores': {f'c{j}': 0.1 for j in range(100)}}) + '\n')
+    for name in list(predictions) + ['err.jsonl', 'p.csv', 'err.csv', 'big.jsonl']:
+        assert own_output_kind(str(tmp_path / name)) == 'predictions', name
+        check_replaceable([str(tmp_path / name)], '--output', ('predictions',))
+        with pytest.raises(RunFolderError, match='it holds predictions of ours'):
+            check_replaceable([str(tmp_path / name)], '--results-file', ('results', 'per-class'))
+    for name in results:
+        check_replaceable([str(tmp_path / name)], '--results-file', ('results', 'per-class'))
+        with pytest.raises(RunFolderError, match='that file exists and it holds (results|per-class) of ours'):
+            check_replaceable([str(tmp_path / name)], '--output', ('predictions',))
+    check_replaceable([str(tmp_path / 'new.json'), None], '--output', ('predictions',))
     for name in foreign:
-        with pytest.raises(RunFolderError, match=rf'--output .*{name}: that file exists and is not a results or'):
-            check_replaceable([str(tmp_path / name)], '--output')
+        with pytest.raises(RunFolderError, match=rf'--output .*{name}: that file exists and it is not a file of ours'):
+            check_replaceable([str(tmp_path / name)], '--output', ('predictions', 'results', 'per-class'))

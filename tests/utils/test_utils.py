@@ -29,7 +29,7 @@ def test_dist_timeout_reaches_the_process_group(monkeypatch):
     (['--epochs', '0'], '--epochs must be >= 1'), (['--topk', '0'], '--topk must be >= 1'),
     (['--log-interval', '0'], '--log-interval must be >= 1'), (['--checkpoint-hist', '0'], '--checkpoint-hist'),
     (['--input-img-mode', 'L', '--input-size', '3', '32', '32'], '--input-img-mode L gives 1 channels'),
-    (['-b', '0'], '-b 0: the batch size must be >= 1'), (['--lr', '-1'], '--lr -1.0: a learning rate must be >= 0'),
+    (['-b', '0'], '-b 0: the batch size must be >= 1'), (['--lr', '-1'], '--lr -1.0: a learning rate must be >= 0 and finite'), (['--lr', 'inf'], '--lr inf'),
     (['--mean', '0.5', '0.5'], '--mean has 2 values for 3 input channels: give 1 or 3'),
     (['--std', '0'], '--std 0.0: every std must be > 0'),
 ])

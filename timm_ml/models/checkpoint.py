@@ -112,7 +112,8 @@ def load_initial_checkpoint(model, path: str, min_share: float = 0.9) -> int:
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fitting:
         raise ValueError(f'No tensor of {path} fits {type(target).__name__}: wrong architecture?')
-    backbone = _backbone_keys(target, own)
+    backbone = [k for k in _backbone_keys(target, own) if not k.endswith('num_batches_tracked')]  # old / ported
+    # state dicts (torchvision's own weights) carry no BatchNorm step counters
     fit = sum(k in fitting for k in backbone)
     if fit < min_share * len(backbone):
         raise ValueError(

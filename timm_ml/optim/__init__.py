@@ -1,3 +1,3 @@
-from .factory import check_resumed_lr, ml_optimizer_kwargs, setup_gradient_centralization
+from .factory import check_resumed_lr, ml_optimizer_kwargs, optimizer_settings, setup_gradient_centralization
 from .gradient_centralization import add_gradient_centralization, centralize_gradients
 from .head_lr import head_lr_param_groups

@@ -1,7 +1,7 @@
 """ The optimizer options multi-label training adds to timm's optimizer_kwargs(cfg=args): the head learning-rate
 scale of the head's recipe and gradient centralization."""
 import logging
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from timm import utils
 
@@ -34,22 +34,36 @@ def setup_gradient_centralization(args, optimizer):
     return add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
 
 
-def check_resumed_lr(optimizer, given_lrs: Sequence[float]):
-    """ After --resume restored the optimizer state: its param groups carry the learning rates the checkpoint's run
-    was created with (`initial_lr`, which the scheduler keeps), so another --lr would be dropped without a word.
+def optimizer_settings(optimizer) -> List[Tuple[float, float, float]]:
+    """Each param group's (lr the run was created with, lr_scale, weight decay): what a restored optimizer state keeps
+    whatever this run's flags say (timm's schedulers start from `initial_lr` and apply `lr_scale`)."""
+    return [(group.get('initial_lr', group['lr']), group.get('lr_scale', 1.0), group.get('weight_decay', 0.0))
+            for group in optimizer.param_groups]
+
+
+def check_resumed_lr(optimizer, given: Sequence[Tuple[float, float, float]]):
+    """ After --resume restored the optimizer state: its param groups carry the checkpoint run's learning rate,
+    per-group lr scale (--head-lr-scale, --layer-decay) and weight decay, so changed flags would be dropped without a
+    word.
 
     Args:
-        optimizer: The optimizer, its state loaded. given_lrs: Each group's lr as this run created it.
+        optimizer: The optimizer, its state loaded. given: optimizer_settings() of the optimizer as this run created it.
     """
-    saved = [group.get('initial_lr', group['lr']) for group in optimizer.param_groups]
-    if len(saved) == len(given_lrs) and all(abs(a - b) <= 1e-9 * max(abs(a), abs(b)) for a, b in zip(saved, given_lrs)):
-        return
-    from timm_ml.utils.cli import UserError
-    raise UserError(
-        f'--resume restores an optimizer created with lr {_lrs(saved)}; this run\'s --lr (and head lr scale) give '
-        f'{_lrs(given_lrs)}, which the restored state would silently replace. Drop the changed lr flags to continue '
-        'the run, or add --no-resume-opt to start the optimizer (and its schedule) over at the new lr.')
+    saved = optimizer_settings(optimizer)
+    close = lambda a, b: abs(a - b) <= 1e-9 * max(abs(a), abs(b))  # noqa: E731
+    changed = []
+    for i, name in enumerate(('lr', 'per-group lr scale (--head-lr-scale / --layer-decay)', 'weight decay')):
+        was, now = [g[i] for g in saved], [g[i] for g in given]
+        if len(was) != len(now) or not all(close(a, b) for a, b in zip(was, now)):
+            changed.append(f'{name} {_values(was)} -> {_values(now)}')
+    if changed:
+        from timm_ml.utils.cli import UserError
+        raise UserError(
+            f'--resume restores an optimizer whose settings differ from this run\'s flags ({"; ".join(changed)}; '
+            'checkpoint -> this run): the restored state would silently keep the checkpoint\'s. Give the flags the run '
+            'was started with (its args.yaml) to continue it, or add --no-resume-opt to start the optimizer and its '
+            'schedule over with the new ones.')
 
 
-def _lrs(lrs):
-    return ' / '.join(f'{lr:.4g}' for lr in sorted(set(lrs)))
+def _values(values):
+    return ' / '.join(f'{v:.4g}' for v in sorted(set(values)))

@@ -1,5 +1,6 @@
 """ The multi-label training task: timm's MultiLabelClassificationTask plus what is ours."""
 import logging
+import os
 from typing import Any, Dict, Optional
 
 import torch
@@ -147,6 +148,16 @@ _LAYOUT_FLAGS = dict(batch_size='-b', grad_accum_steps='--grad-accum-steps', see
                      sampler_cap='--sampler-cap')
 _MEANING_FLAGS = dict(threshold='--threshold', val_split='--val-split (the evaluated labels)',
                       eval_metric='--eval-metric')
+
+
+def evaluated_split_name(labels) -> Optional[str]:
+    """The evaluated split as a resume compares it: its name and label file's name (a moved data root is the same
+    split); streamed splits by name alone (re-sharding or moving the shards changes no label)."""
+    if labels is None:
+        return None
+    if getattr(labels, 'streamed', False):
+        return labels.split
+    return f'{labels.split} ({os.path.basename(os.path.normpath(labels.source))})'
 
 
 def check_summary_meaning(saved: Optional[Dict[str, Any]], current: Dict[str, Any], summary: str):

@@ -5,6 +5,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
 from typing import Iterable, Optional, Sequence
 
@@ -114,53 +115,72 @@ def check_outputs_are_not_inputs(outputs: Iterable[Optional[str]], inputs: Itera
                                  'would destroy it. Name another file.')
 
 
-def _own_output_kind(path: str) -> Optional[str]:
-    """Which file of ours an existing file is (validate.py results, its per-class table, infer.py predictions), from
-    its content; None for anything else (a label file, a checkpoint, an image, a user's file)."""
+_RESULTS_JSON = re.compile(r'^\s*(\[\s*\]|\[?\s*\{\s*"model"\s*:)')
+
+
+def own_output_kind(path: str) -> Optional[str]:
+    """ What an existing file is, from its first bytes: one of validate.py's `results` (json / csv, failed runs
+    included) or `per-class` tables and charts, infer.py's `predictions` (csv / json / jsonl, whatever the extension),
+    or None for anything else (a label file, a checkpoint, an image, a user's file).
+
+    Args:
+        path: The existing file.
+    """
     try:
         with open(path, 'rb') as f:
             head = f.read(1 << 16)
     except OSError:
         return None
+    if head.startswith(b'\x89PNG'):
+        table = path[:-len('.png')] + '.csv' if path.endswith('_per_class.png') else None
+        return 'per-class' if table and os.path.isfile(table) and own_output_kind(table) == 'per-class' else None
     text = head.decode('utf-8', 'replace')
     first_line = text.split('\n', 1)[0].strip()
-    cells = [c.strip() for c in first_line.split(',')]
-    if {'checkpoint', 'split', 'model'} <= set(cells):
+    if _RESULTS_JSON.match(text):
         return 'results'
-    if {'name', 'ap', 'positives'} <= set(cells):
-        return 'per-class table'
-    if cells[:2] == ['path', 'labels'] and len(cells) > 2 and cells[2].startswith('top') and \
-            any(c.startswith('score_') for c in cells):
-        return 'predictions'
-    if path.endswith('_per_class.png') and head.startswith(b'\x89PNG'):
-        return 'per-class chart'
-    if first_line.startswith('{') or first_line.startswith('['):
+    if text.lstrip().startswith('{"classes": ['):  # an OTX label file starts so too: predictions go on with thresholds
+        return 'predictions' if _classes_then_thresholds(path) else None
+    if first_line.startswith('{'):
         try:
-            if os.path.getsize(path) > 256 << 20:
-                return None
-            with open(path) as f:
-                data = json.loads(f.readline()) if path.endswith('.jsonl') else json.load(f)
-        except (OSError, ValueError):
-            return None
-        items = data if isinstance(data, list) else [data]
-        if items and all(isinstance(d, dict) and {'model', 'checkpoint', 'split'} <= set(d) for d in items):
-            return 'results'
-        if isinstance(data, dict) and {'classes', 'thresholds', 'predictions'} <= set(data):
-            return 'predictions'
-        if isinstance(data, dict) and {'path', 'scores'} <= set(data):
-            return 'predictions'
+            record = json.loads(first_line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and 'path' in record and ('scores' in record or 'error' in record):
+            return 'predictions'  # JSON lines
+        return None
+    cells = next(csv.reader([first_line]), [])
+    if cells[:1] == ['model'] and ('checkpoint' in cells or cells == ['model', 'error']):
+        return 'results'
+    if cells[:3] == ['index', 'name', 'ap']:
+        return 'per-class'
+    if cells[:2] == ['path', 'labels'] and len(cells) > 2 and re.fullmatch(r'top\d+', cells[2]):
+        return 'predictions'
     return None
 
 
-def check_replaceable(outputs: Iterable[Optional[str]], flag: str):
-    """ An output may replace a file only when that file is an earlier output of the same kind (rerunning validate.py
-    or infer.py into the same file); any other existing file (another split's labels, a checkpoint, a user's table) is
-    refused: the tools never destroy what they did not write."""
+def _classes_then_thresholds(path: str) -> bool:
+    """write_predictions_json's document: {"classes": [...], "thresholds": [...], "predictions": ...}."""
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read(16 << 20).lstrip()
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, len('{"classes": '))
+    except ValueError:
+        return False
+    return text.startswith(', "thresholds": [', end)
+
+
+def check_replaceable(outputs: Iterable[Optional[str]], flag: str, kinds: Sequence[str]):
+    """ An output may replace an existing file only when that file is an earlier output of one of `kinds` (rerunning
+    validate.py or infer.py into the same file); any other file (another split's labels, a checkpoint, predictions
+    where results go, a user's table) is refused: the tools never destroy what they did not write."""
     for out in outputs:
-        if out and os.path.isfile(out) and os.path.getsize(out) and _own_output_kind(out) is None:
-            raise RunFolderError(f'{flag} {out}: that file exists and is not a results or predictions file of ours '
-                                 '(a label file, a checkpoint or a file of yours); writing it would destroy it. Name a '
-                                 'new file, or remove this one first.')
+        if out and os.path.isfile(out) and os.path.getsize(out):
+            kind = own_output_kind(out)
+            if kind not in kinds:
+                what = f'it holds {kind} of ours' if kind else 'it is not a file of ours (a label file, a checkpoint ' \
+                                                               'or a file of yours)'
+                raise RunFolderError(f'{flag} {out}: that file exists and {what}; writing it would destroy it. Name a '
+                                     'new file, or remove this one first.')
 
 
 def write_epoch_summary(epoch, train_metrics, eval_metrics, filename, lr=None, log_wandb=False):

@@ -1,6 +1,7 @@
 """ train.py argument checks: timm flags that cannot apply to multi-label training stop with a message naming them,
 and --eval-metric is resolved (case-insensitive) before the first epoch."""
 import logging
+import math
 import os
 from typing import Sequence
 
@@ -65,13 +66,18 @@ def check_train_args(args, parser):
             problems.append(f'--{name.replace("_", "-")} must be >= 1')
     if args.batch_size < 1:
         problems.append(f'-b {args.batch_size}: the batch size must be >= 1')
+    if getattr(args, 'validation_batch_size', None) is not None and args.validation_batch_size < 1:
+        problems.append(f'--validation-batch-size {args.validation_batch_size}: must be >= 1')
     for flag, value in (('--lr', args.lr), ('--lr-base', getattr(args, 'lr_base', None))):
-        if value is not None and not value >= 0:
-            problems.append(f'{flag} {value}: a learning rate must be >= 0')
+        if value is not None and not 0 <= value < math.inf:
+            problems.append(f'{flag} {value}: a learning rate must be >= 0 and finite')
     in_chans = args.input_size[0] if args.input_size else (getattr(args, 'in_chans', None) or 3)
     for flag, values in (('--mean', args.mean), ('--std', args.std)):
         if values is not None and len(values) not in (1, in_chans):
-            problems.append(f'{flag} has {len(values)} values for {in_chans} input channels: give 1 or {in_chans}')
+            problems.append(f'{flag} has {len(values)} values for {in_chans} input channel'
+                            + (f's: give 1 or {in_chans}' if in_chans > 1 else ': give 1'))
+        if values is not None and not all(math.isfinite(v) for v in values):
+            problems.append(f'{flag} {" ".join(map(str, values))}: every value must be finite')
     if args.std is not None and any(not v > 0 for v in args.std):
         problems.append(f'--std {" ".join(map(str, args.std))}: every std must be > 0 (inputs are divided by it)')
     if args.input_img_mode and args.input_size and len(args.input_img_mode) != args.input_size[0] and \

@@ -45,9 +45,19 @@ class CocoReader(LabelReader):
             raise LabelFileError(f'{source}: duplicate category names {sorted({n for n in names if names.count(n) > 1})}')
         name_of = {c['id']: c['name'] for c in categories}
         labels_of = {}
-        image_ids = {image.get('id') for image in data['images']}
+        image_ids = {}
+        for row, image in enumerate(data['images']):
+            image_id = image.get('id')
+            if not isinstance(image_id, (int, str)) or isinstance(image_id, bool):
+                raise LabelFileError(f'{source}: image {row} ({image.get("file_name")!r}) has id {image_id!r}, not an '
+                                     'integer or string')
+            if image_id in image_ids:
+                raise LabelFileError(f'{source}: images {image_ids[image_id]} and {row} share the id {image_id!r}: '
+                                     'their annotations could not be told apart')
+            image_ids[image_id] = row
         for i, ann in enumerate(data['annotations']):
-            if ann.get('image_id') not in image_ids:
+            image_id = ann.get('image_id')
+            if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id not in image_ids:
                 raise LabelFileError(f'{source}: annotation {i} (id {ann.get("id")}) has image_id '
                                      f'{ann.get("image_id")!r}, which no image in "images" has')
             if ann.get('category_id') not in name_of:

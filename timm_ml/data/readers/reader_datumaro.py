@@ -150,7 +150,7 @@ class DatumaroReader(LabelReader):
                 if ann.get('type', 'label') != 'label':
                     continue
                 label_id = ann.get('label_id')
-                if not isinstance(label_id, int) or not 0 <= label_id < len(names):
+                if not isinstance(label_id, int) or isinstance(label_id, bool) or not 0 <= label_id < len(names):
                     bad = f'label_id {label_id!r} out of range (0..{len(names) - 1})'
                     break
                 annotated.append(names[label_id])
@@ -164,7 +164,10 @@ class DatumaroReader(LabelReader):
             for n in annotated:
                 if group_of[n] is None:
                     t[index[n]] = POSITIVE
-            for i in (item.get('attr') or {}).get('ignored_labels', []):
+            ignored = (item.get('attr') or {}).get('ignored_labels') or []
+            if not isinstance(ignored, list):
+                bad, ignored = bad or f'ignored_labels {ignored!r} is not a list of label indices', []
+            for i in ignored:
                 if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(names):
                     bad = bad or f'ignored_labels entry {i!r} is not a label index (0..{len(names) - 1})'
                 else:

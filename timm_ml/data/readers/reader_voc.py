@@ -48,10 +48,10 @@ def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> Labe
     if not os.path.isfile(split_file):
         raise LabelFileError(f'{split_file}: no such VOC split file')
     with open_text(split_file) as f:
-        ids = [line.split()[0] for line in f if line.strip()]
+        ids = [(row, line.split()[0]) for row, line in enumerate(f, start=1) if line.strip()]  # file line numbers
     policy = RowPolicy(split_file, on_bad)
     images, seen = [], {}
-    for row, image_id in enumerate(ids, start=1):
+    for row, image_id in ids:
         if image_id in seen:
             policy.bad(row, f'duplicate image id {image_id!r} (first at row {seen[image_id]})')
             continue
