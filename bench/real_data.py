@@ -39,7 +39,7 @@ ROWS = [
     ('CSL selective (RPS 0.5)', CSL + ['--partial-loss-mode', 'selective']),
 ]
 PRESETS = {
-    'cpu': dict(img_size=64, epochs=4, lrs=(3e-4, 1e-3, 3e-3), warmups=(0,), extra=['--channels-last', '-j', '2']),
+    'cpu': dict(img_size=64, epochs=4, lrs=(1e-3, 3e-3, 3e-4), warmups=(0,), extra=['--channels-last', '-j', '2']),
     'gpu': dict(img_size=224, epochs=10, lrs=(3e-4, 1e-3, 3e-3), warmups=(0, 1),
                 extra=['--amp', '--channels-last', '-j', '8']),
 }

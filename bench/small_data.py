@@ -6,7 +6,7 @@ to 400 training and 300 validation images (seeded), tf_efficientnet_lite0 from I
 
 Rows:
 - timm's ImageNet recipe as a user copies it: `--warmup-epochs 5 --model-ema` (decay 0.9998), AdamW lr 1e-3;
-  train.py says in its log that this EMA cannot move in ~150 updates and that the warmup covers 40% of the run;
+  train.py's log says that this EMA cannot move in the run's 144 updates and proposes a decay that can;
 - the small-data recipe of the README: no warmup, no EMA, the rest the same;
 - the same with the EMA decay train.py proposes for the run (`--model-ema --model-ema-decay <suggested>`).
 Chosen on val (model_best), reported on test.
