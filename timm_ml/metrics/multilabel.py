@@ -16,11 +16,13 @@ import torch
 from timm_ml.schema import LabelSchema, decode
 from timm_ml.scoring import scores_from_logits
 
-from .average_precision import block_statistics, class_chunk
+from .average_precision import HISTOGRAM_DTYPES, block_statistics, class_chunk, histogram_statistics, top_counts
 from .f1 import confusion_counts, per_class_f1, precision_recall_f1
 from .groups import group_metrics
 
 CHUNK_ELEMENTS = 1 << 24
+HISTOGRAM_MIN_ROWS = 1 << 15  # below this a class's 2^16-pattern histogram outweighs its entries
+HISTOGRAM_CLASSES = 16  # classes a histogram pass: small enough for the counts to stay in cache
 
 
 @dataclass
@@ -92,6 +94,23 @@ def block_class_statistics(rank_scores, target, ml_mask, cut, class_cuts=None, k
     counts = {name: torch.zeros(3, num_classes, dtype=torch.float64, device=device) for name in ('thr', 'top', 'pcthr')}
     positives = torch.zeros(num_classes, dtype=torch.int64, device=device)
     unknown = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    if rank_scores.dtype in HISTOGRAM_DTYPES and num_rows >= HISTOGRAM_MIN_ROWS and group_pred is None:
+        for c in range(0, num_classes, HISTOGRAM_CLASSES):
+            cs = slice(c, c + HISTOGRAM_CLASSES)
+            width = len(range(num_classes)[cs])
+            cuts = [cut.to(device).expand(width)]
+            if class_cuts is not None:
+                cuts.append(class_cuts[cs].to(device))
+            stats = histogram_statistics(rank_scores[:, cs], target[:, cs], torch.stack(cuts, 1))
+            ap[cs], positives[cs], unknown[cs] = stats['ap'], stats['positives'], stats['unknown']
+            cut_counts = stats['cut_counts'].double().permute(2, 0, 1)
+            counts['thr'][:, cs] = cut_counts[:, :, 0]
+            if class_cuts is not None:
+                counts['pcthr'][:, cs] = cut_counts[:, :, 1]
+        if kth is not None:
+            tp_fp = top_counts(rank_scores, target, kth).double().t()
+            counts['top'] = torch.cat([tp_fp, (positives.double() - tp_fp[0]).unsqueeze(0)]) * ml_mask.to(device)
+        return dict(ap=ap, positives=positives, unknown=unknown, **counts)
     chunk = max(1, CHUNK_ELEMENTS // max(num_rows, 1))
     for c in range(0, num_classes, chunk):
         cs = slice(c, c + chunk)
