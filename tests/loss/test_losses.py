@@ -182,6 +182,24 @@ def test_group_ce_trains_a_child_group_only_under_its_known_parent_and_adds_the_
     assert torch.allclose(GroupCrossEntropy(schema)(logits, y), (top + sub) / 2 + tag, atol=1e-6)
 
 
+def test_group_ce_weighs_each_tree_level_as_one_term_however_many_parents():
+    from timm_ml.schema import LabelGroup
+    # a root of 3 values, each with its own child group: the children form one level; the root weighs 1/2, not 1/4
+    schema = LabelSchema(['A', 'B', 'C', 'a1', 'a2', 'b1', 'b2', 'b3', 'c1', 'c2'], [
+        LabelGroup('top', ['A', 'B', 'C'], 0), LabelGroup('sub', ['a1', 'a2'], 3, parent='A'),
+        LabelGroup('sub', ['b1', 'b2', 'b3'], 5, parent='B'), LabelGroup('sub', ['c1', 'c2'], 8, parent='C')])
+    logits = torch.randn(4, 10)
+    y = torch.tensor([[1, 0, 0, 1, 0, 0, 0, 0, 0, 0],  # A / a1
+                      [0, 1, 0, 0, 0, 0, 0, 1, 0, 0],  # B / b3
+                      [0, 1, 0, 0, 0, 1, 0, 0, 0, 0],  # B / b1
+                      [0, 0, 1, -1, -1, -1, -1, -1, -1, -1]]).float()  # C, its child unknown
+    y[3, 3:8] = 0  # the A and B children do not apply under C
+    top = F.cross_entropy(logits[:, :3], torch.tensor([0, 1, 1, 2]), reduction='sum') / 4
+    sub = (F.cross_entropy(logits[[0], 3:5], torch.tensor([0]), reduction='sum')
+           + F.cross_entropy(logits[[1, 2], 5:8], torch.tensor([2, 0]), reduction='sum')) / 3
+    assert torch.allclose(GroupCrossEntropy(schema)(logits, y), (top + sub) / 2, atol=1e-6)
+
+
 def test_prior_file_roundtrip_and_errors(tmp_path):
     classes = ['a', 'b', 'c']
     path = tmp_path / 'prior.csv'
