@@ -203,7 +203,8 @@ group.add_argument('--report', default=None, metavar='DIR',
                    help='write the error-analysis page DIR/index.html (PR curves with the operating point, a sortable '
                         'class table, false positive / negative thumbnails, most-confused pairs); static, offline')
 group.add_argument('--store-dtype', default='float32', choices=('float32', 'float16'),
-                   help='dtype logits are kept in until the metrics are computed (float16 halves memory)')
+                   help='dtype logits are kept in until the metrics are computed (float16 halves memory and, from '
+                        '32k images, scores them exactly about 2x faster; ties where float32 values round together)')
 group.add_argument('--store-device', default='auto', choices=('auto', 'cpu', 'device'),
                    help='where logits are kept and metrics computed: auto = on the GPU when evaluating on one')
 group.add_argument('--eval-storage', default='auto', choices=('auto', 'dense', 'sparse'),
