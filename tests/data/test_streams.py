@@ -64,6 +64,18 @@ def test_a_rerun_after_the_labels_changed_rewrites_the_changed_shards(mosaic_dat
     convert(root, out, ['val'], shard_size=40, verify=True, log=written.append)  # verify: the shards hold the new labels
     assert written[0].startswith('val: rewriting val-000000.tar: its images or labels changed')
     assert not any('val-000001' in w or 'shard 2/3' in w for w in written)  # unchanged shards are kept
+    # an image replaced by another of the same size, its mtime restored (cp -p): the shard is rewritten too
+    second = os.path.join(root, data['images'][45][0])
+    other = os.path.join(root, data['images'][46][0])
+    before = os.stat(second)
+    with open(other, 'rb') as f:
+        replacement = f.read()
+    with open(second, 'wb') as f:
+        f.write(replacement[:before.st_size].ljust(before.st_size, b'\0'))
+    os.utime(second, ns=(before.st_atime_ns, before.st_mtime_ns))
+    written = []
+    convert(root, out, ['val'], shard_size=40, log=written.append)
+    assert written[0].startswith('val: rewriting val-000001.tar: its images or labels changed'), written
 
 
 def _keys(labels, training, world, workers, batch=8, epoch=0):

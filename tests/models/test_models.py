@@ -144,6 +144,32 @@ def test_initial_checkpoint_plain_timm_and_timm_ml(tmp_path):
         load_initial_checkpoint(model, str(tmp_path / 'bad.pth'))
 
 
+@pytest.mark.parametrize('source_head, model_head', [('mldecoder', 'linear'), ('cosine', 'mldecoder'),
+                                                     ('linear', 'gcn')])
+def test_an_initial_checkpoint_with_another_head_loads_its_backbone(tmp_path, source_head, model_head):
+    """A fine-tuned ML-Decoder run as the start of a linear one: the backbone, and the new head keeps its init."""
+    from timm_ml.models import load_initial_checkpoint, timm_model_of
+    from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY
+    torch.manual_seed(0)
+    source = create_ml_model('test_resnet', LabelSchema(['a', 'b']), ml_head=source_head)
+    torch.save({'state_dict': source.state_dict(), ML_CONFIG_KEY: source.ml_config}, tmp_path / 'ck.pth.tar')
+    model = create_ml_model('test_resnet', LabelSchema(['a', 'b']), ml_head=model_head)
+    head = head_state(model)
+    assert load_initial_checkpoint(model, str(tmp_path / 'ck.pth.tar')) > 0
+    theirs = timm_model_of(source).state_dict()
+    mine = timm_model_of(model).state_dict()
+    backbone = [k for k in theirs if k in mine and not k.startswith('fc.')]
+    assert len(backbone) > 10 and all(torch.equal(mine[k], theirs[k]) for k in backbone)
+    assert all(torch.equal(v, head[k]) for k, v in head_state(model).items())
+
+
+def head_state(model):
+    from timm_ml.models.factory import MultiLabelModel
+    if isinstance(model, MultiLabelModel):
+        return {k: v.clone() for k, v in model.head.state_dict().items()}
+    return {k: v.clone() for k, v in model.get_classifier().state_dict().items()}
+
+
 def test_an_initial_checkpoint_of_another_architecture_is_refused(tmp_path):
     """test_resnet's weights share a few tensor names and shapes with test_efficientnet by chance: loading them would
     train from scratch under an 'initial checkpoint' label."""

@@ -55,12 +55,15 @@ def _add(tar, name, data: bytes):
 
 
 def _shard_source_digest(labels: LabelSet, rows) -> str:
-    """What a finished shard was made of: each sample's path and targets and its image file's size and mtime, so a
-    rerun after the labels or images changed rewrites the shard instead of keeping the old content."""
+    """What a finished shard was made of: each sample's path and targets and its image file's size, mtime, inode and
+    change time, so a rerun after the labels or images changed rewrites the shard instead of keeping the old content
+    (an image replaced by one of the same size with its mtime restored, as `cp -p` does, still has a new ctime; a
+    moved source folder is converted again, never kept stale)."""
     digest = hashlib.sha1()
     for i in rows:
         stat = os.stat(os.path.join(labels.root, labels.paths[i]))
-        digest.update(json.dumps([sample_meta(labels, i), stat.st_size, stat.st_mtime_ns]).encode())
+        digest.update(json.dumps([sample_meta(labels, i), stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                                  stat.st_ctime_ns]).encode())
     return digest.hexdigest()
 
 

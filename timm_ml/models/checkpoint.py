@@ -89,16 +89,18 @@ def _head_rows_by_name(model, state, saved_classes, classes, path):
 
 
 def load_initial_checkpoint(model, path: str, min_share: float = 0.9) -> int:
-    """ --initial-checkpoint: a timm_ml checkpoint loads into the whole model (head rows matched by class name), a
-    plain timm / torchvision state dict into the timm model; tensors whose name or shape does not fit (e.g. the
+    """ --initial-checkpoint: a timm_ml checkpoint loads into the whole model (head rows matched by class name), or
+    only its backbone when it has another --ml-head; a plain timm / torchvision state dict into the timm model; tensors whose name or shape does not fit (e.g. the
     ImageNet classifier) keep their initialisation. Returns the number of tensors loaded; none fitting is an error."""
     checkpoint = load_checkpoint_file(path)
     config = read_ml_config(checkpoint)
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else checkpoint
     state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if config is not None:
-        state = _state_dict_for(model, state, dict(config, ml_head=model.ml_config['ml_head'])) \
-            if config['ml_head'] == model.ml_config['ml_head'] else state
+        if config['ml_head'] == model.ml_config['ml_head']:
+            state = _state_dict_for(model, state, dict(config, ml_head=model.ml_config['ml_head']))
+        elif any(k.startswith('backbone.model.') for k in state):  # another head: its backbone, as timm's keys
+            state = {k[len('backbone.model.'):]: v for k, v in state.items() if k.startswith('backbone.model.')}
         if config['classes'] != model.ml_config['classes']:
             remapped = _head_rows_by_name(model, state, config['classes'], model.ml_config['classes'], path)
             _logger.warning(f'--initial-checkpoint {path}: classes differ from the data\'s '

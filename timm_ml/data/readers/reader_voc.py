@@ -29,14 +29,24 @@ def _objects(xml_path):
     return out, filename
 
 
+VOC_IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.JPG', '.JPEG', '.PNG', '.bmp', '.webp')
+
+
 def _image_path(root: str, image_id: str, filename: str) -> str:
     """The image of an id is JPEGImages/<id>.jpg, as VOC's devkit builds it; the XML's <filename> is only a hint (copied
-    annotation files keep another image's name), used for the extension when <id>.jpg is absent and its stem is the id."""
-    path = os.path.join('JPEGImages', f'{image_id}.jpg')
+    annotation files keep another image's name). When <id>.jpg is absent: the extension of <filename> if its stem is
+    the id, else the first JPEGImages/<id>.<ext> on disk (VOC-style sets saved as PNG); else <id>.jpg, reported
+    missing like any other image."""
+    default = os.path.join('JPEGImages', f'{image_id}.jpg')
+    if os.path.isfile(os.path.join(root, default)):
+        return default
     stem, ext = os.path.splitext(os.path.basename(filename))
-    if stem == image_id and ext and not os.path.isfile(os.path.join(root, path)):
+    candidates = ([ext] if stem == image_id and ext else []) + list(VOC_IMAGE_EXTENSIONS)
+    for ext in candidates:
         path = os.path.join('JPEGImages', image_id + ext)
-    return path
+        if os.path.isfile(os.path.join(root, path)):
+            return path
+    return default
 
 
 def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> LabelSet:
