@@ -63,16 +63,18 @@ def slug(text):
     return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')
 
 
-def search_row(set_name, row, flags, preset, output, fresh, cached_only=False):
+def search_row(set_name, row, flags, preset, output, fresh, cached_only=False, only_lrs=None):
     """Every search run of one row; returns (chosen run key, {key: run results}, settings not run). With
-    `cached_only`, a setting without a finished run is left out (and named in the table) instead of trained."""
+    `cached_only` (or for an lr outside `only_lrs`), a setting without a finished run is left out (and named in the
+    table) instead of trained."""
     data, splits = SETS[set_name]
     runs, missing = {}, []
     for lr in preset['lrs']:
         for warmup in preset['warmups']:
             key = (lr, warmup, 0)
             out_dir = os.path.join(output, set_name, slug(row), f'lr{lr:g}-w{warmup}-s0')
-            if cached_only and not os.path.isfile(os.path.join(out_dir, 'bench_command.json')):
+            skip = cached_only or (only_lrs is not None and not any(abs(lr - x) < 1e-12 for x in only_lrs))
+            if skip and not os.path.isfile(os.path.join(out_dir, 'bench_command.json')):
                 missing.append(key)
                 continue
             runs[key] = run(os.path.join(ROOT, data), recipe(preset['img_size'], preset['epochs'], lr, warmup, 0,
@@ -97,8 +99,11 @@ def main():
     parser.add_argument('--fresh', action='store_true')
     parser.add_argument('--cached-only', action='store_true',
                         help='table the finished runs only; settings not run are named in the table')
+    parser.add_argument('--lrs', default='', help="comma-separated lrs of the search to train (default: the "
+                        "preset's); the others are reused when finished, else named as not run")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
+    only_lrs = [float(x) for x in args.lrs.split(',') if x.strip()] or None
     sets = [s.strip() for s in args.sets.split(',') if s.strip()]
     ensure_sets(sets)
     wanted = [r.strip() for r in args.rows.split(',') if r.strip()]
@@ -110,7 +115,8 @@ def main():
         for row, flags in ROWS:
             if wanted and row not in wanted:
                 continue
-            chosen, runs, missing = search_row(set_name, row, flags, preset, output, args.fresh, args.cached_only)
+            chosen, runs, missing = search_row(set_name, row, flags, preset, output, args.fresh, args.cached_only,
+                                                   only_lrs)
             if chosen is not None:
                 chosen_runs[row] = (chosen, runs[chosen], flags)
                 not_run[(set_name, row)] = missing
