@@ -14,7 +14,7 @@ from timm_ml.data.targets import smooth_known
 from timm_ml.schema import LabelSchema
 
 ML_LOSSES = ('csl', 'aam', 'ce') + tuple(MULTI_LABEL_LOSS_TYPES)
-REDUCTIONS = {'asl': ('batchmean', 'sum', 'mean'), 'csl': ('sum', 'batchmean')}
+REDUCTIONS = {'asl': ('batchmean', 'sum', 'mean'), 'csl': ('sum', 'batchmean'), 'ce': ('mean', 'batchmean')}
 
 
 class KnownTargetSmoothing(nn.Module):
@@ -72,7 +72,8 @@ def create_ml_loss(
         label_prior: CSL selective without prior_path: the prior to use (label_frequency_prior of the training labels).
         aam_s, aam_m, aam_k: AAM scale, margin and positive weight (the published multi-label recipe 23 / 0 / 0.7; the
             reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/method_notes.md).
-        reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean'.
+        reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean';
+            ce: how the tags beside the groups are reduced, 'mean' over known entries or 'batchmean' (summed per image).
         class_counts, num_samples: Training label statistics for timm's 'db' loss.
         bce_sum, bce_target_thresh, bce_pos_weight: timm's BCE options (--bce-sum, --bce-target-thresh,
             --bce-pos-weight).
@@ -82,14 +83,14 @@ def create_ml_loss(
     if reduction is not None and reduction not in REDUCTIONS.get(loss_type, ()):
         raise ValueError(f'--loss-reduction {reduction!r} does not apply to --loss {loss_type}: '
                          + (f'choose one of {REDUCTIONS[loss_type]}' if loss_type in REDUCTIONS else
-                            'only asl and csl take a reduction'))
+                            'only asl, csl and ce take a reduction'))
     own_smoothing = 0. if soft_targets else smoothing
     classes = schema.classes if schema is not None else None
     if loss_type == 'ce':
         if schema is None or not schema.groups:
             raise ValueError('--loss ce is the cross-entropy per exclusive group: use it with --ml-head attributes / '
                              'hierarchical on data with groups')
-        return GroupCrossEntropy(schema, smoothing=smoothing)
+        return GroupCrossEntropy(schema, smoothing=smoothing, tag_reduction=reduction or 'mean')
     if schema is not None and schema.groups:
         raise ValueError(f'--loss {loss_type} is a per-class loss; the group heads train with --loss ce')
     if loss_type == 'csl':
