@@ -433,7 +433,7 @@ group.add_argument('--gamma-unann', type=float, default=2., help='CSL unknown fo
 group.add_argument('--clip', type=float, default=None, help='probability shift (asl 0.05, csl 0, aam 0.05)')
 group.add_argument('--loss-reduction', default=None, type=str,
                    help="asl: batchmean (default) | sum (paper); csl: sum (default, reference) | batchmean; "
-                        "ce (group heads): the tags beside the groups, mean (default) over entries | batchmean")
+                        "ce (group heads): the tags beside the groups, batchmean (default, summed per image) | mean")
 group.add_argument('--partial-loss-mode', default='negative', choices=PARTIAL_MODES, help='CSL mode')
 group.add_argument('--likelihood-topk', type=int, default=5, help='CSL selective: unknowns ignored per sample')
 group.add_argument('--prior-threshold', type=float, default=0.05, help='CSL selective: prior threshold')

@@ -183,17 +183,18 @@ def test_group_ce_trains_a_child_group_only_under_its_known_parent_and_adds_the_
 
 
 def test_group_ce_tags_mean_over_entries_or_sum_per_image():
-    """--loss-reduction for ce: the tags' BCE averaged over known entries (default), or batchmean: summed per image
-    and averaged over images with a known tag, one per-image loss like a group's CE."""
+    """--loss-reduction for ce: the tags' BCE summed per image and averaged over images with a known tag (batchmean,
+    the default: one per-image loss like a group's CE), or mean: averaged over known entries."""
     from timm_ml.schema import LabelGroup
     schema = LabelSchema(['A', 'B', 't', 'u', 'v'], [LabelGroup('top', ['A', 'B'], 0)])
     logits = torch.randn(3, 5)
     y = torch.tensor([[1, 0, 1, 0, -1], [0, 1, -1, -1, -1], [-1, -1, 0, 1, 1]]).float()
     top = F.cross_entropy(logits[[0, 1], :2], torch.tensor([0, 1]))
     bce = F.binary_cross_entropy_with_logits(logits[:, 2:], y[:, 2:].clamp(min=0), reduction='none') * (y[:, 2:] >= 0)
-    assert torch.allclose(GroupCrossEntropy(schema)(logits, y), top + bce.sum() / 5, atol=1e-6)
-    summed = create_ml_loss('ce', schema=schema, reduction='batchmean')
-    assert torch.allclose(summed(logits, y), top + bce.sum() / 2, atol=1e-6)
+    assert torch.allclose(GroupCrossEntropy(schema)(logits, y), top + bce.sum() / 2, atol=1e-6)
+    assert torch.allclose(create_ml_loss('ce', schema=schema)(logits, y), top + bce.sum() / 2, atol=1e-6)
+    mean = create_ml_loss('ce', schema=schema, reduction='mean')
+    assert torch.allclose(mean(logits, y), top + bce.sum() / 5, atol=1e-6)
     with pytest.raises(ValueError, match="--loss-reduction 'sum' does not apply to --loss ce"):
         create_ml_loss('ce', schema=schema, reduction='sum')
 

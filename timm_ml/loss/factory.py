@@ -73,7 +73,8 @@ def create_ml_loss(
         aam_s, aam_m, aam_k: AAM scale, margin and positive weight (the published multi-label recipe 23 / 0 / 0.7; the
             reference class defaults 30 / 0.35 / 0.8 lose badly on pretrained backbones, see docs/method_notes.md).
         reduction: asl: 'batchmean' (timm's default) or 'sum' (the paper's); csl: 'sum' (reference) or 'batchmean';
-            ce: how the tags beside the groups are reduced, 'mean' over known entries or 'batchmean' (summed per image).
+            ce: how the tags beside the groups are reduced, 'batchmean' (summed per image, default) or 'mean' over known
+            entries.
         class_counts, num_samples: Training label statistics for timm's 'db' loss.
         bce_sum, bce_target_thresh, bce_pos_weight: timm's BCE options (--bce-sum, --bce-target-thresh,
             --bce-pos-weight).
@@ -90,7 +91,7 @@ def create_ml_loss(
         if schema is None or not schema.groups:
             raise ValueError('--loss ce is the cross-entropy per exclusive group: use it with --ml-head attributes / '
                              'hierarchical on data with groups')
-        return GroupCrossEntropy(schema, smoothing=smoothing, tag_reduction=reduction or 'mean')
+        return GroupCrossEntropy(schema, smoothing=smoothing, tag_reduction=reduction or 'batchmean')
     if schema is not None and schema.groups:
         raise ValueError(f'--loss {loss_type} is a per-class loss; the group heads train with --loss ce')
     if loss_type == 'csl':
