@@ -93,3 +93,10 @@ def test_minus_inf_at_a_known_negative_ranks_last(monkeypatch):
     column[5] = -1e30  # below every float16 value (sklearn refuses inf)
     assert fast.per_class[1]['ap'] == pytest.approx(
         100 * average_precision_score(target[:, 1].numpy(), column), abs=1e-9)
+
+
+def test_two_thread_bincount_equals_torchs():
+    """The histogram pass counts two halves at once above 2^20 entries (the bench's sizes): same counts."""
+    from timm_ml.metrics.average_precision import _bincount
+    index = torch.randint(0, 3 * 65536, ((1 << 20) + 7,), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    assert torch.equal(_bincount(index, 3 * 65536 + 5), torch.bincount(index, minlength=3 * 65536 + 5))

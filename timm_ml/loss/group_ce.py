@@ -9,10 +9,10 @@ from timm_ml.schema import LabelSchema
 
 class GroupCrossEntropy(nn.Module):
     """ Mean over terms (with at least one known target in the batch) of the mean CE over the samples where the term is
-    known, plus the BCE of the multi-label columns averaged over their known entries. A term is one root group, or one
-    level of a tree: the child groups of a level (one per parent) pool their samples, so every level of a tree weighs
-    as much as one flat attribute, however many parents it has. (A mean over groups gave the root of Unicode's emoji
-    tree 1/11 of the loss, and 11 points of group accuracy below two independent softmaxes: bench/emoji_hierarchy.py.)
+    known, plus the BCE of the multi-label columns (tag_reduction below). A term is one root group, or one level of a
+    tree: the child groups of a level (one per parent) pool their samples, so every level of a tree weighs as much as
+    one flat attribute, however many parents it has. (A mean over groups gave the root of Unicode's emoji tree 1/11 of
+    the loss, and 7 points of test group accuracy below two independent softmaxes: bench/emoji_hierarchy.py.)
 
     Targets use the shared encoding: a group's block is one-hot (or soft, after mixup) when known, all -1 when unknown
     and all 0 when it does not apply (its parent is a known negative), so a child group trains only on images whose

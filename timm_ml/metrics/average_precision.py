@@ -10,9 +10,11 @@ device the scores are on.
 
 Scores stored in a 16-bit float (validate.py --store-dtype float16) take a faster exact path, histogram_statistics: a
 16-bit value has at most 2^16 bit patterns, so one bincount per class of (pattern, known negative / positive) gives K
-and TP at every value, with no sort, no search and no transpose. 200k x 10k runs in about a third of the time of the
-bucketing pass on a 2-core CPU (bench/scale.py).
+and TP at every value, with no sort, no search and no transpose: 2.2x faster than the bucketing pass on the same
+values, 200k x 10k in 41 s on a 2-core CPU (bench/scale.py).
 """
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
 
 import torch
@@ -133,20 +135,14 @@ def _bincount(index: torch.Tensor, size: int) -> torch.Tensor:
     if flat.device.type != 'cpu' or flat.numel() < (1 << 20) or torch.get_num_threads() < 2:
         return torch.bincount(flat, minlength=size)
     half = flat.numel() // 2
-    pool = _thread_pool()
-    first = pool.submit(torch.bincount, flat[:half], minlength=size)
+    first = _thread_pool().submit(torch.bincount, flat[:half], minlength=size)
     second = torch.bincount(flat[half:], minlength=size)
     return second.add_(first.result())
 
 
-_POOL = []
-
-
+@functools.lru_cache(maxsize=None)
 def _thread_pool():
-    if not _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-        _POOL.append(ThreadPoolExecutor(1))
-    return _POOL[0]
+    return ThreadPoolExecutor(1)
 
 
 def histogram_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[torch.Tensor] = None):
