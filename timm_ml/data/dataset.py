@@ -32,7 +32,7 @@ def seed_sample(seed: int, epoch: int, index: int):
     random.seed(value)
     np.random.seed(value)
     # the CPU generator only: sample transforms run on the CPU, and torch.manual_seed also queues a CUDA seeding with
-    # a stack trace each call (2 ms a sample on a CPU-only machine, a third of a small run's training time)
+    # a stack trace each call (0.2 ms a sample against 0.002 ms on this CPU-only machine)
     torch.default_generator.manual_seed(value)
 
 
