@@ -29,9 +29,10 @@ def class_chunk(scores: torch.Tensor, target: torch.Tensor, start: int, size: in
     -inf in the same pass as the transpose; non-finite scores of known entries are an error."""
     t = target[:, start:start + size].t().to(torch.int8).contiguous()
     ninf = torch.tensor(float('-inf'), dtype=torch.float32, device=scores.device)
-    s = torch.where(t >= 0, scores[:, start:start + size].t(), ninf)  # float32, contiguous
-    total = s.sum()
-    if torch.isnan(total) or total == float('inf'):
+    # float32 before the cuts meet them: a 16-bit compare would round logit(threshold) to the nearest 16-bit value
+    s = torch.where(t >= 0, scores[:, start:start + size].t().float(), ninf)
+    # max, not sum: a sum of large finite scores overflows; max propagates NaN
+    if s.numel() and (torch.isnan(top := s.max()) or top == float('inf')):
         raise NonFiniteScoresError('Non-finite scores in the evaluation (NaN or inf model outputs): the model diverged '
                                    '(lower --lr, or use --amp with a loss scaler / --clip-grad)')
     return s, t
@@ -94,7 +95,7 @@ def block_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optional[
         out['cut_counts'] = torch.stack([tp, known_ge_cut - tp, num_pos.unsqueeze(1) - tp], -1)
     if kth is not None:
         kth = kth.to(scores.dtype).to(device)
-        known_ge = (scores >= kth.unsqueeze(0)).sum(1)
+        known_ge = ((scores >= kth.unsqueeze(0)) & known).sum(1)  # unknowns are -inf: a -inf kth would take them
         tp = torch.bincount(rows[values >= kth[cols]], minlength=c)
         out['top_counts'] = torch.stack([tp, known_ge - tp, num_pos - tp], -1)
     return out
@@ -159,7 +160,7 @@ def histogram_statistics(scores: torch.Tensor, target: torch.Tensor, cuts: Optio
     """
     n, c = scores.shape
     device = scores.device
-    index = scores.view(torch.int16).to(torch.int32)
+    index = scores.view(torch.int16).to(torch.int32, memory_format=torch.contiguous_format)
     index.add_(target.to(torch.int32), alpha=PATTERNS)  # unknown / negative / positive: three pattern ranges a class
     index += (torch.arange(c, dtype=torch.int32, device=device) * (3 * PATTERNS) + (HALF + PATTERNS)).unsqueeze(0)
     counts = _bincount(index, c * 3 * PATTERNS).view(c, 3, PATTERNS)[:, 1:]  # (c, {negative, positive}, pattern)

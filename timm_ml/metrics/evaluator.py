@@ -114,7 +114,9 @@ class MultiLabelEvaluator(MultiLabelClassificationEvaluator):
         if self.mode == 'sparse':
             keep = self.sparse
             if self._has_multilabel:  # the row's top-k threshold, while the row is whole
-                keep['kth'].append(topk_thresholds(output, self.topk).to(self.store_device))
+                # of the stored values, as the dense path's: a float32 kth splits scores that round together
+                kth = topk_thresholds(output.to(self.store_dtype), self.topk).float()
+                keep['kth'].append(kth.to(self.store_device))
             r, c = (target >= 0).nonzero(as_tuple=True)
             keep['rows'].append((r + self.rows_seen).to(self.store_device, torch.int64))
             keep['cols'].append(c.to(self.store_device, torch.int32))

@@ -162,6 +162,7 @@ def compute_multilabel_metrics(
         topk: k for the top-k metrics of the multi-label block.
     """
     num_rows, num_classes = logits.shape
+    check_targets(target)
     schema = schema or LabelSchema([str(i) for i in range(num_classes)])
     scoring = scoring or schema
     device = logits.device
@@ -183,6 +184,18 @@ def compute_multilabel_metrics(
         scores_np = (scores_from_logits(logits.float(), scoring)).cpu().numpy()
         found = group_metrics(scores_np, target.cpu().numpy(), schema, conditional=bool(scoring.groups))
     return summarize(stats, schema, scoring, threshold, thresholds, topk, found)
+
+
+def check_targets(target: torch.Tensor):
+    """Targets are 1 / 0 / -1: another value would be counted as some other state (in the 16-bit path, in a
+    neighbouring class's histogram)."""
+    if not target.numel():
+        return
+    if target.is_floating_point() and bool((target != target.round()).any()):
+        raise ValueError('targets must be 1 / 0 / -1, got fractional values (soft targets: round them first)')
+    low, high = target.aminmax()
+    if low < -1 or high > 1:
+        raise ValueError(f'targets must be 1 / 0 / -1, got values from {low.item():g} to {high.item():g}')
 
 
 def topk_thresholds(scores: torch.Tensor, topk: int) -> torch.Tensor:
