@@ -14,7 +14,8 @@ one-epoch warmup is a quarter of a 4-epoch run; the GPU preset searches {3e-4, 1
 stay in the grid: it comes last for BCE and ASL by 24 and 22 val mAP but first for ML-Decoder. `--cached-only` tables
 the finished runs and names the settings not run. The setting
 with the best val mAP (its model_best epoch) is chosen and reported on test. The top two rows of each set are rerun at
-their chosen setting with a second seed (test mean and half-range). Converged: the chosen run's last epoch added < 0.5 val mAP (printed).
+their chosen setting with a second seed (test mean and half-range). Converged: the chosen run's last epoch added
+< 0.5 val mAP (printed).
 CSL rows hide half the training annotations (RPS 0.5). Finished runs are reused when their command is unchanged.
 """
 import argparse
@@ -108,7 +109,7 @@ def main():
     ensure_sets(sets)
     wanted = [r.strip() for r in args.rows.split(',') if r.strip()]
     output = os.path.join(args.output, args.preset)
-    rows, not_run = [], {}
+    rows, not_run, searched = [], {}, {}
     for set_name in sets:
         data, splits = SETS[set_name]
         chosen_runs = {}
@@ -120,6 +121,7 @@ def main():
             if chosen is not None:
                 chosen_runs[row] = (chosen, runs[chosen], flags)
                 not_run[(set_name, row)] = missing
+                searched[(set_name, row)] = {k: r['summary'].eval_map.max() for k, r in runs.items()}
         ranking = sorted(chosen_runs, key=lambda r: -chosen_runs[r][1]['summary'].eval_map.max())
         for row in ranking:
             (lr, warmup, _), result, flags = chosen_runs[row]
@@ -135,7 +137,9 @@ def main():
             record = dict(set=set_name, row=row, lr=lr, warmup=warmup, val_map=summary.eval_map.max(),
                           best_epoch=int(summary.epoch[summary.eval_map.idxmax()]), last_epoch_gain=gain,
                           converged=bool(gain < 0.5), seeds=len(tests['test']),
-                          not_run=' '.join(f'{k[0]:g}' for k in not_run.get((set_name, row), [])))
+                          not_run=' '.join(f'{k[0]:g}' for k in not_run.get((set_name, row), [])),
+                          searched=' / '.join(_searched(searched[(set_name, row)], key, preset)
+                                              for key in _grid(preset)))
             for s in splits:
                 record[f'{s}_map'] = float(np.mean(tests[s]))
                 record[f'{s}_spread'] = float((max(tests[s]) - min(tests[s])) / 2) if len(tests[s]) > 1 else \
@@ -154,6 +158,14 @@ def main():
         write_readme(markdown, args.preset)
 
 
+def _grid(preset):
+    return [(lr, warmup, 0) for lr in sorted(preset['lrs']) for warmup in preset['warmups']]
+
+
+def _searched(found, key, preset):
+    return f'{found[key]:.2f}' if key in found else 'not run'
+
+
 def _cell(r, split):
     if f'{split}_map' not in r or pd.isna(r.get(f'{split}_map')):
         return ''
@@ -162,12 +174,14 @@ def _cell(r, split):
 
 
 def to_markdown(table, preset, name):
-    lines = [f'  Preset `{name}`: {preset["img_size"]} px, {preset["epochs"]} epochs, lr searched over '
-             f'{", ".join(f"{lr:g}" for lr in preset["lrs"])}, warmup {"/".join(map(str, preset["warmups"]))}; '
-             'chosen on val, test mAP (± half-range over 2 seeds where given).', '',
-             '  | row | emoji: lr (val mAP) | emoji test | emoji test, Twemoji style | icons: lr (val mAP) | icons test |',
-             '  |---|---|---|---|---|---|']
-    for row, _ in ROWS:
+    grid = ' / '.join(f'{lr:g}' + (f' w{w}' if len(preset['warmups']) > 1 else '') for lr, w, _ in _grid(preset))
+    lines = [f'Preset `{name}`: {preset["img_size"]} px, {preset["epochs"]} epochs, lr searched over '
+             f'{", ".join(f"{lr:g}" for lr in sorted(preset["lrs"]))}, warmup {"/".join(map(str, preset["warmups"]))}; '
+             'chosen on val (best epoch), test mAP (± half-range over 2 seeds where given).', '',
+             f'| row | emoji: val mAP at {grid} | chosen | emoji test | emoji test, Twemoji style | '
+             f'icons: val mAP at {grid} | chosen | icons test |',
+             '|---|---|---|---|---|---|---|---|']
+    for row, _ in ROWS if len(table) else []:
         e = table[(table.set == 'emoji') & (table.row == row)]
         i = table[(table.set == 'icons') & (table.row == row)]
         if e.empty and i.empty:
@@ -175,10 +189,9 @@ def to_markdown(table, preset, name):
         e = e.iloc[0].to_dict() if not e.empty else {}
         i = i.iloc[0].to_dict() if not i.empty else {}
         choice = lambda r: (f'{r["lr"]:g}' + (f', w{int(r["warmup"])}' if len(preset['warmups']) > 1 else '') +  # noqa
-                            f' ({r["val_map"]:.2f}{"" if r["converged"] else ", not converged"})' +
-                            (f'; lr {r["not_run"]} not run' if r.get('not_run') else '')) if r else ''
-        lines.append(f'  | {row} | {choice(e)} | {_cell(e, "test")} | {_cell(e, "test_twemoji")} | {choice(i)} | '
-                     f'{_cell(i, "test")} |')
+                            ('' if r['converged'] else ', still rising')) if r else ''
+        lines.append(f'| {row} | {e.get("searched", "")} | {choice(e)} | {_cell(e, "test")} | '
+                     f'{_cell(e, "test_twemoji")} | {i.get("searched", "")} | {choice(i)} | {_cell(i, "test")} |')
     return '\n'.join(lines) + '\n'
 
 
