@@ -45,7 +45,7 @@ from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classi
                             load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
                             timm_model_of)
 from timm_ml.optim import check_resumed_lr, ml_optimizer_kwargs, optimizer_settings, setup_gradient_centralization
-from timm_ml.task import MultiLabelTask, build_ml_config, evaluated_split_name
+from timm_ml.task import MultiLabelTask, build_ml_config, evaluated_split_name, loss_settings
 from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
 from timm_ml.utils.amp import resolve_amp
 from timm_ml.utils.checkpoint_io import check_training_checkpoint
@@ -945,7 +945,8 @@ def main():
         eval_metric = 'loss'
     decreasing_metric = eval_metric == 'loss'
     task.summary_meaning = dict(threshold=args.threshold, eval_metric=eval_metric,  # multi-label: checked on resume
-                                val_split=evaluated_split_name(val_labels))
+                                val_split=evaluated_split_name(val_labels), loss=loss_type,
+                                loss_settings=loss_settings(args))
     best_metric = None
     best_epoch = None
     saver = None

@@ -365,6 +365,21 @@ def test_a_child_seen_under_two_parents_is_an_error_naming_both(tmp_path):
         read(str(tmp_path), 'train', tree_columns=['masterCategory', 'subCategory'])
 
 
+def test_an_unbalanced_quote_in_a_label_csv_is_an_error_naming_its_line(tmp_path):
+    """A productDisplayName opening a quote swallowed every later row into one field (60 products read as 10), logged
+    only as 'rows joined back' (adversarial pass)."""
+    make_styles_root(str(tmp_path))
+    lines = (tmp_path / 'styles.csv').read_text().split('\n')
+    lines[10] = lines[10].rsplit(',', 1)[0] + ',"Roadster Men Tee'
+    (tmp_path / 'styles.csv').write_text('\n'.join(lines))
+    with pytest.raises(LabelFileError, match=r'styles.csv: line 11: a quoted field runs over lines 11-61 \(an '
+                                             r'unbalanced " quote'):
+        read(str(tmp_path), 'train')
+    lines[10] = lines[10].replace('"Roadster Men Tee', '"Roadster, Men Tee"')  # a closed quote is one field
+    (tmp_path / 'styles.csv').write_text('\n'.join(lines))
+    assert sum(len(read(str(tmp_path), s)) for s in ('train', 'val', 'test')) == 60
+
+
 def test_nothing_found_lists_the_files_and_the_flag_for_each(tmp_path):
     make_coco(str(tmp_path), 'minival2014', 4)
     (tmp_path / 'notes.csv').write_text('a,b\n1,2\n')

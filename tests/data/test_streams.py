@@ -78,6 +78,60 @@ def test_a_rerun_after_the_labels_changed_rewrites_the_changed_shards(mosaic_dat
     assert written[0].startswith('val: rewriting val-000001.tar: its images or labels changed'), written
 
 
+# --- found by an adversarial pass (each failed before its fix) ---
+
+def test_a_conversion_that_fails_leaves_no_info_to_read_the_shards_through(mosaic_data, tmp_path, monkeypatch):
+    """A reconversion killed or failed after rewriting some shards (say with a changed class list) left the old
+    _info.json: training read the new class indices through the old list, silently."""
+    import timm_ml.data.to_shards as to_shards
+    out = str(tmp_path / 's')
+    convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+    real = to_shards.write_split
+
+    def fail_after_a_shard(labels, split, out_, shard_size, progress, log=print):
+        real(labels, split, out_, shard_size, progress, log)
+        raise OSError('disk full')
+    monkeypatch.setattr(to_shards, 'write_split', fail_after_a_shard)
+    with pytest.raises(OSError):
+        convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+    with pytest.raises(LabelFileError, match='no readable _info.json'):
+        read_stream_split(out, 'val')
+    monkeypatch.setattr(to_shards, 'write_split', real)
+    convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)  # the rerun finishes the dataset
+    assert len(read_stream_split(out, 'val')) == 97
+
+
+def test_a_second_conversion_into_the_same_folder_is_refused(mosaic_data, tmp_path):
+    """Two conversions shared the shards' temp files: a shard truncated, reported written."""
+    from timm_ml.utils.run_folder import RunFolderError, RunLock
+    out = str(tmp_path / 's')
+    os.makedirs(out)
+    holder = RunLock(out, 'timm_ml.data.to_shards')
+    try:
+        with pytest.raises(RunFolderError, match='being written by timm_ml.data.to_shards pid .*another --out'):
+            convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+    finally:
+        holder.release()
+    convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+
+
+def test_a_truncated_shard_or_unreadable_progress_is_written_again(mosaic_data, tmp_path):
+    """A truncated shard kept its matching stamp and was kept; an empty _progress.json was a traceback."""
+    out = str(tmp_path / 's')
+    convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
+    with open(os.path.join(out, 'val-000001.tar'), 'r+b') as f:
+        f.truncate(1000)
+    written = []
+    convert(mosaic_data, out, ['val'], shard_size=40, verify=True, log=written.append)
+    assert written[0].startswith('val: rewriting val-000001.tar') and not any('val-000000' in w for w in written)
+    open(os.path.join(out, '_progress.json'), 'w').close()
+    written = []
+    convert(mosaic_data, out, ['val'], shard_size=40, verify=True, log=written.append)
+    assert 'unreadable; every shard is written again' in written[0] and sum(': shard ' in w for w in written) == 3
+    with pytest.raises(LabelFileError, match='--shard-size must be at least 1'):
+        convert(mosaic_data, out, ['val'], shard_size=0, log=lambda *a: None)
+
+
 def _keys(labels, training, world, workers, batch=8, epoch=0):
     keys = []
     for rank in range(world):

@@ -43,6 +43,19 @@ def test_a_changed_threshold_split_or_metric_is_named():
     assert '--eval-metric map -> loss' in check_summary_meaning(saved, dict(saved, eval_metric='loss'), 's.csv')
 
 
+def test_a_changed_loss_or_loss_option_is_named():
+    """train_loss / eval_loss rows under another --loss or --loss-reduction are another scale (adversarial pass)."""
+    from argparse import Namespace
+    from timm_ml.task import loss_settings
+    base = Namespace(loss_reduction=None, gamma_neg=None, partial_loss_mode='negative', aam_s=23.0)
+    saved = dict(threshold=0.5, loss='ce', loss_settings=loss_settings(base))
+    assert check_summary_meaning(saved, dict(saved, loss_settings=loss_settings(Namespace(**vars(base)))), 's') is None
+    mean = loss_settings(Namespace(**dict(vars(base), loss_reduction='mean')))
+    message = check_summary_meaning(saved, dict(saved, loss_settings=mean), 's.csv')
+    assert 'reduction default -> mean' in message and 'aam_s' not in message
+    assert '--loss (train_loss / eval_loss) ce -> bce' in check_summary_meaning(saved, dict(saved, loss='bce'), 's')
+
+
 def _optimizer(lr, head_scale=10.0, wd=1e-4):
     a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
     groups = [{'params': [a]}, {'params': [b], 'lr_scale': head_scale}]

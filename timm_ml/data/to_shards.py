@@ -7,8 +7,11 @@ Each split becomes `<split>-000000.tar`, ... holding `<key>.<ext>` (the image by
 `<key>.json` ({"path": original path, "pos"/"neg"/"unk": class indices around "fill"}); `_info.json` holds timm's split
 info (filenames, shard_lengths, num_samples) plus the classes, the label schema and per-split class counts. The classes
 and schema come from the first split; the others must hold them. Every shard is written to a temp file and renamed;
-a rerun skips the shards already finished (`_progress.json`), so a killed conversion resumes. `--verify` re-reads
-every shard and checks each sample's key, image bytes and targets against the source.
+a rerun skips the shards already finished (`_progress.json`: the shard's source and its size), so a killed conversion
+resumes. `_info.json` is removed when a conversion starts and written when it ends: shards half rewritten (a class
+list changed, a run killed or failed) are never read through the old class list. One conversion writes a folder at a
+time (a lock). `--verify` re-reads every shard and checks each sample's key, image bytes and targets against the
+source.
 """
 import argparse
 import hashlib
@@ -21,6 +24,7 @@ import time
 
 import numpy as np
 
+from ..utils.run_folder import RunFolderError, RunLock
 from .label_set import LabelSet
 from .label_sets import reader_options
 from .readers import LabelFileError, read_label_set
@@ -79,23 +83,31 @@ def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progres
         stamp = f'{start}:{len(rows)}:{classes}:{_shard_source_digest(labels, rows)}'
         names.append(name)
         lengths.append(len(rows))
-        if os.path.isfile(os.path.join(out, name)):
-            if done.get(name) == stamp:
+        target = os.path.join(out, name)
+        if os.path.isfile(target):
+            if done.get(name) == f'{stamp}:{os.path.getsize(target)}':
                 continue
             if name in done:
-                log(f'{split}: rewriting {name}: its images or labels changed since it was written')
-        tmp = os.path.join(out, name + '.tmp')
-        with tarfile.open(tmp, 'w') as tar:
-            for i in rows:
-                key = f'{split}-{i:09d}'
-                path = os.path.join(labels.root, labels.paths[i])
-                ext = os.path.splitext(path)[1].lower().lstrip('.') or 'jpg'
-                ext = 'jpg' if ext == 'jpeg' else ext
-                with open(path, 'rb') as f:
-                    _add(tar, f'{key}.{ext}', f.read())
-                _add(tar, f'{key}.json', json.dumps(sample_meta(labels, i)).encode())
-        os.replace(tmp, os.path.join(out, name))
-        done[name] = stamp
+                log(f'{split}: rewriting {name}: its images or labels changed since it was written, or the shard did')
+        tmp = target + '.tmp'
+        try:
+            with tarfile.open(tmp, 'w') as tar:
+                for i in rows:
+                    key = f'{split}-{i:09d}'
+                    path = os.path.join(labels.root, labels.paths[i])
+                    ext = os.path.splitext(path)[1].lower().lstrip('.') or 'jpg'
+                    ext = 'jpg' if ext == 'jpeg' else ext
+                    with open(path, 'rb') as f:
+                        _add(tar, f'{key}.{ext}', f.read())
+                    _add(tar, f'{key}.json', json.dumps(sample_meta(labels, i)).encode())
+            os.replace(tmp, target)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            if getattr(e, 'filename', None) not in (None, tmp):
+                raise  # it names its file (a source image)
+            raise OSError(e.errno, f'writing {target}: {e.strerror or e}') from e
+        done[name] = f'{stamp}:{os.path.getsize(target)}'
         _atomic_json(os.path.join(out, PROGRESS_FILE), progress)
         log(f'{split}: shard {shard + 1}/{-(-n // shard_size)} ({start + len(rows)}/{n} samples)')
     return names, lengths
@@ -127,8 +139,34 @@ def convert(root, out, splits, shard_size=1000, label_format='auto', options=Non
     from .readers import LabelOptions
     options = options or LabelOptions()
     os.makedirs(out, exist_ok=True)
-    progress_path = os.path.join(out, PROGRESS_FILE)
-    progress = json.load(open(progress_path)) if os.path.isfile(progress_path) else {}
+    lock = RunLock(out, 'timm_ml.data.to_shards', 'two conversions must not write one shard folder (wait for it to '
+                                                  'end, or give this one another --out)')
+    try:
+        return _convert(root, out, splits, shard_size, label_format, options, verify, log)
+    finally:
+        lock.release()
+
+
+def _read_progress(path, log):
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            progress = json.load(f)
+        if isinstance(progress, dict):
+            return progress
+    except ValueError:
+        pass
+    log(f'{path}: unreadable; every shard is written again')
+    return {}
+
+
+def _convert(root, out, splits, shard_size, label_format, options, verify, log):
+    if shard_size < 1:
+        raise LabelFileError(f'--shard-size must be at least 1, got {shard_size}')
+    progress = _read_progress(os.path.join(out, PROGRESS_FILE), log)
+    if os.path.exists(os.path.join(out, INFO_FILE)):
+        os.remove(os.path.join(out, INFO_FILE))  # until this conversion ends, the shards are not a dataset
     info = dict(format='timm_ml-wds-1', source=os.path.abspath(root), splits={})
     first = None
     for split in splits:
@@ -168,7 +206,7 @@ def main():
     start = time.time()
     try:
         info = convert(args.data, args.out, args.splits, args.shard_size, label_format, options, args.verify)
-    except (LabelFileError, OSError) as e:
+    except (LabelFileError, RunFolderError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
     counts = {s: v['num_samples'] for s, v in info['splits'].items()}

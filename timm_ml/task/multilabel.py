@@ -147,7 +147,22 @@ _LAYOUT_FLAGS = dict(batch_size='-b', grad_accum_steps='--grad-accum-steps', see
                      train_samples='training samples', sampler='--sampler', sampler_power='--sampler-power',
                      sampler_cap='--sampler-cap')
 _MEANING_FLAGS = dict(threshold='--threshold', val_split='--val-split (the evaluated labels)',
-                      eval_metric='--eval-metric')
+                      eval_metric='--eval-metric', loss='--loss (train_loss / eval_loss)',
+                      loss_settings='the loss options (train_loss / eval_loss)')
+
+
+def loss_settings(args) -> Dict[str, Any]:
+    """The loss options a run was given: another --loss-reduction or gamma writes train_loss / eval_loss on another
+    scale."""
+    from timm_ml.loss import loss_kwargs
+    return {k: v for k, v in sorted(loss_kwargs(args).items()) if v is not None}
+
+
+def _changed(flag, a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        return f'{flag}: ' + ', '.join(f'{k} {a.get(k, "default")} -> {b.get(k, "default")}' for k in keys)
+    return f'{flag} {a} -> {b}'
 
 
 def evaluated_split_name(labels) -> Optional[str]:
@@ -169,7 +184,7 @@ def check_summary_meaning(saved: Optional[Dict[str, Any]], current: Dict[str, An
     changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
     if not changed:
         return None
-    said = ', '.join(f'{_MEANING_FLAGS.get(k, k)} {a} -> {b}' for k, (a, b) in changed.items())
+    said = ', '.join(_changed(_MEANING_FLAGS.get(k, k), a, b) for k, (a, b) in changed.items())
     return (f'{summary}: its rows were evaluated with other settings than this run ({said}); new rows would mean '
             'something else under the same columns. Resume with the original settings, or continue in a new folder '
             '(--experiment <new name>).')

@@ -30,9 +30,13 @@ class RunLock:
 
     Args:
         folder: The run folder.
+        tool: The writer named in the lock file.
+        advice: What the refusal tells the second writer to do.
     """
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, tool: str = 'train.py',
+                 advice: str = 'two runs must not write one run folder (wait for it to end, or give this run another '
+                               '--experiment)'):
         self.path = os.path.join(folder, LOCK_FILE)
         self.file = open(self.path, 'a+')
         try:
@@ -41,11 +45,10 @@ class RunLock:
             self.file.seek(0)
             holder = self.file.read().strip() or 'another process'
             self.file.close()
-            raise RunFolderError(f'{folder} is being written by {holder}: two runs must not write one run folder '
-                                 '(wait for it to end, or give this run another --experiment)') from None
+            raise RunFolderError(f'{folder} is being written by {holder}: {advice}') from None
         self.file.seek(0)
         self.file.truncate()
-        self.file.write(f'train.py pid {os.getpid()} on {socket.gethostname()}\n')
+        self.file.write(f'{tool} pid {os.getpid()} on {socket.gethostname()}\n')
         self.file.flush()
 
     def release(self):

@@ -30,7 +30,14 @@ def read_csv_rows(path: str):
                     header = [h.strip() for h in next(reader)]
                 except StopIteration:
                     raise LabelFileError(f'{path}: empty file')
-                rows = list(reader)
+                rows, line = [], reader.line_num
+                for cells in reader:
+                    if reader.line_num > line + 1 and any('\n' in c or '\r' in c for c in cells):
+                        raise LabelFileError(
+                            f'{path}: line {line + 1}: a quoted field runs over lines {line + 1}-{reader.line_num} '
+                            '(an unbalanced " quote would swallow every row after it); close or remove the quote')
+                    rows.append(cells)
+                    line = reader.line_num
         except UnicodeDecodeError as e:
             raise LabelFileError(f'{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
         except csv.Error as e:
