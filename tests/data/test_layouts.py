@@ -365,6 +365,17 @@ def test_a_child_seen_under_two_parents_is_an_error_naming_both(tmp_path):
         read(str(tmp_path), 'train', tree_columns=['masterCategory', 'subCategory'])
 
 
+def test_val_images_that_are_also_training_images_are_counted(tmp_path):
+    """A VOC root without train.txt trains on trainval, which holds every val image: model_best was chosen on
+    training images without a word (adversarial pass)."""
+    from timm_ml.data.label_sets import shared_images
+    voc = make_voc2012(str(tmp_path))
+    assert shared_images(read(voc, 'train'), read(voc, 'val')) == 0
+    os.remove(os.path.join(voc, 'ImageSets', 'Main', 'train.txt'))
+    train, val = read(voc, 'train'), read(voc, 'val')
+    assert train.split == 'trainval' and shared_images(train, val) == len(val) == 12
+
+
 def test_an_unbalanced_quote_in_a_label_csv_is_an_error_naming_its_line(tmp_path):
     """A productDisplayName opening a quote swallowed every later row into one field (60 products read as 10), logged
     only as 'rows joined back' (adversarial pass)."""

@@ -163,6 +163,24 @@ def test_an_initial_checkpoint_with_another_head_loads_its_backbone(tmp_path, so
     assert all(torch.equal(v, head[k]) for k, v in head_state(model).items())
 
 
+def test_another_heads_checkpoint_never_loads_its_classifier_even_for_other_classes(tmp_path):
+    """An attribute run (softmax per group) into a linear head loaded its softmax-trained classifier rows; an
+    ML-Decoder target on other classes was refused for a remap it never needed (adversarial pass)."""
+    from timm_ml.models import load_initial_checkpoint, timm_model_of
+    from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY
+    torch.manual_seed(0)
+    schema = LabelSchema.from_config(dict(classes=[f'c{i}' for i in range(7)], group_sizes=[3, 4]))
+    source = create_ml_model('test_resnet', schema, 'attributes')
+    torch.save({'state_dict': source.state_dict(), ML_CONFIG_KEY: source.ml_config}, tmp_path / 'ck.pth.tar')
+    for head, classes in (('linear', [f'c{i}' for i in range(7)]), ('mldecoder', ['x', 'y', 'c1'])):
+        model = create_ml_model('test_resnet', LabelSchema(classes), ml_head=head)
+        before = head_state(model)
+        assert load_initial_checkpoint(model, str(tmp_path / 'ck.pth.tar')) > 10
+        assert all(torch.equal(v, before[k]) for k, v in head_state(model).items()), head
+        theirs, mine = timm_model_of(source).state_dict(), timm_model_of(model).state_dict()
+        assert torch.equal(mine['conv1.0.weight'], theirs['conv1.0.weight'])
+
+
 def head_state(model):
     from timm_ml.models.factory import MultiLabelModel
     if isinstance(model, MultiLabelModel):

@@ -1,6 +1,7 @@
 """ The label sets of train.py / validate.py / infer.py from their command lines (the adapter between argparse and
 `read_label_set`), and what a checkpoint records about the data so later runs read it the same way."""
 import logging
+import os
 from typing import Any, Dict, Optional, Tuple
 
 from timm_ml.schema import LabelSchema
@@ -125,7 +126,20 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
         for name, labels in (('train', train), ('val', val)):
             if labels is not None:
                 _logger.info(f'{name} ({labels.split}): {labels.describe()}')
+        shared = shared_images(train, val)
+        if shared:
+            _logger.warning(f'{shared} of {len(val)} val images ({val.source}) are also training images '
+                            f'({train.source}): val metrics, thresholds and model_best would be measured on '
+                            'training images. Give a --val-split disjoint from the training split.')
     return train, val
+
+
+def shared_images(train, val) -> int:
+    """How many images of val are also in train (0 for streamed splits: their paths are not in memory)."""
+    if val is None or getattr(train, 'streamed', False) or getattr(val, 'streamed', False):
+        return 0
+    val_files = {os.path.normpath(os.path.join(val.root, p)) for p in val.paths}
+    return len({f for f in (os.path.normpath(os.path.join(train.root, p)) for p in train.paths) if f in val_files})
 
 
 def data_record(args, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any]:

@@ -90,18 +90,25 @@ def _head_rows_by_name(model, state, saved_classes, classes, path):
 
 def load_initial_checkpoint(model, path: str, min_share: float = 0.9) -> int:
     """ --initial-checkpoint: a timm_ml checkpoint loads into the whole model (head rows matched by class name), or
-    only its backbone when it has another --ml-head; a plain timm / torchvision state dict into the timm model; tensors whose name or shape does not fit (e.g. the
-    ImageNet classifier) keep their initialisation. Returns the number of tensors loaded; none fitting is an error."""
+    only its backbone (never its classifier) when it has another --ml-head; a plain timm / torchvision state dict into
+    the timm model; tensors whose name or shape does not fit (e.g. the ImageNet classifier) keep their initialisation. Returns the number of tensors loaded; none fitting is an error."""
     checkpoint = load_checkpoint_file(path)
     config = read_ml_config(checkpoint)
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else checkpoint
     state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if config is not None:
-        if config['ml_head'] == model.ml_config['ml_head']:
+        same_head = config['ml_head'] == model.ml_config['ml_head']
+        if same_head:
             state = _state_dict_for(model, state, dict(config, ml_head=model.ml_config['ml_head']))
-        elif any(k.startswith('backbone.model.') for k in state):  # another head: its backbone, as timm's keys
-            state = {k[len('backbone.model.'):]: v for k, v in state.items() if k.startswith('backbone.model.')}
-        if config['classes'] != model.ml_config['classes']:
+        else:  # another head: its backbone, as timm's keys, without timm's classifier (trained under the other
+            # head's scoring, e.g. a softmax per group)
+            if any(k.startswith('backbone.model.') for k in state):
+                state = {k[len('backbone.model.'):]: v for k, v in state.items() if k.startswith('backbone.model.')}
+            classifiers = _classifier_names(timm_model_of(model))
+            state = {k: v for k, v in state.items() if not any(k.startswith(c + '.') for c in classifiers)}
+            _logger.info(f'--initial-checkpoint {path}: trained with --ml-head {config["ml_head"]}: its backbone is '
+                         f'loaded, the {model.ml_config["ml_head"]} head keeps its initialisation')
+        if config['classes'] != model.ml_config['classes'] and same_head:
             remapped = _head_rows_by_name(model, state, config['classes'], model.ml_config['classes'], path)
             _logger.warning(f'--initial-checkpoint {path}: classes differ from the data\'s '
                             f'({class_difference(config["classes"], model.ml_config["classes"])}); head rows '
@@ -134,6 +141,10 @@ def _backbone_keys(model: nn.Module, own) -> list:
         tensors = dict(model.named_parameters())
         tensors.update(model.named_buffers())
         return [k for k in own if k not in tensors or id(tensors[k]) not in head]
-    classifiers = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier') or ()
-    classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
+    classifiers = _classifier_names(model)
     return [k for k in own if not any(k.startswith(c + '.') for c in classifiers)]
+
+
+def _classifier_names(model: nn.Module) -> tuple:
+    classifiers = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier') or ()
+    return (classifiers,) if isinstance(classifiers, str) else tuple(classifiers)
