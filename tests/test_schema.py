@@ -100,3 +100,15 @@ def test_thresholds_never_decide_an_exclusive_group():
     acc = np.mean([(logits[:, :3].argmax(1) == target[:, :3].argmax(1)).float().mean().item(),
                    (logits[:, 3:].argmax(1) == target[:, 3:].argmax(1)).float().mean().item()])
     assert plain['OP'] == pytest.approx(100 * acc) and plain['attr_mean_acc'] == pytest.approx(100 * acc)
+
+
+def test_two_trees_whose_child_groups_share_a_name_keep_both_levels():
+    """Levels were keyed by group name: a second tree's 'kind' level replaced the first's, whose columns then fell in
+    no level (adversarial pass)."""
+    schema = LabelSchema(['rect', 'tri', 'red', 'blue', 'square', 'oblong', 'crimson', 'scarlet'],
+                         [LabelGroup('shape', ['rect', 'tri'], 0), LabelGroup('color', ['red', 'blue'], 2),
+                          LabelGroup('kind', ['square', 'oblong'], 4, parent='rect'),
+                          LabelGroup('kind', ['crimson', 'scarlet'], 6, parent='red')])
+    levels = schema.levels()
+    assert sorted(c for columns in levels.values() for c in columns) == list(range(8))
+    assert levels['shape/kind'] == [4, 5] and levels['color/kind'] == [6, 7]

@@ -150,19 +150,21 @@ class LabelSchema:
 
     def levels(self) -> Dict[str, List[int]]:
         """Tree levels: {level name: columns at that depth of one tree}, for trees of more than one level. A level is
-        named after its groups when they share a name (e.g. 'subCategory'), else '<root>@<depth>'."""
+        named after its groups when they share a name (e.g. 'subCategory'), else '<root>@<depth>'; a name two trees'
+        levels share becomes '<root>/<name>' for both."""
         trees: Dict[str, Dict[int, List[LabelGroup]]] = {}
         for g in self.groups:
             trees.setdefault(self.root_of(g).key, {}).setdefault(self.depth(g), []).append(g)
-        out = {}
+        found = []
         for root, by_depth in trees.items():
             if len(by_depth) < 2:
                 continue
             for depth, groups in sorted(by_depth.items()):
                 names = {g.name for g in groups}
                 name = names.pop() if len(names) == 1 else f'{root}@{depth}'
-                out[name] = [c for g in groups for c in range(g.start, g.end)]
-        return out
+                found.append((root, name, [c for g in groups for c in range(g.start, g.end)]))
+        taken = [name for _, name, _ in found]
+        return {(f'{root}/{name}' if taken.count(name) > 1 else name): columns for root, name, columns in found}
 
     # serialisation (checkpoints, export metadata)
     def to_dict(self) -> dict:

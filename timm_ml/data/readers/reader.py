@@ -112,7 +112,7 @@ class RowPolicy:
     def bad(self, row, what: str):
         msg = f'{self.source}: row {row}: {what}'
         if self.on_bad == 'error':
-            raise LabelFileError(msg)
+            raise LabelFileError(f'{msg} (--bad-images skip skips such rows and counts them)')
         self.skipped.append(msg)
 
     def finish(self):
