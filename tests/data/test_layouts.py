@@ -376,6 +376,14 @@ def test_val_images_that_are_also_training_images_are_counted(tmp_path):
     assert train.split == 'trainval' and shared_images(train, val) == len(val) == 12
 
 
+def test_the_folder_a_tarball_unpacks_to_names_the_root_inside_it(tmp_path):
+    """VOCdevkit/ (what the VOC tarball unpacks to) gave a long 'no label files there at all' line (adversarial pass)."""
+    make_voc2012(str(tmp_path))
+    with pytest.raises(LabelFileError, match=r"but folders inside it hold label files: VOC2012 \(give one of them as "
+                                             r"the data root, e\.g\. .*VOCdevkit/VOC2012\)"):
+        read(str(tmp_path / 'VOCdevkit'), 'train')
+
+
 def test_an_unbalanced_quote_in_a_label_csv_is_an_error_naming_its_line(tmp_path):
     """A productDisplayName opening a quote swallowed every later row into one field (60 products read as 10), logged
     only as 'rows joined back' (adversarial pass)."""

@@ -138,6 +138,12 @@ def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: st
     files = _label_files(root)
     looked = '; '.join(f'{r.name}: {r.layout}' for r in _READERS.values())
     if not files:
+        inside = sorted(os.path.relpath(d, root) for d in glob.glob(os.path.join(root, '*')) + glob.glob(
+            os.path.join(root, '*', '*')) if os.path.isdir(d) and _label_files(d))[:3]
+        if inside:  # e.g. the VOCdevkit/ folder the VOC tarball unpacks to, with VOC2012/ inside
+            return LabelFileError(f'No labels for split {split!r} in {root!r}, but folders inside it hold label files: '
+                                  + ', '.join(inside) + f' (give one of them as the data root, e.g. '
+                                  f'{os.path.join(root, inside[0])})')
         return LabelFileError(f'No labels for split {split!r} in {root!r}: no label files there at all (looked for '
                               f'{looked})')
     listing = '\n'.join(f'  {os.path.relpath(p, root)}: {_how_to_read(p, options, split_flag)}' for p in files)
