@@ -78,15 +78,18 @@ def test_voc_image_is_the_id_not_the_xml_filename_and_ids_are_unique(tmp_path):
         read(str(tmp_path), 'train')
 
 
-def test_voc_image_saved_under_another_extension_is_found_by_its_id(tmp_path):
+def test_voc_image_saved_under_another_extension_is_found_by_its_id(tmp_path, caplog):
     make_voc(str(tmp_path), {'a': [('cat', 0)], 'b': [('dog', 0)]})
     jpeg = tmp_path / 'JPEGImages'
     Image.open(jpeg / 'b.jpg').save(jpeg / 'b.png')  # a VOC-style set saved as PNG, the XML still says b.jpg
     os.remove(jpeg / 'b.jpg')
     with open(tmp_path / 'Annotations' / 'a.xml', 'w') as f:  # and a copied XML naming b's PNG must not move a
         f.write(VOC_XML.format(id='b', objects=VOC_OBJ.format(name='cat', difficult=0)).replace('b.jpg', 'b.png'))
-    ls = read(str(tmp_path), 'train')
+    with caplog.at_level(logging.WARNING):
+        ls = read(str(tmp_path), 'train')
     assert ls.paths == ['JPEGImages/a.jpg', 'JPEGImages/b.png'] and dense(ls) == [[1, 0], [0, 1]]
+    # the copied XML is read by its id, and said (its labels may be another image's)
+    assert '1 annotation files name another image in <filename>' in caplog.text and 'a.xml names b.png' in caplog.text
 
 
 def test_coco_annotation_of_no_image_is_named(tmp_path):

@@ -4,6 +4,7 @@
 A class is positive for an image when it has an object there that is not `difficult`; a class whose only objects in
 the image are difficult is unknown (-1), as in VOC's own evaluation; every other class is negative.
 """
+import logging
 import os
 import xml.etree.ElementTree as ET
 
@@ -12,6 +13,8 @@ from timm_ml.schema import LabelSchema
 from ..label_set import LabelSet
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, open_text
+
+_logger = logging.getLogger(__name__)
 
 
 def voc_split_file(root: str, split: str) -> str:
@@ -60,7 +63,7 @@ def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> Labe
     with open_text(split_file) as f:
         ids = [(row, line.split()[0]) for row, line in enumerate(f, start=1) if line.strip()]  # file line numbers
     policy = RowPolicy(split_file, on_bad)
-    images, seen = [], {}
+    images, seen, other_names = [], {}, []
     for row, image_id in ids:
         if image_id in seen:
             policy.bad(row, f'duplicate image id {image_id!r} (first at row {seen[image_id]})')
@@ -72,8 +75,14 @@ def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> Labe
         except (OSError, ET.ParseError) as e:
             policy.bad(row, f'{xml_path}: {type(e).__name__}: {e}')
             continue
+        if filename and os.path.splitext(os.path.basename(filename))[0] != image_id:
+            other_names.append(f'{image_id}.xml names {filename}')
         images.append((_image_path(root, image_id, filename), objects, row))
     policy.finish()
+    if other_names:  # read by id, as the devkit does; a copied, never edited XML would carry another image's labels
+        _logger.warning(f'{split_file}: {len(other_names)} annotation files name another image in <filename> (read '
+                        f'by their id, as VOC\'s devkit does; check they were not copied unedited), first: '
+                        f'{other_names[0]}')
     if classes is None:
         classes = sorted({name for _, objects, _ in images for name, _ in objects})
     index = {c: i for i, c in enumerate(classes)}
