@@ -356,6 +356,9 @@ def test_styles_root_is_read_directly_and_split_by_seed(tmp_path):
                 attribute_columns=['gender'])
     assert tree.schema.kind == 'hierarchical'
     assert [g.key for g in tree.schema.groups][:3] == ['gender', 'masterCategory', 'subCategory[masterCategory=Apparel]']
+    # the tree alone reads the tree instead of the default attributes (gender and baseColour were added as roots)
+    alone = read(str(tmp_path), 'train', tree_columns=['masterCategory', 'subCategory', 'articleType'])
+    assert {g.name for g in alone.schema.groups} == {'masterCategory', 'subCategory', 'articleType'}
 
 
 def test_a_child_seen_under_two_parents_is_an_error_naming_both(tmp_path):

@@ -226,7 +226,7 @@ def selected_columns(source, header, path_col, options: LabelOptions, default_at
     """(attribute columns, tree columns, tags column) of a CSV under the options."""
     tree = [_column(source, header, c, '--tree-columns') for c in options.tree_columns or ()]
     tags = _column(source, header, options.labels_column, '--labels-column') if options.labels_column else None
-    names = options.attribute_columns or default_attributes
+    names = options.attribute_columns or (None if tree else default_attributes)  # a tree given is read instead
     if names:
         attrs = [_column(source, header, c, '--attribute-columns') for c in names]
         attrs = [c for c in attrs if c not in tree]
