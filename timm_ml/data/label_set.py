@@ -69,8 +69,10 @@ class LabelSet:
         return line
 
 
-def class_difference(saved: Sequence[str], current: Sequence[str]) -> str:
-    """'' when both class lists are equal, else a short description of how they differ."""
+def class_difference(saved: Sequence[str], current: Sequence[str], saved_name: str = 'checkpoint',
+                     current_name: str = 'data') -> str:
+    """'' when both class lists are equal, else a short description of how they differ (`saved_name`: what the first
+    list is, e.g. the checkpoint or the train split)."""
     saved, current = list(saved), list(current)
     if saved == current:
         return ''
@@ -79,10 +81,10 @@ def class_difference(saved: Sequence[str], current: Sequence[str]) -> str:
         if len(saved) != len(current):
             return f'{len(saved)} vs {len(current)} entries with repeated names'
         first = next(i for i, c in enumerate(current) if saved[i] != c)
-        return (f'same {len(current)} classes in another order (from position {first}: checkpoint '
-                f'{saved[first:first + 3]}, data {current[first:first + 3]})')
-    return (f'{len(missing)} classes of the data are not in the checkpoint (e.g. {missing[:5]}), '
-            f'{len(extra)} checkpoint classes are not in the data (e.g. {extra[:5]})')
+        return (f'same {len(current)} classes in another order (from position {first}: {saved_name} '
+                f'{saved[first:first + 3]}, {current_name} {current[first:first + 3]})')
+    return (f'{len(missing)} classes of the {current_name} are not in the {saved_name} (e.g. {missing[:5]}), '
+            f'{len(extra)} {saved_name} classes are not in the {current_name} (e.g. {extra[:5]})')
 
 
 def check_per_class(values, classes: Sequence[str], what: str, source: Optional[str] = None):

@@ -68,7 +68,8 @@ def read_split(dataset: str, root: Optional[str], split: str, label_format: str,
         from .streams import read_stream_split
         labels = read_stream_split(root or name, split)
         if options.classes is not None and labels.classes != list(options.classes):
-            raise LabelFileError(f'{labels.source}: {class_difference(options.classes, labels.classes)}')
+            raise LabelFileError(
+                f'{labels.source}: {class_difference(options.classes, labels.classes, "training", "shards")}')
         return labels
     if prefix in ('hfds', 'hfids'):
         from .readers.reader_hfds import read_hf_split
@@ -94,8 +95,9 @@ def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelS
         val = read_split(dataset, root, args.val_split, label_format, options.with_classes(train.schema), args,
                          split_flag='--val-split')
         if val.classes != train.classes:
+            difference = class_difference(train.classes, val.classes, 'train split', 'val split')
             raise LabelFileError(f'{val.source} ({val.format}) does not hold the classes of {train.source} '
-                                 f'({train.format}): {class_difference(train.classes, val.classes)}')
+                                 f'({train.format}): {difference}')
     if getattr(train, 'streamed', False):
         for flag, given in (('--simulate-partial', args.simulate_partial), ('--sampler balanced',
                                                                          getattr(args, 'sampler', '') == 'balanced'),

@@ -123,11 +123,13 @@ class DatumaroReader(LabelReader):
         if options.schema is not None:
             if options.schema.classes != schema.classes or options.schema != schema:
                 from ..label_set import class_difference
+                difference = class_difference(options.schema.classes, schema.classes, 'training', 'this file')
                 raise LabelFileError(f'{source}: its labels differ from the training ones: '
-                                     f'{class_difference(options.schema.classes, schema.classes) or "other groups"}')
+                                     f'{difference or "other groups"}')
         elif options.classes is not None and options.classes != schema.classes:
             from ..label_set import class_difference
-            raise LabelFileError(f'{source}: {class_difference(options.classes, schema.classes)}')
+            raise LabelFileError(
+                f'{source}: {class_difference(options.classes, schema.classes, "training", "this file")}')
         index = {c: i for i, c in enumerate(schema.classes)}
         group_of = {c: schema.group_of_column(i) for c, i in index.items()}
         policy = RowPolicy(source, options.on_bad)
