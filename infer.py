@@ -18,14 +18,16 @@ import os
 import torch
 from timm import utils
 
-from timm_ml.data import ImageListDataset, create_ml_loader, eval_loader_kwargs, read_label_set
-from timm_ml.data.label_sets import label_options, reader_options, saved_for_root
+from timm_ml.builder import build_ml_run
+from timm_ml.cli import run_cli
+from timm_ml.config import CheckpointConfig, LabelsConfig
+from timm_ml.data import ImageListDataset, create_ml_loader, eval_loader_kwargs, read_label_set, reader_options, \
+    saved_for_root
 from timm_ml.data.readers.csv_rows import read_csv_rows
 from timm_ml.data.readers.reader import LABEL_EXTENSIONS
 from timm_ml.deploy.predictions import group_names, thresholds_for, write_predictions_csv, write_predictions_json
 from timm_ml.eval_loop import run_prediction
-from timm_ml.models import load_model_from_checkpoint, scoring_schema
-from timm_ml.utils import check_outputs_are_not_inputs, check_replaceable, run_cli
+from timm_ml.utils import check_outputs_are_not_inputs, check_replaceable
 from timm_ml.utils.amp import resolve_amp
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -95,7 +97,7 @@ def list_inputs(path: str, config=None):
                 first = [header[0]] if header[0].lower().endswith(IMAGE_EXTENSIONS) else []
                 return os.path.dirname(path), first + [r[0].strip() for r in rows if r and r[0].strip()], path
         saved = saved_for_root(dict((config or {}).get('data') or {}), os.path.dirname(os.path.abspath(path)))
-        label_format, options = reader_options(label_options(argparse.Namespace(), saved))
+        label_format, options = reader_options(LabelsConfig().with_saved(saved).options())
         labels = read_label_set(os.path.dirname(path), path, label_format, options, log=False)
         return labels.root, labels.paths, path
     if not os.path.isfile(path):
@@ -142,17 +144,16 @@ def check_args(args):
         parser.error(f'input {args.input!r} does not exist (an image, a folder of images, a label file or a list)')
 
 
-def predict(model, config, root, paths, args, device):
+def predict(model, run, root, paths, args, device):
     """(N, C) scores (NaN rows for unreadable images) and {index: error} through the shared loader and loop."""
-    dc = config['data_config']
+    dc = run.config['data_config']
     dataset = ImageListDataset(root, paths, bad_images=args.bad_images,
                                img_mode='RGB' if dc['input_size'][0] == 3 else 'L')
     prefetcher = not args.no_prefetcher
     loader = create_ml_loader(dataset, **eval_loader_kwargs(dc, args.batch_size, args.workers, False, device,
                                                             False, prefetcher))
     amp_autocast, _, _ = resolve_amp(args.amp, 'float16', device)
-    scores, bad = run_prediction(model, loader, scoring_schema(config), device, amp_autocast, args.channels_last,
-                                 prefetcher)
+    scores, bad = run_prediction(model, loader, run.scoring, device, amp_autocast, args.channels_last, prefetcher)
     return scores, {i: dataset.error(i) or 'unreadable' for i in bad}
 
 
@@ -161,7 +162,10 @@ def main():
     args = parser.parse_args()
     check_args(args)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    model, config, checkpoint = load_model_from_checkpoint(args.checkpoint, use_ema=not args.no_ema)
+    run = build_ml_run(CheckpointConfig(args.checkpoint, labels=LabelsConfig(root=args.data, val_split=args.split),
+                                        use_ema=not args.no_ema), log=False)
+    model = run.load_checkpoint(run.create_model())
+    config, checkpoint, schema = run.config, run.checkpoint, run.scoring
     if args.export == 'hf':
         from timm_ml.deploy.hf_folder import export_hf
         train_args = vars(checkpoint['args']) if isinstance(checkpoint.get('args'), argparse.Namespace) else None
@@ -176,7 +180,7 @@ def main():
             print(f'wrote {xml} (from {onnx_path})')
             if args.int8:
                 from timm_ml.deploy.int8 import export_int8
-                export_int8(xml, base + '_int8.xml', config, args)
+                export_int8(xml, base + '_int8.xml', run, args.calibration_size, args.benchmark_seconds)
         else:
             print(f'wrote {onnx_path}')
         return
@@ -187,12 +191,11 @@ def main():
     check_outputs_are_not_inputs([args.output], [listing], '--output')
     check_output_is_not_an_image(args.output, root, paths)
     check_replaceable([args.output], '--output', ('predictions',))  # only an earlier predictions file is replaced
-    unknown = sorted(set(args.column_names) - set(group_names(scoring_schema(config))))
+    unknown = sorted(set(args.column_names) - set(group_names(schema)))
     if unknown:
         parser.error(f'--column-names {unknown}: not groups of this model (its groups: '
-                     f'{group_names(scoring_schema(config)) or "none, it has no exclusive groups"})')
-    scores, errors = predict(model, config, root, paths, args, device)
-    schema = scoring_schema(config)
+                     f'{group_names(schema) or "none, it has no exclusive groups"})')
+    scores, errors = predict(model, run, root, paths, args, device)
     if args.threshold is None and config.get('thresholds') is not None:
         _logger.info('Using the per-class thresholds saved in the checkpoint.')
     thresholds = thresholds_for(schema, config.get('thresholds'), args.threshold)

@@ -1,25 +1,36 @@
 #!/usr/bin/env python3
-""" timm_ml multi-label training script
+""" ImageNet Training Script, multi-label (timm_ml)
 
-timm's train.py (huggingface/pytorch-image-models aa4b5850) for multi-label data: the dataset root as distributed
-(COCO, VOC, OpenImages, Datumaro, styles.csv, ...) or a folder of label files, multi-label heads (linear, attribute /
-hierarchical groups, ML-Decoder, cosine, ML-GCN, SSGRL), masked losses for unknown (-1) targets, exact masked mAP.
-Same flags, same output layout (output/train/<experiment>/ with args.yaml, summary.csv, last.pth.tar,
-model_best.pth.tar). Every change from timm's script is marked `# multi-label:`; the multi-label logic lives in timm_ml.
+timm's train.py (huggingface/pytorch-image-models aa4b5850) with multi-label hooks: `ml`, made by
+timm_ml.cli.train_script.prepare() once the labels are read, stands in for timm's factories (create_model,
+create_dataset, create_loader, the mixups, the losses and the task) and adds exact resume, signals, non-finite stops,
+early stopping and the run folder's records. docs/architecture.md lists every hook; the multi-label logic lives in
+timm_ml.
 
-    ./distributed_train.sh 2 data/fmnist_mosaic --model efficientnet_b2 -b 64 --opt adamp --amp
+This is intended to be a lean and easily modifiable ImageNet training script that reproduces ImageNet
+training results with some of the latest networks and training techniques. It favours canonical PyTorch
+and standard Python style over trying to be able to 'do it all.' That said, it offers quite a few speed
+and training result improvements over the usual PyTorch example scripts. Repurpose as you see fit.
+
+This script was started from an early version of the PyTorch ImageNet example
+(https://github.com/pytorch/examples/tree/master/imagenet)
+
+NVIDIA CUDA specific speedups adopted from NVIDIA Apex examples
+(https://github.com/NVIDIA/apex/tree/master/examples/imagenet)
+
+Hacked together by / Copyright 2020 Ross Wightman (https://github.com/rwightman)
 """
 import argparse
 import copy
 import importlib
 import json
 import logging
-import math
 import os
 import time
 from collections import OrderedDict
 from contextlib import suppress
 from datetime import datetime
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -27,39 +38,34 @@ import torchvision.utils
 import yaml
 
 from timm import utils
-from timm.data import resolve_data_config
-from timm.layers import convert_sync_batchnorm, set_fast_norm
+from timm.data import create_naflex_loader, resolve_data_config, AugMixDataset
+from timm.layers import convert_splitbn_model, convert_sync_batchnorm, set_fast_norm
 from timm.models import safe_model_name
 from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
-from timm.task import evaluation_sample_limit, load_task_ema_checkpoint, resume_task_checkpoint
+from timm.utils import NativeScaler
+from timm.task import (
+    LogitDistillationTask,
+    FeatureDistillationTask,
+    TokenDistillationTask,
+    resume_task_checkpoint,
+    load_task_ema_checkpoint,
+)
 
-# multi-label: everything multi-label comes from timm_ml
-from timm_ml.data import (BadImageError, PartialLabelMixup, create_label_sets, create_ml_dataset, create_ml_loader,
-                          create_train_sampler, eval_loader_kwargs, label_formats)
-from timm_ml.eval_loop import run_evaluation
-from timm_ml.loss import ML_LOSSES, PARTIAL_MODES, create_ml_losses
-from timm_ml.metrics import headline_metric
-from timm_ml.metrics.average_precision import NonFiniteScoresError
-from timm_ml.models import (ML_HEADS, create_ml_model, default_head, head_classifier, label_graph_kwargs,
-                            load_initial_checkpoint, ml_model_kwargs, resolve_loss_type, scoring_schema,
-                            timm_model_of)
-from timm_ml.optim import check_resumed_lr, ml_optimizer_kwargs, optimizer_settings, setup_gradient_centralization
-from timm_ml.task import MultiLabelTask, build_ml_config, evaluated_split_name, loss_settings
-from timm_ml.utils import Interrupted, StopRequest, fault_point, run_cli, save_recovery
-from timm_ml.utils.amp import resolve_amp
-from timm_ml.utils.checkpoint_io import check_training_checkpoint
-from timm_ml.utils.distributed import gather_loss_meters, process_group_timeout, stop_requested
-from timm_ml.utils.early_stop import EarlyStopping
-from timm_ml.utils.run_folder import open_run_folder, write_epoch_summary
-from timm_ml.utils.tracking import Trackers
-from timm_ml.utils.train_args import check_recipe_fits, check_train_args, resolve_eval_metric
+from timm_ml.cli import run_cli, train_script
+
 
 try:
     import wandb
     has_wandb = True
 except ImportError:
     has_wandb = False
+
+try:
+    from functorch.compile import memory_efficient_fusion
+    has_functorch = True
+except ImportError as e:
+    has_functorch = False
 
 has_compile = hasattr(torch, 'compile')
 
@@ -74,19 +80,17 @@ parser.add_argument('-c', '--config', default='', type=str, metavar='FILE',
                     help='YAML config file specifying default arguments')
 
 
-parser = argparse.ArgumentParser(description='timm_ml multi-label training')
+parser = argparse.ArgumentParser(description='PyTorch ImageNet Training')
 
 # Dataset parameters
 group = parser.add_argument_group('Dataset parameters')
 # Keep this argument outside the dataset group because it is positional.
 parser.add_argument('data', nargs='?', metavar='DIR', const=None,
-                    help='path to dataset: the root as distributed (COCO, VOC, OpenImages, Datumaro, styles.csv, ...) '
-                         'or a folder of <split>.{json,csv,tsv} label files')
+                    help='path to dataset (positional is *deprecated*, use --data-dir)')
 group.add_argument('--data-dir', metavar='DIR',
                     help='path to dataset (root dir)')
 group.add_argument('--dataset', metavar='NAME', default='',
-                    help='streamed dataset: wds/<shards> or hfds/<name or folder> / hfids/<name> (default: label files '
-                         'in the data folder)')
+                    help='dataset type + name ("<type>/<name>") (default: ImageFolder or ImageTar if empty)')
 group.add_argument('--train-split', metavar='NAME', default='train',
                    help='dataset train split (default: train)')
 group.add_argument('--val-split', metavar='NAME', default='validation',
@@ -98,7 +102,7 @@ group.add_argument('--val-num-samples', default=None, type=int,
 group.add_argument('--dataset-download', action='store_true', default=False,
                    help='Allow download of dataset for torch/ and tfds/ datasets that support it.')
 group.add_argument('--class-map', default='', type=str, metavar='FILENAME',
-                   help='path to class list file (one class per line) fixing the class order (default: "")')
+                   help='path to class to idx mapping file (default: "")')
 group.add_argument('--input-img-mode', default=None, type=str,
                    help='Dataset image conversion mode for input images.')
 group.add_argument('--input-key', default=None, type=str,
@@ -108,44 +112,6 @@ group.add_argument('--target-key', default=None, type=str,
 group.add_argument('--dataset-trust-remote-code', action='store_true', default=False,
                    help='Allow huggingface dataset import to execute code downloaded from the dataset\'s repo.')
 
-# Multi-label data parameters
-group = parser.add_argument_group('Multi-label data parameters')
-group.add_argument('--label-format', default=None, choices=label_formats(),
-                   help='label layout (default: auto, recognised from the files and logged)')
-group.add_argument('--label-delimiter', default=None, type=str,
-                   help='separator inside a label-list cell (default: read off the cells; ambiguity is an error)')
-group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
-                   help='more cell spellings meaning "not annotated", besides #N/A, empty and NaN')
-group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
-                   help='folder the image paths are relative to (default: beside the label file, or an images/ folder '
-                        'there)')
-group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
-group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
-group.add_argument('--attribute-columns', default=None, nargs='+', metavar='COLUMN',
-                   help='attribute CSV / styles.csv: the columns to read as attributes (default: all / '
-                        'gender articleType baseColour)')
-group.add_argument('--tree-columns', default=None, nargs='+', metavar='COLUMN',
-                   help='attribute CSV / styles.csv: columns forming a label tree, top level first (e.g. masterCategory '
-                        'subCategory articleType); with --labels-column a label-list column adds free tags')
-group.add_argument('--split-seed', type=int, default=None,
-                   help='seed of the split of a layout without split files (attributes.csv, styles.csv) (default: 0)')
-group.add_argument('--split-fractions', type=float, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'),
-                   help='shares of that split (default: 0.7 0.15 0.15)')
-group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
-                   help='unreadable images / malformed label rows: error (default) or counted, logged skip')
-group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),
-                   help='check every image of train and val before training: header (fast: missing, empty, non-image '
-                        'files) or full decode (truncated files too) (default: full with --bad-images skip, else none)')
-group.add_argument('--sampler', default='uniform', choices=('uniform', 'balanced'),
-                   help='training sampler: uniform (timm default) or balanced (oversample rare classes / values)')
-group.add_argument('--sampler-power', type=float, default=1.0,
-                   help='balanced sampler: image weight = (max class count / rarest class count) ** power')
-group.add_argument('--sampler-cap', type=float, default=10.0, help='balanced sampler: largest image weight')
-group.add_argument('--simulate-partial', default=None, type=str, metavar='SPEC',
-                   help='hide training annotations: rps:P (each with prob. P) or fpc:N (N pos + N neg per class)')
-group.add_argument('--resampled', action='store_true', default=False,
-                   help='streamed data: draw shards with replacement, --train-num-samples per epoch (as timm)')
-
 # Model parameters
 group = parser.add_argument_group('Model parameters')
 group.add_argument('--model', default='resnet50', type=str, metavar='MODEL',
@@ -153,7 +119,7 @@ group.add_argument('--model', default='resnet50', type=str, metavar='MODEL',
 group.add_argument('--pretrained', action='store_true', default=False,
                    help='Start with pretrained version of specified network (if avail)')
 group.add_argument('--pretrained-path', default=None, type=str,
-                   help='Load this local weights file as the backbone (classifier dropped, head re-initialised)')
+                   help='Load this checkpoint as if they were the pretrained weights (with adaptation).')
 group.add_argument('--initial-checkpoint', default='', type=str, metavar='PATH',
                    help='Load this checkpoint into model after initialization (default: none)')
 group.add_argument('--resume', default='', type=str, metavar='PATH',
@@ -161,7 +127,7 @@ group.add_argument('--resume', default='', type=str, metavar='PATH',
 group.add_argument('--no-resume-opt', action='store_true', default=False,
                    help='prevent resume of optimizer state when resuming model')
 group.add_argument('--num-classes', type=int, default=None, metavar='N',
-                   help='number of label classes (default: from the labels; checked against them when given)')
+                   help='number of label classes (Model default if None)')
 group.add_argument('--gp', default=None, type=str, metavar='POOL',
                    help='Global pool type, one of (fast, avg, max, avgmax, avgmaxc). Model default if None.')
 group.add_argument('--img-size', type=int, default=None, metavar='N',
@@ -207,42 +173,14 @@ scripting_group.add_argument('--torchscript', dest='torchscript', action='store_
 scripting_group.add_argument('--torchcompile', nargs='?', type=str, default=None, const='inductor',
                              help="Enable compilation w/ specified backend (default: inductor).")
 
-# Multi-label head parameters
-group = parser.add_argument_group('Multi-label head parameters')
-group.add_argument('--ml-head', default=None, choices=ML_HEADS,
-                   help='classification head: linear | attributes | hierarchical | mldecoder | cosine | gcn | ssgrl '
-                        '(default: attributes / hierarchical for labels with exclusive groups, else linear)')
-group.add_argument('--mld-groups', type=int, default=100, help='ML-Decoder query groups (default: 100)')
-group.add_argument('--mld-dim', type=int, default=768, help='ML-Decoder embedding size (default: 768)')
-group.add_argument('--mld-heads', type=int, default=8, help='ML-Decoder attention heads (default: 8)')
-group.add_argument('--mld-ff', type=int, default=2048, help='ML-Decoder feed-forward size (default: 2048)')
-group.add_argument('--mld-dropout', type=float, default=0.1, help='ML-Decoder dropout (default: 0.1)')
-group.add_argument('--label-embeddings', default=None, type=str, metavar='FILE',
-                   help='gcn / ssgrl: label embeddings, .npy (C, d) in class order or a GloVe-style text file '
-                        '(word v1 ... vd) matched by class name (default: learned embeddings)')
-group.add_argument('--label-embed-dim', type=int, default=300,
-                   help='gcn / ssgrl: width of learned label embeddings (default: 300; a file sets its own)')
-group.add_argument('--gcn-variant', default='paper', choices=('paper', 'otx'),
-                   help='gcn: paper (graph outputs are the classifiers, default) | otx (graph outputs gate channels)')
-group.add_argument('--gcn-hidden-dim', type=int, default=1024, help='gcn: first graph layer width (default: 1024)')
-group.add_argument('--gcn-tau', type=float, default=0.4, help='gcn: graph binarisation threshold (default: 0.4)')
-group.add_argument('--gcn-rho', type=float, default=0.25, help='gcn: neighbour re-weighting (default: 0.25)')
-group.add_argument('--ssgrl-steps', type=int, default=3, help='ssgrl: gated graph propagation steps (default: 3)')
-group.add_argument('--ssgrl-attention-dim', type=int, default=1024,
-                   help='ssgrl: semantic decoupling width (default: 1024)')
-group.add_argument('--ssgrl-graph-dim', type=int, default=None,
-                   help='ssgrl: graph node width (default: the backbone width, as in the paper)')
-group.add_argument('--cosine-scale', type=float, default=None,
-                   help='cosine head scale s (default: --aam-s)')
-
 # Device & distributed
 group = parser.add_argument_group('Device parameters')
-group.add_argument('--device', default=None, type=str,  # multi-label: None = cuda when available, else cpu
-                    help="Device (accelerator) to use (default: cuda if available, else cpu).")
+group.add_argument('--device', default='cuda', type=str,
+                    help="Device (accelerator) to use.")
 group.add_argument('--amp', action='store_true', default=False,
                    help='use AMP for mixed precision training')
 group.add_argument('--amp-dtype', default='float16', type=str,
-                   help='lower precision AMP dtype (default: float16; CPU autocast always uses bfloat16)')
+                   help='lower precision AMP dtype (default: float16)')
 group.add_argument('--model-dtype', default=None, type=str,
                    help='Model dtype override (non-AMP) (default: float32)')
 group.add_argument('--no-ddp-bb', action='store_true', default=False,
@@ -252,12 +190,6 @@ group.add_argument('--synchronize-step', action='store_true', default=False,
 group.add_argument("--local_rank", default=0, type=int)
 group.add_argument('--device-modules', default=None, type=str, nargs='+',
                     help="Python imports for device backend modules.")
-group.add_argument('--amp-impl', default='native', type=str,
-                   help='AMP impl to use, "native" only (default: native)')
-group.add_argument('--no-cudnn-benchmark', action='store_true', default=False,
-                   help='do not set torch.backends.cudnn.benchmark (its autotuning costs seconds at start)')
-group.add_argument('--dist-timeout', default=None, type=float, metavar='MINUTES',
-                   help="process-group timeout: a rank waiting longer fails (default: torch's 30 minutes)")
 
 # Optimizer parameters
 group = parser.add_argument_group('Optimizer parameters')
@@ -282,12 +214,6 @@ group.add_argument('--layer-decay-min-scale', type=float, default=0,
 group.add_argument('--layer-decay-no-opt-scale', type=float, default=None,
                    help='layer-wise lr decay no optimization scale (default: None)')
 group.add_argument('--opt-kwargs', nargs='*', default={}, action=utils.ParseKwargs)
-group.add_argument('--head-lr-scale', type=float, default=None,
-                   help='learning rate of the multi-label head relative to --lr (default: the head recipe, 1)')
-group.add_argument('--gc', action='store_true', default=False,
-                   help='gradient centralization before each optimizer step (weights with ndim > 1)')
-group.add_argument('--gc-conv-only', action='store_true', default=False,
-                   help='gradient centralization on conv kernels only (ndim > 3); implies --gc')
 
 # Learning rate schedule parameters
 group = parser.add_argument_group('Learning rate schedule parameters')
@@ -341,10 +267,6 @@ group.add_argument('--patience-epochs', type=int, default=10, metavar='N',
                    help='patience epochs for Plateau LR scheduler (default: 10)')
 group.add_argument('--decay-rate', '--dr', type=float, default=0.1, metavar='RATE',
                    help='LR decay rate (default: 0.1)')
-group.add_argument('--early-stop-patience', type=int, default=0, metavar='N',
-                   help='stop when --eval-metric has not improved for N epochs (default: 0, off)')
-group.add_argument('--early-stop-min-delta', type=float, default=0., metavar='D',
-                   help='smallest change of --eval-metric that counts as an improvement (default: 0)')
 
 # Augmentation & regularization parameters
 group = parser.add_argument_group('Augmentation and regularization parameters')
@@ -377,7 +299,7 @@ group.add_argument('--aug-splits', type=int, default=0,
 group.add_argument('--jsd-loss', action='store_true', default=False,
                    help='Enable Jensen-Shannon Divergence + CE loss. Use with `--aug-splits`.')
 group.add_argument('--bce-loss', action='store_true', default=False,
-                   help='Enable BCE loss (the multi-label default; same as --loss bce).')
+                   help='Enable BCE loss w/ Mixup/CutMix use.')
 group.add_argument('--bce-sum', action='store_true', default=False,
                    help='Sum over classes when using BCE loss.')
 group.add_argument('--bce-target-thresh', type=float, default=None,
@@ -406,10 +328,8 @@ group.add_argument('--mixup-mode', type=str, default='batch',
                    help='How to apply mixup/cutmix params. Per "batch", "pair", or "elem"')
 group.add_argument('--mixup-off-epoch', default=0, type=int, metavar='N',
                    help='Turn off mixup after this epoch, disabled if 0 (default: 0)')
-# multi-label: no smoothing by default (timm's 0.1 is its single-label ImageNet recipe; smoothing towards 0.5
-# moves every known negative of a multi-label set, and none of the methods here uses it)
-group.add_argument('--smoothing', type=float, default=0.0,
-                   help='Label smoothing (default: 0.0)')
+group.add_argument('--smoothing', type=float, default=0.1,
+                   help='Label smoothing (default: 0.1)')
 group.add_argument('--train-interpolation', type=str, default='random',
                    help='Training interpolation (random, bilinear, bicubic default: "random")')
 group.add_argument('--drop', type=float, default=0.0, metavar='PCT',
@@ -420,33 +340,6 @@ group.add_argument('--drop-path', type=float, default=None, metavar='PCT',
                    help='Drop path rate (default: None)')
 group.add_argument('--drop-block', type=float, default=None, metavar='PCT',
                    help='Drop block rate (default: None)')
-
-# Multi-label loss parameters
-group = parser.add_argument_group('Multi-label loss parameters')
-group.add_argument('--loss', default=None, choices=ML_LOSSES,
-                   help='bce | asl | aam | csl | ce (group heads) | poly | twoway | zlpr | db '
-                        '(default: the head recipe: bce for linear, asl for mldecoder, aam for cosine, ce for the group '
-                        'heads)')
-group.add_argument('--gamma-pos', type=float, default=None, help='positive focusing (asl 0, csl 0, aam 0)')
-group.add_argument('--gamma-neg', type=float, default=None, help='negative focusing (asl 4, csl 1, aam 0)')
-group.add_argument('--gamma-unann', type=float, default=2., help='CSL unknown focusing (default: 2)')
-group.add_argument('--clip', type=float, default=None, help='probability shift (asl 0.05, csl 0, aam 0.05)')
-group.add_argument('--loss-reduction', default=None, type=str,
-                   help="asl: batchmean (default) | sum (paper); csl: sum (default, reference) | batchmean; "
-                        "ce (group heads): the tags beside the groups, batchmean (default, summed per image) | mean")
-group.add_argument('--partial-loss-mode', default='negative', choices=PARTIAL_MODES, help='CSL mode')
-group.add_argument('--likelihood-topk', type=int, default=5, help='CSL selective: unknowns ignored per sample')
-group.add_argument('--prior-threshold', type=float, default=0.05, help='CSL selective: prior threshold')
-group.add_argument('--prior-path', default=None, type=str,
-                   help='CSL class prior CSV (index,class,prior); selective mode without it uses the positive rate '
-                        'among the known training labels')
-group.add_argument('--estimate-prior', action='store_true', default=False,
-                   help='after training, write the class prior (mean sigmoid over the train set) to class_prior.csv')
-group.add_argument('--aam-s', type=float, default=23., help='AAM scale s (default: 23, the published recipe)')
-group.add_argument('--aam-m', type=float, default=0., help='AAM margin m (default: 0, the published recipe)')
-group.add_argument('--aam-k', type=float, default=0.7, help='AAM positive weight k (default: 0.7)')
-group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
-group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
 
 # Batch norm parameters (only works with gen_efficientnet based models currently)
 group = parser.add_argument_group('Batch norm parameters', 'Only works with gen_efficientnet based models currently.')
@@ -498,12 +391,10 @@ group.add_argument('--output', default='', type=str, metavar='PATH',
                    help='path to output folder (default: none, current dir)')
 group.add_argument('--experiment', default='', type=str, metavar='NAME',
                    help='name of train experiment, name of sub-folder for output')
-group.add_argument('--eval-metric', default=None, type=str, metavar='EVAL_METRIC',
-                   help='Best metric (default: map with a multi-label block, attr_mean_acc for attribute / tree data); '
-                        'any evaluation column, e.g. OF1, CF1, loss')
+group.add_argument('--eval-metric', default='top1', type=str, metavar='EVAL_METRIC',
+                   help='Best metric (default: "top1"')
 group.add_argument('--tta', type=int, default=0, metavar='N',
-                   help='Test-time augmentation in evaluation: 2 averages each image with its horizontal flip '
-                        '(default: 0, none)')
+                   help='Test/inference time augmentation (oversampling) factor. 0=None (default: 0)')
 group.add_argument('--use-multi-epochs-loader', action='store_true', default=False,
                    help='use the multi-epochs-loader to save time at the beginning of every epoch')
 group.add_argument('--log-wandb', action='store_true', default=False,
@@ -514,10 +405,6 @@ group.add_argument('--wandb-tags', default=[], type=str, nargs='+',
                    help='wandb tags')
 group.add_argument('--wandb-resume-id', default='', type=str, metavar='ID',
                    help='If resuming a run, the id of the run in wandb')
-group.add_argument('--log-tensorboard', action='store_true', default=False,
-                   help='also write the summary.csv metrics (and per-class AP at the end) as TensorBoard events')
-group.add_argument('--debug', action='store_true', default=False,
-                   help='show the full traceback of errors (TIMM_ML_DEBUG=1 does the same)')
 
 # Scheduled resolution loader arguments
 group.add_argument('--train-img-sizes', type=int, nargs='+', default=None,
@@ -574,6 +461,7 @@ parser.add_argument('--kd-teacher-feature-dim', default=None, type=int,
                     help='Teacher model feature dimension (auto-detected from model.head_hidden_size or model.num_features if not specified)')
 parser.add_argument('--kd-token-distill-type', default='soft', type=str, choices=['soft', 'hard'],
                     help='Token distillation type: "soft" for KL-div with temperature, "hard" for CE with teacher argmax (default: soft)')
+train_script.add_ml_args(parser)
 
 
 def _parse_args():
@@ -587,6 +475,7 @@ def _parse_args():
     # The main arg parser parses the rest of the args, the usual
     # defaults will have been overridden if config file specified.
     args = parser.parse_args(remaining)
+    train_script.check_args(args, parser)
 
     # Cache the args as a text string to save them in the output dir later
     args_text = yaml.safe_dump(args.__dict__, default_flow_style=False)
@@ -605,9 +494,6 @@ def _set_loader_epoch(loader, epoch: int) -> None:
 def main():
     utils.setup_default_logging()
     args, args_text = _parse_args()
-    check_train_args(args, parser)  # multi-label: timm options without a multi-label meaning stop here
-    if args.resume:
-        check_training_checkpoint(args.resume)  # multi-label: read safely, named if it is not one, before any work
 
     if args.device_modules:
         for module in args.device_modules:
@@ -615,14 +501,15 @@ def main():
 
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
+        torch.backends.cudnn.benchmark = True
 
     args.prefetcher = not args.no_prefetcher
     args.grad_accum_steps = max(1, args.grad_accum_steps)
-    if args.device is None:  # multi-label: CPU-only machines train without --device cpu
-        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    with process_group_timeout(args.dist_timeout):  # multi-label: --dist-timeout
-        device = utils.init_distributed_device(args)
+    if args.naflex_loader and args.train_img_sizes is not None:
+        parser.error('--naflex-loader and --train-img-sizes are alternative loader modes.')
+    if args.naflex_loader and args.use_multi_epochs_loader:
+        parser.error('--use-multi-epochs-loader is not supported with --naflex-loader.')
+    device = utils.init_distributed_device(args)
     if args.distributed:
         _logger.info(
             'Training in distributed mode with multiple processes, 1 device per process.'
@@ -638,6 +525,14 @@ def main():
         if model_dtype == torch.float16:
             _logger.warning('float16 is not recommended for training, for half precision bfloat16 is recommended.')
 
+    # resolve AMP arguments based on PyTorch availability
+    amp_dtype = torch.float16
+    if args.amp:
+        assert model_dtype is None or model_dtype == torch.float32, 'float32 model dtype must be used with AMP'
+        assert args.amp_dtype in ('float16', 'bfloat16')
+        if args.amp_dtype == 'bfloat16':
+            amp_dtype = torch.bfloat16
+
     utils.random_seed(args.seed, args.rank)
 
     if args.fuser:
@@ -645,46 +540,70 @@ def main():
     if args.fast_norm:
         set_fast_norm()
 
-    # multi-label: the labels come first, their classes and groups size the head
-    train_labels, val_labels = create_label_sets(args, log=utils.is_primary(args))
-    if args.num_classes is not None and args.num_classes != train_labels.num_classes:
-        parser.error(f'--num-classes {args.num_classes} but {train_labels.source} has {train_labels.num_classes} '
-                     'classes')
-    args.num_classes = train_labels.num_classes
-    if args.ml_head is None:
-        args.ml_head = default_head(train_labels.schema)
-        if utils.is_primary(args) and args.ml_head != 'linear':
-            _logger.info(f'Labels with exclusive groups ({train_labels.schema.describe()}): training one softmax per '
-                         f'group (--ml-head {args.ml_head}); --ml-head linear trains every value as a sigmoid.')
-    loss_type = resolve_loss_type(args.loss, args.ml_head)
+    in_chans = 3
+    if args.in_chans is not None:
+        in_chans = args.in_chans
+    elif args.input_size is not None:
+        in_chans = args.input_size[0]
 
-    model = create_ml_model(
+    ml = train_script.prepare(args, parser)
+    factory_kwargs = {}
+    if args.pretrained_path:
+        # merge with pretrained_cfg of model, 'file' has priority over 'url' and 'hf_hub'.
+        factory_kwargs['pretrained_cfg_overlay'] = dict(
+            file=args.pretrained_path,
+            num_classes=-1,  # force head adaptation
+        )
+
+    model = ml.create_model(
         args.model,
-        train_labels.schema,
-        **ml_model_kwargs(args),
-        **label_graph_kwargs(args, train_labels, log=utils.is_primary(args)),
+        pretrained=args.pretrained,
+        in_chans=in_chans,
+        num_classes=args.num_classes,
+        drop_rate=args.drop,
+        drop_path_rate=args.drop_path,
+        drop_block_rate=args.drop_block,
+        global_pool=args.gp,
+        bn_momentum=args.bn_momentum,
+        bn_eps=args.bn_eps,
+        scriptable=args.torchscript,
+        checkpoint_path=args.initial_checkpoint,
+        **factory_kwargs,
+        **args.model_kwargs,
     )
-    if args.initial_checkpoint:
-        loaded = load_initial_checkpoint(model, args.initial_checkpoint)
-        if utils.is_primary(args):
-            _logger.info(f'Loaded {loaded} tensors from {args.initial_checkpoint}; the rest keep their initialisation.')
-    classifier = head_classifier(model)  # multi-label: the head's last layer (None for the cosine head)
-    if args.head_init_scale is not None and classifier is not None:
+    if args.head_init_scale is not None:
         with torch.no_grad():
-            classifier.weight.mul_(args.head_init_scale)
-            classifier.bias.mul_(args.head_init_scale)
-    if args.head_init_bias is not None and classifier is not None:
-        nn.init.constant_(classifier.bias, args.head_init_bias)
+            model.get_classifier().weight.mul_(args.head_init_scale)
+            model.get_classifier().bias.mul_(args.head_init_scale)
+    if args.head_init_bias is not None:
+        nn.init.constant_(model.get_classifier().bias, args.head_init_bias)
+
+    if args.num_classes is None:
+        assert hasattr(model, 'num_classes'), 'Model must have `num_classes` attr if not set on cmd line/config.'
+        args.num_classes = model.num_classes  # FIXME handle model default vs config num_classes more elegantly
 
     if args.grad_checkpointing:
         model.set_grad_checkpointing(enable=True)
 
+    # Create training task (classification or distillation)
+    task = None
+
     if utils.is_primary(args):
         _logger.info(
-            f'Model {safe_model_name(args.model)} + {args.ml_head} head created, '
-            f'param count:{sum([m.numel() for m in model.parameters()])}')
+            f'Model {safe_model_name(args.model)} created, param count:{sum([m.numel() for m in model.parameters()])}')
 
-    data_config = resolve_data_config(vars(args), model=timm_model_of(model), verbose=utils.is_primary(args))
+    data_config = resolve_data_config(vars(args), model=model, verbose=utils.is_primary(args))
+
+    # setup augmentation batch splits for contrastive loss or split bn
+    num_aug_splits = 0
+    if args.aug_splits > 0:
+        assert args.aug_splits > 1, 'A split of 1 makes no sense'
+        num_aug_splits = args.aug_splits
+
+    # enable split bn (separate bn stats per batch-portion)
+    if args.split_bn:
+        assert num_aug_splits > 1 or args.resplit
+        model = convert_splitbn_model(model, max(num_aug_splits, 2))
 
     # move model to GPU, enable channels last layout if set
     model.to(device=device, dtype=model_dtype)  # FIXME move model device & dtype into create_model
@@ -694,17 +613,38 @@ def main():
     # setup synchronized BatchNorm for distributed training
     if args.distributed and args.sync_bn:
         args.dist_bn = ''  # disable dist_bn when sync BN active
+        assert not args.split_bn
         model = convert_sync_batchnorm(model)
         if utils.is_primary(args):
             _logger.info(
                 'Converted model to use Synchronized BatchNorm. WARNING: You may have issues if using '
                 'zero initialized BN layers (enabled by default for ResNets) while sync-bn enabled.')
 
+    model_patch_size = None
+    if args.naflex_loader:
+        # NaFlex-compatible models expose a ``get_patch_size()`` method returning a 2-tuple.
+        # Extract here before mutating the model.
+        if hasattr(model, 'get_patch_size'):
+            model_patch_size = model.get_patch_size()
+
+    if args.torchscript:
+        assert not args.torchcompile
+        assert not args.sync_bn, 'Cannot use SyncBatchNorm with torchscripted model'
+        model = torch.jit.script(model)
+
     # setup automatic mixed-precision (AMP) loss scaling and op casting
-    # multi-label: on a CPU-only machine --amp is bfloat16 CPU autocast, said in one log line
-    amp_autocast, loss_scaler, amp_notice = resolve_amp(args.amp, args.amp_dtype, device)
-    if utils.is_primary(args):
-        _logger.info(amp_notice or f'AMP not enabled. Training in {model_dtype or torch.float32}.')
+    amp_autocast = suppress  # do nothing
+    loss_scaler = None
+    if args.amp:
+        amp_autocast = partial(torch.autocast, device_type=device.type, dtype=amp_dtype)
+        if device.type in ('cuda',) and amp_dtype == torch.float16:
+            # loss scaler only used for float16 (half) dtype, bfloat16 does not need it
+            loss_scaler = NativeScaler(device=device.type)
+        if utils.is_primary(args):
+            _logger.info('Using native Torch AMP. Training in mixed precision.')
+    else:
+        if utils.is_primary(args):
+            _logger.info(f'AMP not enabled. Training in {model_dtype or torch.float32}.')
 
     # create the train and eval datasets
     if args.data and not args.data_dir:
@@ -713,21 +653,47 @@ def main():
         input_img_mode = 'RGB' if data_config['input_size'][0] == 3 else 'L'
     else:
         input_img_mode = args.input_img_mode
-        if len(input_img_mode) != data_config['input_size'][0]:
-            parser.error(f'--input-img-mode {input_img_mode} gives {len(input_img_mode)} channels, the model takes '
-                         f'{data_config["input_size"][0]} (--in-chans / --input-size)')
 
-    # multi-label: the datasets read the label sets (with --verify-images both splits are checked here)
+    dataset_train = ml.create_dataset(
+        args.dataset,
+        root=args.data_dir,
+        split=args.train_split,
+        is_training=True,
+        class_map=args.class_map,
+        download=args.dataset_download,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        repeats=args.epoch_repeats,
+        input_img_mode=input_img_mode,
+        input_key=args.input_key,
+        target_key=args.target_key,
+        num_samples=args.train_num_samples,
+        trust_remote_code=args.dataset_trust_remote_code,
+    )
+
     dataset_eval = None
-    if val_labels is not None:
-        dataset_eval = create_ml_dataset(args, val_labels, is_training=False, input_img_mode=input_img_mode)
-    dataset_train = create_ml_dataset(args, train_labels, is_training=True, input_img_mode=input_img_mode)
+    if args.val_split:
+        dataset_eval = ml.create_dataset(
+            args.dataset,
+            root=args.data_dir,
+            split=args.val_split,
+            is_training=False,
+            class_map=args.class_map,
+            download=args.dataset_download,
+            batch_size=args.batch_size,
+            input_img_mode=input_img_mode,
+            input_key=args.input_key,
+            target_key=args.target_key,
+            num_samples=args.val_num_samples,
+            trust_remote_code=args.dataset_trust_remote_code,
+        )
 
     # create data loaders w/ augmentation pipeline
     train_interpolation = args.train_interpolation
     if args.no_aug or not train_interpolation:
         train_interpolation = data_config['interpolation']
-
+        
+    # Check if we should use the NaFlex scheduled loader
     common_loader_kwargs = dict(
         mean=data_config['mean'],
         std=data_config['std'],
@@ -757,67 +723,126 @@ def main():
         gaussian_blur_prob=args.gaussian_blur_prob,
         auto_augment=args.aa,
         num_aug_repeats=args.aug_repeats,
+        num_aug_splits=num_aug_splits,
         interpolation=train_interpolation,
         num_workers=args.workers,
         worker_seeding=args.worker_seeding,
     )
 
-    # multi-label: mixup / cutmix run on the device after the prefetcher so unknown (-1) targets stay unknown
     mixup_fn = None
+    mixup_args = {}
     mixup_active = args.mixup > 0 or args.cutmix > 0. or args.cutmix_minmax is not None
     if mixup_active:
-        mixup_fn = PartialLabelMixup(
+        mixup_args = dict(
             mixup_alpha=args.mixup,
             cutmix_alpha=args.cutmix,
             cutmix_minmax=args.cutmix_minmax,
             prob=args.mixup_prob,
             switch_prob=args.mixup_switch_prob,
             mode=args.mixup_mode,
-            label_smoothing=0. if loss_type == 'ce' else args.smoothing,  # ce smooths within each group
-            num_classes=args.num_classes,
+            label_smoothing=args.smoothing,
+            num_classes=args.num_classes
         )
 
+    naflex_mode = False
     scheduled_batch_mode = args.train_img_sizes is not None
     batch_size_reference = float(args.batch_size)
-    loader_train = create_ml_loader(
-        dataset_train,
-        sampler=create_train_sampler(args, dataset_train, log=utils.is_primary(args)),  # multi-label: --sampler
-        input_size=data_config['input_size'],
-        input_size_choices=args.train_img_sizes,
-        batch_size_choices=args.train_batch_sizes,
-        batch_choice_weights=args.train_size_probs,
-        batch_choice_seed=args.seed,
-        batch_choice_schedule=args.train_size_schedule,
-        batch_schedule_epochs=args.epochs if args.train_size_schedule == 'progressive' else None,
-        batch_schedule_spread=args.train_size_schedule_spread,
-        batch_schedule_random_mix=args.train_size_random_mix,
-        num_batches=args.train_batches_per_epoch,
-        use_multi_epochs_loader=args.use_multi_epochs_loader,
-        **common_loader_kwargs,
-        **train_loader_kwargs,
-    )
-    if scheduled_batch_mode:
-        scheduled_sampler = loader_train.batch_sampler
-        batch_size_reference = scheduled_sampler.average_batch_size
+    if args.naflex_loader:
         if utils.is_primary(args):
-            _logger.info(
-                f'Using scheduled training resolutions {args.train_img_sizes} with batch sizes '
-                f'{scheduled_sampler.batch_sizes}.')
-            if args.train_size_schedule == 'progressive':
-                _logger.info(
-                    f'Using progressive resolution schedule over {args.epochs} epochs with '
-                    f'spread={args.train_size_schedule_spread} and random_mix={args.train_size_random_mix}.')
-            _logger.info(
-                f'Scheduled loader has {len(scheduled_sampler)} batches/epoch using '
-                f'policy-average batch size {batch_size_reference:.2f}.')
-    if len(loader_train) == 0:  # multi-label: no run that saves its random initialisation as model_best
-        parser.error(
-            f'the training set has {len(dataset_train)} images, fewer than one batch of {args.batch_size}'
-            + (f' x {args.world_size} processes' if args.distributed else '')
-            + (f' after skipping {len(dataset_train.skipped)} unreadable images' if dataset_train.skipped else '')
-            + ': no optimizer step would run. Lower --batch-size or add images.')
+            _logger.info('Using NaFlex loader')
 
-    if args.lr is None:  # multi-label: an explicit --lr 0 stays 0 (timm recomputes it)
+        assert num_aug_splits <= 1, 'Augmentation splits not supported in NaFlex mode'
+        naflex_mixup_fn = None
+        if mixup_active:
+            from timm.data import NaFlexMixup
+            mixup_args.pop('mode')  # not supported
+            mixup_args.pop('cutmix_minmax')  # not supported
+            naflex_mixup_fn = NaFlexMixup(**mixup_args)
+
+        # Check if we have model's patch size for NaFlex mode
+        if model_patch_size is None:
+            # Fallback to default
+            model_patch_size = (16, 16)
+            if utils.is_primary(args):
+                _logger.warning(f'Could not determine model patch size, using default: {model_patch_size}')
+
+        # Configure patch sizes for NaFlex loader
+        patch_loader_kwargs = {}
+        if args.naflex_patch_sizes:
+            # Variable patch size mode
+            patch_loader_kwargs['patch_size_choices'] = args.naflex_patch_sizes
+            if args.naflex_patch_size_probs:
+                if len(args.naflex_patch_size_probs) != len(args.naflex_patch_sizes):
+                    parser.error('--naflex-patch-size-probs must have same length as --naflex-patch-sizes')
+                patch_loader_kwargs['patch_size_choice_probs'] = args.naflex_patch_size_probs
+            if utils.is_primary(args):
+                _logger.info(f'Using variable patch sizes: {args.naflex_patch_sizes}')
+        else:
+            # Single patch size mode - use model's patch size
+            patch_loader_kwargs['patch_size'] = model_patch_size
+            if utils.is_primary(args):
+                _logger.info(f'Using model patch size: {model_patch_size}')
+
+        naflex_mode = True
+        loader_train = create_naflex_loader(
+            dataset=dataset_train,
+            train_seq_lens=args.naflex_train_seq_lens,
+            mixup_fn=naflex_mixup_fn,
+            rank=args.rank,
+            world_size=args.world_size,
+            patchify_channels_last=not args.naflex_patchify_channels_first,
+            **patch_loader_kwargs,
+            **common_loader_kwargs,
+            **train_loader_kwargs,
+        )
+    else:
+        # setup mixup / cutmix
+        collate_fn = None
+        if mixup_active:
+            if args.prefetcher:
+                assert not num_aug_splits  # collate conflict (need to support de-interleaving in collate mixup)
+                collate_fn = ml.fast_collate_mixup(**mixup_args)
+            else:
+                mixup_fn = ml.mixup(**mixup_args)
+
+        # wrap dataset in AugMix helper
+        if num_aug_splits > 1:
+            dataset_train = AugMixDataset(dataset_train, num_splits=num_aug_splits)
+
+        # Use standard loader
+        loader_train = ml.create_loader(
+            dataset_train,
+            input_size=data_config['input_size'],
+            input_size_choices=args.train_img_sizes,
+            batch_size_choices=args.train_batch_sizes,
+            batch_choice_weights=args.train_size_probs,
+            batch_choice_seed=args.seed,
+            batch_choice_schedule=args.train_size_schedule,
+            batch_schedule_epochs=args.epochs if args.train_size_schedule == 'progressive' else None,
+            batch_schedule_spread=args.train_size_schedule_spread,
+            batch_schedule_random_mix=args.train_size_random_mix,
+            num_batches=args.train_batches_per_epoch,
+            collate_fn=collate_fn,
+            use_multi_epochs_loader=args.use_multi_epochs_loader,
+            **common_loader_kwargs,
+            **train_loader_kwargs,
+        )
+        if scheduled_batch_mode:
+            scheduled_sampler = loader_train.batch_sampler
+            batch_size_reference = scheduled_sampler.average_batch_size
+            if utils.is_primary(args):
+                _logger.info(
+                    f'Using scheduled training resolutions {args.train_img_sizes} with batch sizes '
+                    f'{scheduled_sampler.batch_sizes}.')
+                if args.train_size_schedule == 'progressive':
+                    _logger.info(
+                        f'Using progressive resolution schedule over {args.epochs} epochs with '
+                        f'spread={args.train_size_schedule_spread} and random_mix={args.train_size_random_mix}.')
+                _logger.info(
+                    f'Scheduled loader has {len(scheduled_sampler)} batches/epoch using '
+                    f'policy-average batch size {batch_size_reference:.2f}.')
+
+    if args.lr is None:  # an explicit --lr 0 stays 0
         global_batch_size = batch_size_reference * args.world_size * args.grad_accum_steps
         batch_ratio = global_batch_size / args.lr_base_size
         if not args.lr_base_scale:
@@ -832,37 +857,99 @@ def main():
                 f'and effective global batch size ({global_batch_size:g}) with {args.lr_base_scale} scaling.')
 
     loader_eval = None
-    if args.val_split and dataset_eval is not None:
+    if args.val_split:
+        assert dataset_eval is not None
         eval_workers = args.workers
         if args.distributed and ('tfds' in args.dataset or 'wds' in args.dataset):
             # FIXME reduces validation padding issues when using TFDS, WDS w/ workers and distributed training
             eval_workers = min(2, args.workers)
 
-        loader_eval = create_ml_loader(dataset_eval, **eval_loader_kwargs(
-            data_config, args.validation_batch_size or args.batch_size, eval_workers, args.distributed, device,
-            args.pin_mem, args.prefetcher, model_dtype))
+        eval_loader_kwargs = dict(
+            batch_size=args.validation_batch_size or args.batch_size,
+            is_training=False,
+            interpolation=data_config['interpolation'],
+            num_workers=eval_workers,
+            crop_pct=data_config['crop_pct'],
+        )
 
-    # setup loss function
-    # multi-label: masked losses (unknown targets contribute nothing), the head's recipe unless --loss
-    scoring = scoring_schema(dict(model.ml_config))
-    train_loss_fn, validate_loss_fn = create_ml_losses(
-        args, train_labels, scoring, mixup_active=mixup_active, log=utils.is_primary(args))
+        if args.naflex_loader:
+            # Use largest sequence length for validation
+            loader_eval = create_naflex_loader(
+                dataset=dataset_eval,
+                patch_size=model_patch_size,  # Use model's native patch size (already determined above)
+                max_seq_len=args.naflex_max_seq_len,
+                patchify_channels_last=not args.naflex_patchify_channels_first,
+                **common_loader_kwargs,
+                **eval_loader_kwargs
+            )
+        else:
+            # Use standard loader
+            loader_eval = ml.create_loader(
+                dataset_eval,
+                input_size=data_config['input_size'],
+                **common_loader_kwargs,
+                **eval_loader_kwargs,
+            )
 
-    # Setup training task
-    task = MultiLabelTask(
-        model=model,
-        criterion=train_loss_fn,
-        ml_config=build_ml_config(args, model, data_config, train_labels, val_labels, loss_type),
-        eval_criterion=validate_loss_fn,
-        threshold=args.threshold,
-        topk=args.topk,
-        device=device,
-        dtype=model_dtype,
-        verbose=utils.is_primary(args),
-    )
-    task.run_layout = dict(batch_size=args.batch_size, grad_accum_steps=args.grad_accum_steps, seed=args.seed,
-                           world_size=args.world_size, train_samples=len(dataset_train), sampler=args.sampler,
-                           sampler_power=args.sampler_power, sampler_cap=args.sampler_cap)  # multi-label: exact resume
+    # setup loss function (masked to known targets; the head's recipe unless --loss)
+    train_loss_fn, validate_loss_fn = ml.create_losses(mixup_active)
+    train_loss_fn = train_loss_fn.to(device=device)
+    validate_loss_fn = validate_loss_fn.to(device=device)
+
+    # Setup training task (classification or distillation)
+    if args.kd_model_name is not None:
+        # Create distillation task (teacher created internally from model name)
+        if args.kd_distill_type == 'logit':
+            task = LogitDistillationTask(
+                student_model=model,
+                teacher_model=args.kd_model_name,
+                criterion=train_loss_fn,
+                loss_type=args.kd_loss_type,
+                distill_loss_weight=args.distill_loss_weight,
+                task_loss_weight=args.task_loss_weight,
+                temperature=args.kd_temperature,
+                device=device,
+                dtype=model_dtype,
+                verbose=utils.is_primary(args),
+            )
+        elif args.kd_distill_type == 'feature':
+            task = FeatureDistillationTask(
+                student_model=model,
+                teacher_model=args.kd_model_name,
+                criterion=train_loss_fn,
+                distill_loss_weight=args.distill_loss_weight,
+                task_loss_weight=args.task_loss_weight,
+                student_feature_dim=args.kd_student_feature_dim,
+                teacher_feature_dim=args.kd_teacher_feature_dim,
+                device=device,
+                dtype=model_dtype,
+                verbose=utils.is_primary(args),
+            )
+        elif args.kd_distill_type == 'token':
+            task = TokenDistillationTask(
+                student_model=model,
+                teacher_model=args.kd_model_name,
+                criterion=train_loss_fn,
+                distill_type=args.kd_token_distill_type,
+                distill_loss_weight=args.distill_loss_weight,
+                task_loss_weight=args.task_loss_weight,
+                temperature=args.kd_temperature,
+                device=device,
+                dtype=model_dtype,
+                verbose=utils.is_primary(args),
+            )
+        else:
+            raise ValueError(f"Unknown distillation type: {args.kd_distill_type}")
+    else:
+        # Standard classification task
+        task = ml.create_task(
+            model=model,
+            criterion=train_loss_fn,
+            data_config=data_config,
+            device=device,
+            dtype=model_dtype,
+            verbose=utils.is_primary(args),
+        )
 
     model = task.get_trainable_module()
     eval_model = task.get_eval_model()
@@ -871,9 +958,9 @@ def main():
         model,
         **optimizer_kwargs(cfg=args),
         **args.opt_kwargs,
-        **ml_optimizer_kwargs(args, model),  # multi-label: the head's lr scale
+        **ml.optimizer_kwargs(model),
     )
-    setup_gradient_centralization(args, optimizer)  # multi-label: --gc / --gc-conv-only
+    ml.setup_optimizer(optimizer)
     if utils.is_primary(args):
         defaults = copy.deepcopy(optimizer.defaults)
         defaults['weight_decay'] = args.weight_decay  # this isn't stored in optimizer.defaults
@@ -882,10 +969,9 @@ def main():
             f'Created {type(optimizer).__name__} ({args.opt}) optimizer: {defaults}'
         )
 
-    # optionally resume from a checkpoint (multi-label: the task refuses one trained on other classes)
+    # optionally resume from a checkpoint
     resume_epoch = None
     if args.resume:
-        given_settings = optimizer_settings(optimizer)
         resume_epoch = resume_task_checkpoint(
             task,
             args.resume,
@@ -893,12 +979,7 @@ def main():
             loss_scaler=None if args.no_resume_opt else loss_scaler,
             log_info=utils.is_primary(args),
         )
-        if not args.no_resume_opt:  # multi-label: a changed --lr is refused, not replaced by the checkpoint's
-            check_resumed_lr(optimizer, given_settings)
-        if task.resumed_updates:  # multi-label: a recovery checkpoint continues inside its own epoch
-            resume_epoch -= 1
-            if utils.is_primary(args):
-                _logger.info(f'Resuming inside epoch {resume_epoch} after {task.resumed_updates} updates.')
+        resume_epoch = ml.resumed(resume_epoch, optimizer)
 
     # setup exponential moving average of model weights, SWA could be used here too
     if args.model_ema:
@@ -932,27 +1013,16 @@ def main():
     if args.distributed:
         if utils.is_primary(args):
             _logger.info("Preparing task for distributed training")
-        task.prepare_distributed(
-            device_ids=[device] if device.type == 'cuda' else None, broadcast_buffers=not args.no_ddp_bb)
+        task.prepare_distributed(device_ids=[device], broadcast_buffers=not args.no_ddp_bb)
         model = task.get_trainable_module()
 
     # setup checkpoint saver and eval metric tracking
-    # multi-label: the evaluator and its columns; --eval-metric checked (case-insensitive) before the first epoch
-    evaluator = task.create_evaluator(max_samples=evaluation_sample_limit(loader_eval)) if loader_eval else None
-    if loader_eval is not None:
-        eval_metric = resolve_eval_metric(args.eval_metric or headline_metric(scoring), evaluator.metric_names)
-    else:
-        eval_metric = 'loss'
+    eval_metric = args.eval_metric if loader_eval is not None else 'loss'
     decreasing_metric = eval_metric == 'loss'
-    task.summary_meaning = dict(threshold=args.threshold, eval_metric=eval_metric,  # multi-label: checked on resume
-                                val_split=evaluated_split_name(val_labels), loss=loss_type,
-                                loss_settings=loss_settings(args))
     best_metric = None
     best_epoch = None
     saver = None
     output_dir = None
-    trackers = None
-    run_folder = None
     if utils.is_primary(args):
         if args.experiment:
             exp_name = args.experiment
@@ -960,31 +1030,26 @@ def main():
             exp_name = '-'.join([
                 datetime.now().strftime("%Y%m%d-%H%M%S"),
                 safe_model_name(args.model),
-                args.ml_head,
                 str(data_config['input_size'][-1])
             ])
-        # multi-label: one writer per run folder (a lock); --resume continues in place only in the resumed
-        # checkpoint's own folder, with a summary of exactly one row per epoch before the resumed one
-        run_folder = open_run_folder(
-            args.output if args.output else './output/train', exp_name, resume=args.resume,
-            summary_columns=_summary_columns(evaluator))
-        output_dir = run_folder.path
-        run_folder.check_summary_meaning(task.resumed_summary_meaning, task.summary_meaning)
-        saver = run_folder.create_saver(
+        output_dir = ml.get_outdir(args.output if args.output else './output/train', exp_name)
+        saver = ml.create_saver(
             model=model,
             optimizer=optimizer,
             args=args,
             amp_scaler=loss_scaler,
+            checkpoint_dir=output_dir,
+            recovery_dir=output_dir,
             decreasing=decreasing_metric,
             max_history=args.checkpoint_hist,
             task=task,
         )
+        ml.write_args(output_dir, args_text)
 
-        wandb_run = None
         if args.log_wandb:
             if has_wandb:
                 assert not args.wandb_resume_id or args.resume
-                wandb_run = wandb.init(
+                wandb.init(
                     project=args.wandb_project,
                     name=exp_name,
                     config=args,
@@ -996,7 +1061,6 @@ def main():
                 _logger.warning(
                     "You've requested to log metrics to wandb but package not found. "
                     "Metrics not being logged to wandb, try `pip install wandb`")
-        trackers = Trackers(output_dir, tensorboard=args.log_tensorboard, wandb_run=wandb_run)
 
     # setup learning rate schedule and starting epoch
     updates_per_epoch = (len(loader_train) + args.grad_accum_steps - 1) // args.grad_accum_steps
@@ -1011,17 +1075,11 @@ def main():
         start_epoch = args.start_epoch
     elif resume_epoch is not None:
         start_epoch = resume_epoch
-    if lr_scheduler is not None and (start_epoch > 0 or task.resumed_updates):
-        if args.sched_on_updates:  # multi-label: a recovery checkpoint's updates of its epoch count too
-            lr_scheduler.step_update(start_epoch * updates_per_epoch + task.resumed_updates)
+    if lr_scheduler is not None and start_epoch > 0:
+        if args.sched_on_updates:
+            lr_scheduler.step_update(start_epoch * updates_per_epoch)
         else:
             lr_scheduler.step(start_epoch)
-    if run_folder is not None:  # multi-label: one row per epoch; never discard finished epochs
-        run_folder.check_resume_point(start_epoch, num_epochs, repaired=saver.repaired)
-        run_folder.reconcile_summary(start_epoch, task.resumed_summary_row)
-        with open(os.path.join(output_dir, 'args.yaml'), 'w') as f:
-            f.write(args_text)
-        run_folder.write_split_record(train_labels, val_labels)  # multi-label: a seeded split, written beside the run
 
     if utils.is_primary(args):
         if args.warmup_prefix:
@@ -1031,20 +1089,11 @@ def main():
         _logger.info(
             f'Scheduled epochs: {num_epochs} {sched_explain}. '
             f'LR stepped per {"epoch" if lr_scheduler is None or lr_scheduler.t_in_epochs else "update"}.')
-    check_recipe_fits(args, updates_per_epoch, num_epochs, log=utils.is_primary(args))  # multi-label: say so
-
-    early_stopping = EarlyStopping(args.early_stop_patience, args.early_stop_min_delta, decreasing_metric) \
-        if args.early_stop_patience > 0 else None
-    if early_stopping is not None and args.resume:
-        early_stopping.load_state_dict(task.resumed_early_stop)  # multi-label: counters kept in the checkpoint
-    stop = StopRequest().install()  # multi-label: SIGTERM / SIGINT save a recovery checkpoint and exit non-zero
+    ml.resume_at(start_epoch, num_epochs, updates_per_epoch, lr_scheduler)
 
     results = []
-    epoch = start_epoch
     try:
         for epoch in range(start_epoch, num_epochs):
-            # multi-label: data order and augmentation depend on the epoch only, so a resumed run repeats them
-            utils.random_seed(args.seed + epoch, args.rank)
             _set_loader_epoch(loader_train, epoch)
 
             train_metrics = train_one_epoch(
@@ -1062,12 +1111,12 @@ def main():
                 loss_scaler=loss_scaler,
                 model_dtype=model_dtype,
                 mixup_fn=mixup_fn,
+                num_updates_total=num_epochs * updates_per_epoch,
+                naflex_mode=naflex_mode,
                 scheduled_batch_mode=scheduled_batch_mode,
                 batch_size_reference=batch_size_reference,
-                skip_updates=task.resumed_updates if epoch == start_epoch else 0,
-                stop=stop,
+                ml=ml,
             )
-            train_metrics['skipped_images'] = len(dataset_train.skipped) + len(train_labels.skipped)
 
             if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
                 if utils.is_primary(args):
@@ -1087,76 +1136,57 @@ def main():
                 continue
 
             if loader_eval is not None:
-                try:
-                    eval_metrics = validate(
-                        eval_model,
+                eval_metrics = validate(
+                    eval_model,
+                    loader_eval,
+                    validate_loss_fn,
+                    args,
+                    device=device,
+                    amp_autocast=amp_autocast,
+                    model_dtype=model_dtype,
+                    ml=ml,
+                )
+
+                ema_model = task.get_trainable_module(ema=True)
+                if ema_model is not None and not args.model_ema_force_cpu:
+                    if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
+                        utils.distribute_bn(ema_model, args.world_size, args.dist_bn == 'reduce')
+
+                    ema_eval_metrics = validate(
+                        task.get_eval_model(ema=True),
                         loader_eval,
-                        evaluator,
+                        validate_loss_fn,
                         args,
                         device=device,
                         amp_autocast=amp_autocast,
-                        model_dtype=model_dtype,
+                        log_suffix=' (EMA)',
+                        ml=ml,
                     )
-
-                    ema_model = task.get_trainable_module(ema=True)
-                    if ema_model is not None and not args.model_ema_force_cpu:
-                        if args.distributed and args.dist_bn in ('broadcast', 'reduce'):
-                            utils.distribute_bn(ema_model, args.world_size, args.dist_bn == 'reduce')
-
-                        ema_eval_metrics = validate(
-                            task.get_eval_model(ema=True),
-                            loader_eval,
-                            evaluator,
-                            args,
-                            device=device,
-                            amp_autocast=amp_autocast,
-                            model_dtype=model_dtype,
-                            log_suffix=' (EMA)',
-                        )
-                        eval_metrics = ema_eval_metrics
-                except Exception as e:
-                    # multi-label: never lose a trained epoch to its evaluation
-                    saved = f'; the trained weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
-                    raise (type(e) if isinstance(e, (BadImageError, NonFiniteScoresError)) else RuntimeError)(
-                        f'Evaluation after epoch {epoch} failed: {e}{saved}') from e
+                    eval_metrics = ema_eval_metrics
             else:
                 eval_metrics = None
 
-            if eval_metrics is not None:
-                latest_metric = eval_metrics[eval_metric]
-            else:
-                latest_metric = train_metrics[eval_metric]
-
-            if not math.isfinite(latest_metric):  # multi-label: a NaN would rank checkpoints arbitrarily
-                saved = f'; the weights are saved in {saver.save_last(epoch)}' if saver is not None else ''
-                raise ValueError(
-                    f'{eval_metric} is {latest_metric} after epoch {epoch} (train loss {train_metrics.get("loss")}): '
-                    f'training diverged or the metric is undefined on this data; lower --lr or pick another '
-                    f'--eval-metric{saved}')
-
-            stop_early = early_stopping is not None and early_stopping.step(latest_metric, epoch)
-            if early_stopping is not None:
-                task.early_stop_state = early_stopping.state_dict()
-            lrs = [param_group['lr'] for param_group in optimizer.param_groups]
-            if saver is not None:
-                # multi-label: the checkpoint (holding this epoch's summary row) is written before summary.csv, so an
-                # interruption between the two resumes to exactly one row per epoch
-                task.summary_row = (epoch, dict(train_metrics), dict(eval_metrics or {}), sum(lrs) / len(lrs))
-                # save proper checkpoint with eval metric
-                best_metric, best_epoch = saver.save_checkpoint(epoch, metric=latest_metric)
-                task.summary_row = None
-
             if output_dir is not None:
-                write_epoch_summary(
+                lrs = [param_group['lr'] for param_group in optimizer.param_groups]
+                ml.update_summary(
                     epoch,
                     train_metrics,
                     eval_metrics,
                     filename=os.path.join(output_dir, 'summary.csv'),
                     lr=sum(lrs) / len(lrs),
+                    write_header=best_metric is None,
                     log_wandb=args.log_wandb and has_wandb,
                 )
-                trackers.log_epoch(epoch, train_metrics, eval_metrics, sum(lrs) / len(lrs))
-            fault_point('epoch_end')
+
+            if eval_metrics is not None:
+                latest_metric = eval_metrics[eval_metric]
+            else:
+                latest_metric = train_metrics[eval_metric]
+            stop_early = ml.epoch_done(epoch, latest_metric, train_metrics['loss'])
+
+            if saver is not None:
+                # save proper checkpoint with eval metric
+                best_metric, best_epoch = saver.save_checkpoint(epoch, metric=latest_metric)
 
             if lr_scheduler is not None:
                 # step LR for next epoch
@@ -1169,29 +1199,12 @@ def main():
             if eval_metrics is not None:
                 latest_results['validation'] = eval_metrics
             results.append(latest_results)
-
             if stop_early:
-                if utils.is_primary(args):
-                    _logger.info(
-                        f'Early stopping at epoch {epoch}: {eval_metric} has not improved by more than '
-                        f'{args.early_stop_min_delta} for {args.early_stop_patience} epochs '
-                        f'(best {early_stopping.best:.4f} at epoch {early_stopping.best_epoch}).')
                 break
 
-    except Interrupted:  # multi-label: a signal ends the run non-zero, its state saved (timm passes KeyboardInterrupt)
-        if trackers is not None:
-            trackers.close()
-        raise
-    if args.estimate_prior and utils.is_primary(args) and not stop.requested:  # multi-label: CSL's class prior
-        from timm_ml.loss import estimate_and_write_class_prior
-        estimate_and_write_class_prior(args, utils.unwrap_model(eval_model), train_labels, data_config,
-                                       input_img_mode, output_dir, device, amp_autocast, model_dtype, stop=stop)
-    if stop.requested:  # a signal after the last epoch's checkpoint: the run is saved, but was asked to stop
-        raise Interrupted(stop.signum, os.path.join(output_dir, 'last.pth.tar') if output_dir else '')
-
-    if trackers is not None:
-        trackers.log_per_class(evaluator.result if evaluator is not None else None, epoch)
-        trackers.close()
+    except KeyboardInterrupt:
+        pass
+    ml.finish(eval_model, data_config, device, amp_autocast, model_dtype)
 
     if args.distributed:
         torch.distributed.destroy_process_group()
@@ -1210,14 +1223,6 @@ def main():
         print(f'--result\n{json.dumps(display_results[-10:], indent=4)}')
 
 
-def _summary_columns(evaluator):
-    """multi-label: the summary.csv header this run writes (a resumed run must match the file's)."""
-    columns = ['epoch', 'train_loss', 'train_skipped_images']
-    if evaluator is not None:
-        columns += ['eval_' + name for name in evaluator.metric_names]
-    return columns + ['lr']
-
-
 def train_one_epoch(
         epoch,
         model,
@@ -1233,13 +1238,16 @@ def train_one_epoch(
         loss_scaler=None,
         model_dtype=None,
         mixup_fn=None,
+        num_updates_total=None,
+        naflex_mode=False,
         scheduled_batch_mode=False,
         batch_size_reference=None,
-        skip_updates=0,
-        stop=None,
+        ml=None,
 ):
     if args.mixup_off_epoch and epoch >= args.mixup_off_epoch:
-        if mixup_fn is not None:
+        if args.prefetcher and loader.mixup_enabled:
+            loader.mixup_enabled = False
+        elif mixup_fn is not None:
             mixup_fn.mixup_enabled = False
 
     second_order = hasattr(optimizer, 'is_second_order') and optimizer.is_second_order
@@ -1254,29 +1262,14 @@ def train_one_epoch(
     accum_steps = args.grad_accum_steps
     last_accum_steps = len(loader) % accum_steps
     updates_per_epoch = (len(loader) + accum_steps - 1) // accum_steps
-    num_updates = epoch * updates_per_epoch
+    num_updates = epoch * updates_per_epoch + ml.updates_done(epoch)
     last_batch_idx = len(loader) - 1
     last_batch_idx_to_accum = len(loader) - last_accum_steps
-
-    # multi-label: a resumed recovery checkpoint continues after the updates it holds
-    skip_batches, first_batch = skip_updates * accum_steps, 0
-    if skip_batches and hasattr(loader.dataset, 'set_skip_batches'):
-        loader.dataset.set_skip_batches(skip_batches, task.resumed_stream)  # streamed: readers start after them
-        num_updates += skip_updates
-        skip_batches, first_batch = 0, skip_updates * accum_steps
-
-    if skip_updates and task.resumed_meters:  # multi-label: the resumed epoch's train loss counts its first updates
-        losses_m.sum, losses_m.count = task.resumed_meters[args.rank]
-        losses_m.avg = losses_m.sum / max(losses_m.count, 1)
 
     data_start_time = update_start_time = time.time()
     optimizer.zero_grad()
     update_sample_count = 0
-    for batch_idx, (input, target) in enumerate(loader, start=first_batch):
-        if batch_idx < skip_batches:  # multi-label: batches done before the recovery checkpoint (same order)
-            num_updates += (batch_idx + 1) % accum_steps == 0
-            data_start_time = update_start_time = time.time()
-            continue
+    for batch_idx, (input, target) in ml.batches(loader, epoch, losses_m, accum_steps):
         last_batch = batch_idx == last_batch_idx
         need_update = last_batch or (batch_idx + 1) % accum_steps == 0
         update_idx = batch_idx // accum_steps
@@ -1285,11 +1278,8 @@ def train_one_epoch(
 
         if not args.prefetcher:
             input, target = input.to(device=device, dtype=model_dtype), target.to(device=device)
-        # multi-label: the main process's randomness (mixup, dropout, drop path) seeded by (epoch, batch), so a run
-        # resumed inside the epoch continues it identically, whatever the loader drew before
-        utils.random_seed(args.seed + 1000003 * (epoch + 1) + batch_idx, args.rank)
-        if mixup_fn is not None:  # multi-label: on the device, with or without the prefetcher
-            input, target = mixup_fn(input, target)
+            if mixup_fn is not None:
+                input, target = mixup_fn(input, target)
         if args.channels_last:
             input = input.contiguous(memory_format=torch.channels_last)
 
@@ -1331,10 +1321,14 @@ def train_one_epoch(
                         )
                     optimizer.step()
 
-        batch_size = input.shape[0]
+        if naflex_mode:
+            assert isinstance(input, dict)
+            batch_size = input['patches'].shape[0]
+        else:
+            batch_size = input.shape[0]
 
-        if scheduled_batch_mode:
-            loss_scale_mode = args.variable_batch_loss_scale
+        if naflex_mode or scheduled_batch_mode:
+            loss_scale_mode = args.naflex_loss_scale if naflex_mode else args.variable_batch_loss_scale
             if not loss_scale_mode or loss_scale_mode == 'none':
                 local_scale = 1.0
             else:
@@ -1344,18 +1338,31 @@ def train_one_epoch(
                 elif loss_scale_mode != 'linear':
                     raise ValueError(f'Invalid variable batch loss scale mode: {loss_scale_mode}')
 
-            global_batch_size = batch_size
-            if args.distributed:
-                global_batch_size *= args.world_size
+            if naflex_mode and args.distributed:
+                # scale gradient btw distributed ranks, each one can have different batch size
+                global_batch_size = utils.reduce_tensor(
+                    torch.tensor(batch_size, device=device, dtype=torch.float32),
+                    1 # SUM
+                )
+                dist_scale = args.world_size * batch_size / global_batch_size
+            else:
+                dist_scale = None
+                global_batch_size = batch_size
+                if args.distributed:
+                    global_batch_size *= args.world_size
 
             if has_no_sync and not need_update:
                 with task.no_sync():
                     loss, result = _forward()
                     scaled_loss = local_scale * loss
+                    if dist_scale is not None:
+                        scaled_loss *= dist_scale
                     _backward(scaled_loss)
             else:
                 loss, result = _forward()
                 scaled_loss = local_scale * loss
+                if dist_scale is not None:
+                    scaled_loss *= dist_scale
                 _backward(scaled_loss)
         else:
             global_batch_size = batch_size
@@ -1370,10 +1377,7 @@ def train_one_epoch(
                 loss, result = _forward()
                 _backward(loss)
 
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):  # multi-label: a NaN / inf loss stops, naming where
-            _stop_non_finite(loss_value, epoch, batch_idx, output_dir)
-        losses_m.update(loss_value * accum_steps, batch_size)
+        losses_m.update(ml.loss_value(loss, epoch, batch_idx) * accum_steps, batch_size)
         update_sample_count += global_batch_size
 
         if not need_update:
@@ -1423,17 +1427,7 @@ def train_one_epoch(
                         normalize=True
                     )
 
-        # multi-label: recovery checkpoints record the updates done (and streamed positions) for an exact resume;
-        # a SIGTERM / SIGINT writes one at this step boundary, then the run exits non-zero
-        stopping = stop is not None and stop_requested(stop, args, device)
-        if (saver is not None or args.distributed) and (stopping or (args.recovery_interval and (
-                (update_idx + 1) % args.recovery_interval == 0))):
-            stream = getattr(loader.dataset, 'stream_position', None)
-            position = stream(batch_idx + 1) if stream is not None else None
-            meters = gather_loss_meters(losses_m, args)
-            saved = save_recovery(saver, task, epoch, update_idx, position, meters) if saver is not None else ''
-            if stopping:
-                raise Interrupted(stop.signum, saved)
+        ml.step_end(saver, epoch, update_idx, batch_idx, loader, losses_m)  # recovery checkpoints, signals
 
         if lr_scheduler is not None:
             lr_scheduler.step_update(num_updates=num_updates, metric=losses_m.avg)
@@ -1453,32 +1447,20 @@ def train_one_epoch(
     return OrderedDict([('loss', loss_avg)])
 
 
-def _stop_non_finite(value, epoch, batch_idx, output_dir):
-    """multi-label: a non-finite loss is an error naming the step and the last good checkpoint."""
-    last = os.path.join(output_dir, 'last.pth.tar') if output_dir else None
-    resume = f'the last good checkpoint is {last}' if last and os.path.isfile(last) else \
-        'no checkpoint was written yet'
-    raise FloatingPointError(
-        f'Loss is {value} at epoch {epoch}, step {batch_idx}: stopping. Lower --lr, add --clip-grad, or check the '
-        f'inputs of that step; {resume}.')
-
-
 def validate(
         model,
         loader,
-        evaluator,
+        loss_fn,
         args,
         device=torch.device('cuda'),
         amp_autocast=suppress,
         model_dtype=None,
-        log_suffix=''
+        log_suffix='',
+        ml=None,
 ):
-    # multi-label: the evaluator gathers outputs once and computes masked mAP, CP..OF1, group and tree metrics
-    return run_evaluation(
-        model, loader, evaluator, device, amp_autocast, channels_last=args.channels_last, distributed=args.distributed,
-        log_interval=args.log_interval, log_suffix=log_suffix, is_primary=utils.is_primary(args),
-        prefetcher=args.prefetcher, model_dtype=model_dtype, tta=args.tta)
+    # masked mAP, CP..OF1, group and tree metrics, gathered once across ranks
+    return ml.validate(model, loader, loss_fn, device, amp_autocast, model_dtype, log_suffix)
 
 
 if __name__ == '__main__':
-    run_cli(main)  # multi-label: user errors end in one `error:` line (exit 2), signals in 128 + signum
+    run_cli(main)  # user errors end in one `error:` line (exit 2), signals in 128 + signum

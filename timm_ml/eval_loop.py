@@ -3,8 +3,12 @@ import logging
 import time
 from contextlib import suppress
 
+import numpy as np
 import torch
 from timm import utils
+from tqdm import tqdm
+
+from timm_ml.scoring import scores_from_logits
 
 _logger = logging.getLogger(__name__)
 
@@ -64,9 +68,6 @@ def run_prediction(model, loader, scoring, device, amp_autocast=suppress, channe
             unreadable). scoring: The model's scoring schema. device, amp_autocast, channels_last, prefetcher,
             model_dtype: as run_evaluation.
     """
-    import numpy as np
-    from tqdm import tqdm
-    from timm_ml.scoring import scores_from_logits
     num = len(loader.dataset)
     scores = np.full((num, scoring.num_classes), np.nan, dtype=np.float32)
     bad = []

@@ -2,15 +2,12 @@
 import pytest
 
 from tests.helpers import read
+from timm_ml.config import LabelsConfig
 from timm_ml.data import LabelFileError, create_label_sets
 
 
 def _namespace(root, **kw):
-    import argparse
-    base = dict(data=root, data_dir=None, train_split='train', val_split='val', class_map='', label_format=None,
-                label_delimiter=None, path_column=None, labels_column=None, unknown_values=None, image_dir=None,
-                bad_images='error', simulate_partial=None, seed=0)
-    return argparse.Namespace(**dict(base, **kw))
+    return LabelsConfig(**dict(dict(root=root, val_split='val', seed=0), **kw))
 
 
 def test_train_and_val_with_different_classes_stop_before_training(mosaic_data):
@@ -56,9 +53,9 @@ def test_a_training_image_dir_is_reused_on_its_own_root_only(tmp_path):
     assert saved_for_root(saved, str(tmp_path / 'old' / 'annotations'))['image_dir'] == str(tmp_path / 'old_images')
     moved = saved_for_root(saved, str(tmp_path / 'new'), log=False)
     assert moved['image_dir'] is None and moved['label_delimiter'] == ';'  # the parsing options still apply
-    import argparse
-    given = saved_for_root(saved, str(tmp_path / 'new'), argparse.Namespace(image_dir='x'))
-    assert given['image_dir'] == str(tmp_path / 'old_images')  # --image-dir given again wins in label_options
+    given = saved_for_root(saved, str(tmp_path / 'new'), image_dir_given=True)
+    assert given['image_dir'] == str(tmp_path / 'old_images')  # --image-dir given again wins (LabelsConfig.with_saved)
+    assert LabelsConfig(image_dir='x').with_saved(given).image_dir == 'x'
 
 
 def test_data_record_stores_the_image_dir_absolute(tmp_path, monkeypatch):
@@ -67,5 +64,5 @@ def test_data_record_stores_the_image_dir_absolute(tmp_path, monkeypatch):
     (tmp_path / 'imgs').mkdir()
     monkeypatch.chdir(tmp_path)
     train = read(str(tmp_path / 'train.csv'))
-    record = data_record(_namespace(str(tmp_path), image_dir='imgs', label_options=None, dataset=''), train, None)
+    record = data_record(_namespace(str(tmp_path), image_dir='imgs'), train, None)
     assert record['image_dir'] == str(tmp_path / 'imgs')

@@ -10,7 +10,7 @@ from timm_ml.data.targets import SparseTargets
 from timm_ml.loss import create_ml_loss, label_frequency_prior
 from timm_ml.models import create_ml_model, head_parameters
 from timm_ml.optim import head_lr_param_groups
-from timm_ml.models import resolve_head_lr_scale, resolve_loss_type
+from timm_ml.recipes import resolve_head_lr_scale, resolve_loss_type
 
 
 @pytest.mark.parametrize('ml_head,loss', [('linear', 'bce'), ('mldecoder', 'asl'), ('cosine', 'aam'),

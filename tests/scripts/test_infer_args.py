@@ -18,7 +18,7 @@ def test_infer_arguments_are_checked_before_any_work(argv, message, capsys, monk
 
 def test_infer_output_that_is_its_input_is_refused(tmp_path, monkeypatch):
     import infer
-    from timm_ml.utils import RunFolderError
+    from timm_ml.utils import OutputError as RunFolderError
     labels = tmp_path / 'val.csv'
     labels.write_text('path,labels\na.png,cat\n')
     with pytest.raises(RunFolderError, match='that is an input'):
@@ -39,8 +39,10 @@ def test_infer_counts_must_be_positive(argv, message, capsys, monkeypatch, tmp_p
 ])
 def test_validate_arguments_are_checked_before_any_work(argv, message, capsys, tmp_path):
     import validate
+    from timm_ml.cli import validate_script
     with pytest.raises(SystemExit):
-        validate.check_args(validate.parser.parse_args(['data', '--checkpoint', str(tmp_path), *argv]))
+        validate_script.check_args(validate.parser.parse_args(['data', '--checkpoint', str(tmp_path), *argv]),
+                                   validate.parser)
     assert message in capsys.readouterr().err
 
 

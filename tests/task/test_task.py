@@ -17,7 +17,7 @@ from timm_ml.models import create_ml_model
 from timm_ml.task import MultiLabelTask
 from timm_ml.utils import read_ml_config
 from timm_ml.models import load_initial_checkpoint
-from timm_ml.utils.train_args import resolve_eval_metric
+from timm_ml.cli.train_args import resolve_eval_metric
 from tests.timm_flags import TIMM_TRAIN_FLAGS, TIMM_VALIDATE_FLAGS
 
 from tests.helpers import ROOT  # noqa: E402
@@ -49,8 +49,7 @@ def test_task_state_carries_ml_config_and_refuses_other_classes():
     state = task.get_checkpoint_state()
     assert state['task_state']['ml_config']['classes'] == CLASSES
     assert read_ml_config(state)['classes'] == CLASSES
-    task.recovery_updates = 7
-    assert task.get_checkpoint_state()['task_state']['recovery_updates'] == 7
+    assert set(state['task_state']) == {'ml_config'}  # the train step only: the run state is the run folder's
     reordered = make_task(['dog', 'cat', 'car', 'tree'])
     with pytest.raises(ValueError, match=r"another order \(from position 0: checkpoint \['cat', 'dog', 'car'\], data \['dog', 'cat', 'car'\]\)"):
         reordered.load_checkpoint_state(state['state_dict'], state['task_state'])
@@ -58,8 +57,7 @@ def test_task_state_carries_ml_config_and_refuses_other_classes():
     with pytest.raises(ValueError, match=r"not in the checkpoint \(e.g. \['bus'\]\)"):
         other.load_checkpoint_state(state['state_dict'], state['task_state'])
     same = make_task()
-    same.load_checkpoint_state(state['state_dict'], dict(state['task_state'], recovery_updates=3))
-    assert same.resumed_updates == 3
+    same.load_checkpoint_state(state['state_dict'], state['task_state'])
     assert all(torch.equal(a, b) for a, b in zip(same.trainable_module.state_dict().values(),
                                                  task.trainable_module.state_dict().values()))
 
@@ -188,29 +186,8 @@ def test_resume_refuses_another_model_or_head():
         other_model.load_checkpoint_state(state['state_dict'], state['task_state'])
 
 
-@pytest.mark.parametrize('changed,flag', [(dict(batch_size=16), '-b 32 -> 16'),
-                                          (dict(grad_accum_steps=2), '--grad-accum-steps 1 -> 2'),
-                                          (dict(seed=1), '--seed 42 -> 1'),
-                                          (dict(world_size=2), 'world size 1 -> 2')])
-def test_recovery_resume_refuses_a_changed_batch_layout(changed, flag):
-    layout = dict(batch_size=32, grad_accum_steps=1, seed=42, world_size=1, train_samples=100)
-    task = make_task()
-    task.run_layout = layout
-    task.recovery_updates = 5
-    state = task.get_checkpoint_state()
-    resumed = make_task()
-    resumed.run_layout = dict(layout, **changed)
-    with pytest.raises(ValueError, match=f'stopped after 5 updates.*{flag}'):
-        resumed.load_checkpoint_state(state['state_dict'], state['task_state'])
-    # an epoch checkpoint (no updates inside an epoch) may continue with another batch size
-    task.recovery_updates = None
-    state = task.get_checkpoint_state()
-    resumed.load_checkpoint_state(state['state_dict'], state['task_state'])
-    assert resumed.resumed_updates == 0
-
-
 def test_summary_row_in_a_checkpoint_keeps_integers():
-    from timm_ml.task.multilabel import _plain
-    row = _plain({'loss': np.float32(0.5), 'skipped_images': 3, 'known': np.int64(7), 'map': 81.25})
+    from timm_ml.cli.run_state import plain_metrics
+    row = plain_metrics({'loss': np.float32(0.5), 'skipped_images': 3, 'known': np.int64(7), 'map': 81.25})
     assert row == {'loss': 0.5, 'skipped_images': 3, 'known': 7, 'map': 81.25}
     assert [type(v) for v in row.values()] == [float, int, int, float]

@@ -3,7 +3,7 @@
 import pytest
 
 from timm_ml.data import LabelFileError
-from timm_ml.utils import run_cli
+from timm_ml.cli import run_cli
 
 
 def _fails(exc):

@@ -4,10 +4,21 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from timm_ml.cli.run_state import RunState
+from timm_ml.config import LossConfig
 from timm_ml.optim import check_resumed_lr, optimizer_settings
-from timm_ml.task.multilabel import check_summary_meaning
-from timm_ml.utils.cli import UserError
 from timm_ml.utils.early_stop import EarlyStopping
+
+
+def check_summary_meaning(saved, current, summary):
+    """The message a resume in place gets when its rows would mean something else (None: nothing changed)."""
+    state = RunState({}, current)
+    state.resumed = dict(meaning=saved) if saved else {}
+    try:
+        state.check_meaning(summary)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 @settings(deadline=None, max_examples=60)
@@ -45,12 +56,10 @@ def test_a_changed_threshold_split_or_metric_is_named():
 
 def test_a_changed_loss_or_loss_option_is_named():
     """train_loss / eval_loss rows under another --loss or --loss-reduction are another scale (adversarial pass)."""
-    from argparse import Namespace
-    from timm_ml.task import loss_settings
-    base = Namespace(loss_reduction=None, gamma_neg=None, partial_loss_mode='negative', aam_s=23.0)
-    saved = dict(threshold=0.5, loss='ce', loss_settings=loss_settings(base))
-    assert check_summary_meaning(saved, dict(saved, loss_settings=loss_settings(Namespace(**vars(base)))), 's') is None
-    mean = loss_settings(Namespace(**dict(vars(base), loss_reduction='mean')))
+    base = LossConfig()
+    saved = dict(threshold=0.5, loss='ce', loss_settings=base.settings())
+    assert check_summary_meaning(saved, dict(saved, loss_settings=LossConfig().settings()), 's') is None
+    mean = LossConfig(loss_reduction='mean').settings()
     message = check_summary_meaning(saved, dict(saved, loss_settings=mean), 's.csv')
     assert 'reduction default -> mean' in message and 'aam_s' not in message
     assert '--loss (train_loss / eval_loss) ce -> bce' in check_summary_meaning(saved, dict(saved, loss='bce'), 's')
@@ -77,6 +86,6 @@ def test_a_changed_lr_lr_scale_or_weight_decay_on_resume_is_refused_and_the_same
     for other, said in ((_optimizer(0.5), 'lr 0.003 -> 0.5'), (_optimizer(3e-3, head_scale=3), 'scale (--head-lr-scale '
                                                                                              '/ --layer-decay) 1 / 10 -> 1 / 3'),
                         (_optimizer(3e-3, wd=0.05), 'weight decay 0.0001 -> 0.05')):
-        with pytest.raises(UserError, match=r'differ from this run.s flags .*' + said.replace('(', r'\(').replace(')', r'\)')
+        with pytest.raises(ValueError, match=r'differ from this run.s flags .*' + said.replace('(', r'\(').replace(')', r'\)')
                            .replace('.', r'\.').replace('/', r'\/') + r'.*args\.yaml.*--no-resume-opt'):
             resume(other)

@@ -6,14 +6,22 @@ import os
 import pytest
 import torch
 
+from timm.utils import update_summary
+
+from timm_ml.cli.run_folder import RunFolder, RunFolderError, check_summary_columns, reconcile_summary
+from timm_ml.cli.run_state import RunState
 from timm_ml.models import create_ml_model
-from timm_ml.utils import (MultiLabelCheckpointSaver, RunFolderError, RunLock, check_outputs_are_not_inputs,
-                           check_summary_columns, reconcile_summary, write_epoch_summary)
+from timm_ml.utils import (LockedError, MultiLabelCheckpointSaver, OutputError, RunLock, check_outputs_are_not_inputs,
+                           check_replaceable, own_output_kind)
+
+
+def write_epoch_summary(epoch, train, evaluation, path, lr):
+    update_summary(epoch, train, evaluation, filename=path, lr=lr)
 
 
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path):
     first = RunLock(str(tmp_path))
-    with pytest.raises(RunFolderError, match=rf'{tmp_path} is being written by train.py pid {os.getpid()}'):
+    with pytest.raises(LockedError, match=rf'{tmp_path} is being written by train.py pid {os.getpid()}'):
         RunLock(str(tmp_path))
     first.release()  # what the kernel does when the holder dies (even by SIGKILL): the file stays, the lock goes
     assert os.path.exists(tmp_path / '.lock')
@@ -52,9 +60,41 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
     labels = tmp_path / 'val.csv'
     labels.write_text('path,labels\n')
     os.symlink(labels, tmp_path / 'link.csv')
-    with pytest.raises(RunFolderError, match='--output .*link.csv: that is an input'):
+    with pytest.raises(OutputError, match='--output .*link.csv: that is an input'):
         check_outputs_are_not_inputs([str(tmp_path / 'link.csv')], [str(labels), None], '--output')
     check_outputs_are_not_inputs([str(tmp_path / 'p.csv')], [str(labels)], '--output')
+
+
+def test_run_state_rides_in_the_saver_state_and_the_row_follows_its_checkpoint(tmp_path):
+    """The one hook: the run folder's state in checkpoint['saver']['run']; the epoch's summary row is written after
+    the checkpoint holding it, and a resume reads both back (also from the task state of older checkpoints)."""
+    state = RunState(dict(batch_size=4, seed=1), dict(threshold=0.5))
+    folder = RunFolder(str(tmp_path), state)
+    model = create_ml_model('test_resnet', ['a', 'b'])
+    saver = folder.create_saver(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    state.early_stop = dict(best=3., best_epoch=0, epoch=0, bad_epochs=0)
+    folder.add_summary_row(0, {'loss': 1.}, {'map': 3.}, 0.1)
+    assert not os.path.exists(tmp_path / 'summary.csv')  # held until its checkpoint is written
+    saver.save_checkpoint(0, metric=3.)
+    assert [r[0] for r in _rows(tmp_path / 'summary.csv')] == ['epoch', '0']
+    saved = torch.load(tmp_path / 'last.pth.tar', weights_only=True)['saver']['run']
+    assert saved['layout'] == dict(batch_size=4, seed=1) and saved['early_stop']['best'] == 3.
+    assert saved['summary_row'] == (0, {'loss': 1.}, {'map': 3.}, 0.1)
+    state.recovery = dict(updates=2, stream=None, meters=[[1.5, 8]])
+    saver.save_recovery(1, batch_idx=1)
+    recovered = RunState({}, {})
+    recovered.load(torch.load(saver.curr_recovery_file, weights_only=True))
+    assert recovered.resumed_updates == 2 and recovered.resumed_recovery['meters'] == [[1.5, 8]]
+    legacy = RunState({}, {})
+    legacy.load({'task_state': dict(recovery_updates=5, recovery_meters=[[2., 4]], run_layout=dict(seed=1))})
+    assert legacy.resumed_updates == 5 and legacy.resumed['layout'] == dict(seed=1)
+    resumed = RunState(dict(batch_size=8, seed=1), dict(threshold=0.4))
+    resumed.load(torch.load(saver.curr_recovery_file, weights_only=True))
+    with pytest.raises(ValueError, match='-b 4 -> 8'):
+        resumed.check_layout()
+    with pytest.raises(ValueError, match='--threshold 0.5 -> 0.4'):
+        resumed.check_meaning('summary.csv')
+    folder.lock.release()
 
 
 def test_checkpoint_history_never_names_a_file_outside_its_folder(tmp_path):
@@ -112,24 +152,27 @@ def test_a_kill_after_last_was_written_keeps_the_history_and_best_an_uninterrupt
 
 
 def test_resuming_in_place_from_an_older_checkpoint_or_a_finished_run_is_refused(tmp_path):
-    from timm_ml.utils.run_folder import RunFolder
     path = str(tmp_path / 'summary.csv')
     for epoch in range(4):
         write_epoch_summary(epoch, {'loss': 1.}, {'map': 1.}, path, lr=0.1)
-    folder = RunFolder(str(tmp_path), resume=str(tmp_path / 'checkpoint-1.pth.tar'))
+    folder = RunFolder(str(tmp_path), RunState({}, {}), resume=str(tmp_path / 'checkpoint-1.pth.tar'))
     with pytest.raises(RunFolderError, match=r'continues at epoch 2, but .*summary.csv already holds epochs up to 3'):
-        folder.check_resume_point(2, 10)
-    folder.check_resume_point(4, 10)  # from last: fine
+        folder.check_resume_point(2)
+    folder.check_resume_point(4)  # from last: fine
+    assert folder.check_epochs_left(4, 10) is False
     with pytest.raises(RunFolderError, match='already holds 4 of the 4 scheduled epochs, nothing is left to train'):
-        folder.check_resume_point(4, 4)
+        folder.check_epochs_left(4, 4)
     assert len(_rows(path)) == 5  # nothing trimmed by the refusal
     # killed while recording the last epoch: the resume completes its records, trains nothing, and is no error
-    assert folder.check_resume_point(4, 4, repaired=True) is True
+    folder.saver = _saver(tmp_path / 'run')
+    folder.saver.repaired = True
+    assert folder.check_epochs_left(4, 4) is True
+    folder.saver.repaired = False
     reconcile_summary(path, 3)
     trim = _rows(path)[:-1]
     with open(path, 'w', newline='') as f:
         csv.writer(f).writerows(trim)  # the last row was never written
-    assert folder.check_resume_point(4, 4) is True
+    assert folder.check_epochs_left(4, 4) is True
     folder.lock.release()
 
 
@@ -141,8 +184,6 @@ def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_output_of_the_s
     import numpy as np
     from timm_ml.deploy.predictions import write_predictions_csv, write_predictions_json
     from timm_ml.schema import LabelSchema
-    from timm_ml.utils import RunFolderError, check_replaceable
-    from timm_ml.utils.run_folder import own_output_kind
     schema, scores = LabelSchema(['cat', 'dog']), np.array([[0.9, 0.2], [0.1, 0.7]], np.float32)
     predictions = {}
     for name, lines in (('p.json', False), ('p.jsonl', True), ('lines_as.json', True)):
@@ -182,13 +223,13 @@ def test_an_existing_file_is_replaced_only_when_it_is_an_earlier_output_of_the_s
     for name in list(predictions) + ['err.jsonl', 'p.csv', 'err.csv', 'big.jsonl']:
         assert own_output_kind(str(tmp_path / name)) == 'predictions', name
         check_replaceable([str(tmp_path / name)], '--output', ('predictions',))
-        with pytest.raises(RunFolderError, match='it holds predictions of ours'):
+        with pytest.raises(OutputError, match='it holds predictions of ours'):
             check_replaceable([str(tmp_path / name)], '--results-file', ('results', 'per-class'))
     for name in results:
         check_replaceable([str(tmp_path / name)], '--results-file', ('results', 'per-class'))
-        with pytest.raises(RunFolderError, match='that file exists and it holds (results|per-class) of ours'):
+        with pytest.raises(OutputError, match='that file exists and it holds (results|per-class) of ours'):
             check_replaceable([str(tmp_path / name)], '--output', ('predictions',))
     check_replaceable([str(tmp_path / 'new.json'), None], '--output', ('predictions',))
     for name in foreign:
-        with pytest.raises(RunFolderError, match=rf'--output .*{name}: that file exists and it is not a file of ours'):
+        with pytest.raises(OutputError, match=rf'--output .*{name}: that file exists and it is not a file of ours'):
             check_replaceable([str(tmp_path / name)], '--output', ('predictions', 'results', 'per-class'))

@@ -15,14 +15,15 @@ def test_plot_refuses_a_summary_without_header(tmp_path):
 
 def test_dist_timeout_reaches_the_process_group(monkeypatch):
     import torch.distributed as dist
-    from timm_ml.utils.distributed import process_group_timeout
+    from timm_ml.utils.distributed import install_process_group_timeout
     seen = {}
     fake = lambda *a, **k: seen.update(k)  # noqa: E731
     monkeypatch.setattr(dist, 'init_process_group', fake)
-    with process_group_timeout(2.5):
-        dist.init_process_group(backend='gloo')
-    assert seen['timeout'] == datetime.timedelta(minutes=2.5)
-    assert dist.init_process_group is fake  # restored: nothing else is patched
+    install_process_group_timeout(2.5)
+    install_process_group_timeout(4)  # installed twice: the last value, one wrapper
+    dist.init_process_group(backend='gloo')
+    assert seen['timeout'] == datetime.timedelta(minutes=4)
+    assert dist.init_process_group.wrapped is fake
 
 
 @pytest.mark.parametrize('flags,message', [
@@ -37,14 +38,14 @@ def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
     import train
     args = train.parser.parse_args(['x', *flags])
     with pytest.raises(SystemExit):
-        from timm_ml.utils.train_args import check_train_args
+        from timm_ml.cli.train_args import check_train_args
         check_train_args(args, train.parser)
     assert message in capsys.readouterr().err
 
 
 def test_defaults_that_cannot_fit_the_run_are_said_with_the_value_that_would():
     from types import SimpleNamespace
-    from timm_ml.utils.train_args import check_recipe_fits
+    from timm_ml.cli.train_args import check_recipe_fits
     args = SimpleNamespace(model_ema=True, model_ema_warmup=False, model_ema_decay=0.9999, warmup_epochs=5,
                            sched='cosine')
     notes = check_recipe_fits(args, updates_per_epoch=40, num_epochs=3, log=False)  # 120 updates

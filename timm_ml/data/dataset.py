@@ -3,7 +3,6 @@ import logging
 import os
 from typing import Callable, List, Optional
 
-import numpy as np
 import torch
 from PIL import Image
 from timm.data.readers.shared_count import SharedCount
@@ -13,6 +12,7 @@ from tqdm import tqdm
 from timm_ml.image import decode_image
 
 from .label_set import LabelSet
+from .seeding import seed_sample
 
 _logger = logging.getLogger(__name__)
 
@@ -22,18 +22,6 @@ class BadImageError(ValueError):
 
 
 VERIFY_LEVELS = ('none', 'header', 'full')
-
-
-def seed_sample(seed: int, epoch: int, index: int):
-    """Seed the augmentation RNGs (python, numpy, torch) for one sample of one epoch: a sample is augmented the same
-    way whatever loader worker reads it, whatever came before it, and after a resume inside the epoch."""
-    import random
-    value = ((seed * 1000003 + epoch) * 2654435761 + index) % (2 ** 32)
-    random.seed(value)
-    np.random.seed(value)
-    # the CPU generator only: sample transforms run on the CPU, and torch.manual_seed also queues a CUDA seeding with
-    # a stack trace each call (0.2 ms a sample against 0.002 ms on this CPU-only machine)
-    torch.default_generator.manual_seed(value)
 
 
 def load_image(path: str, mode: str = 'RGB') -> Image.Image:
@@ -184,14 +172,3 @@ class ImageListDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             img = self.transform(img)
         return img, target
-
-
-def create_ml_dataset(args, labels, is_training: bool, input_img_mode: str = 'RGB'):
-    """ train.py's dataset of a split: a LabelSet's images (MultiLabelDataset; --bad-images, --verify-images, the
-    training split repeated --epoch-repeats times), or a streamed source's reader (--dataset wds/ hfds/ hfids/)."""
-    if getattr(labels, 'streamed', False):
-        from .streams import create_stream_dataset
-        return create_stream_dataset(args, labels, is_training, input_img_mode)
-    return MultiLabelDataset(labels, bad_images=args.bad_images, img_mode=input_img_mode,
-                             repeats=args.epoch_repeats if is_training else 0., verify=args.verify_images,
-                             seed=args.seed if is_training else None)

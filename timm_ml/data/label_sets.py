@@ -4,35 +4,26 @@ import logging
 import os
 from typing import Any, Dict, Optional, Tuple
 
+from timm_ml.config import LABEL_OPTIONS, LabelsConfig
 from timm_ml.schema import LabelSchema
 
 from .label_set import LabelSet, class_difference
 from .partial import simulate_partial
 from .readers import LabelFileError, LabelOptions, read_class_list, read_label_set
+from .readers.reader_hfds import read_hf_split
+from .streams import read_stream_split
 
 _logger = logging.getLogger(__name__)
 
-# label-parsing options a checkpoint records and validate.py / infer.py reuse unless given again
-LABEL_OPTIONS = ('label_format', 'label_delimiter', 'path_column', 'labels_column', 'unknown_values',
-                 'attribute_columns', 'tree_columns', 'image_dir', 'split_seed', 'split_fractions')
 
-
-def label_options(args, saved: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Label-parsing options: the ones given on the command line, else the ones training used (a checkpoint's
-    ml_config), so validate.py / infer.py read a split the way train.py did."""
-    saved = saved or {}
-    return {k: getattr(args, k, None) if getattr(args, k, None) is not None else saved.get(k) for k in LABEL_OPTIONS}
-
-
-def saved_for_root(saved: Dict[str, Any], root: Optional[str], args=None, log: bool = True) -> Dict[str, Any]:
+def saved_for_root(saved: Dict[str, Any], root: Optional[str], image_dir_given: bool = False,
+                   log: bool = True) -> Dict[str, Any]:
     """The checkpoint's label options for reading `root`: an absolute --image-dir training used names the images of
     its own data root; on another root (new data, another label file) it would read the old images under the new
     labels, so it is dropped (a relative one is relative to the new root, as it was to the old)."""
-    import os
     image_dir = saved.get('image_dir')
-    given = getattr(args, 'image_dir', None) if args is not None else None
     here = os.path.abspath(root) if root else ''
-    if image_dir and not given and os.path.isabs(image_dir) and here and saved.get('root') and \
+    if image_dir and not image_dir_given and os.path.isabs(image_dir) and here and saved.get('root') and \
             here != saved['root'] and not here.startswith(saved['root'].rstrip(os.sep) + os.sep):
         if log:
             _logger.warning(f'Not reusing the training --image-dir {image_dir}: it belongs to the data root '
@@ -43,7 +34,7 @@ def saved_for_root(saved: Dict[str, Any], root: Optional[str], args=None, log: b
 
 def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional[LabelSchema] = None,
                    classes=None) -> Tuple[str, LabelOptions]:
-    """(label format, LabelOptions) from label_options()."""
+    """(label format, LabelOptions) from the label-parsing options (LabelsConfig.options())."""
     extra = {}
     if opts.get('split_seed') is not None:
         extra['split_seed'] = int(opts['split_seed'])
@@ -58,67 +49,68 @@ def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional
     return opts.get('label_format') or 'auto', options
 
 
-def read_split(dataset: str, root: Optional[str], split: str, label_format: str, options: LabelOptions,
-               args=None, log: bool = True, split_flag: str = '--train-split'):
+def read_split(cfg: LabelsConfig, root: Optional[str], split: str, label_format: str, options: LabelOptions,
+               log: bool = True, split_flag: str = '--train-split'):
     """One split: label files in a folder (`dataset` empty), WebDataset shards (`wds/`) or a Hugging Face dataset
     (`hfds/<name or folder>`), timm's --dataset prefixes."""
-    prefix, _, name = (dataset or '').partition('/')
+    dataset = cfg.dataset or ''
+    prefix, _, name = dataset.partition('/')
     prefix = prefix.lower()
     if prefix == 'wds':
-        from .streams import read_stream_split
         labels = read_stream_split(root or name, split)
         if options.classes is not None and labels.classes != list(options.classes):
             raise LabelFileError(
                 f'{labels.source}: {class_difference(options.classes, labels.classes, "training", "shards")}')
         return labels
     if prefix in ('hfds', 'hfids'):
-        from .readers.reader_hfds import read_hf_split
-        return read_hf_split(name or root, split, options, getattr(args, 'input_key', None),
-                             getattr(args, 'target_key', None), getattr(args, 'dataset_trust_remote_code', False))
+        return read_hf_split(name or root, split, options, cfg.input_key, cfg.target_key, cfg.trust_remote_code)
     if prefix:
         raise LabelFileError(f'--dataset {dataset!r}: multi-label sources are wds/<shards>, hfds/<name or folder>; '
                              'leave --dataset empty for label files in the data folder')
     return read_label_set(root, split, label_format, options, log=log, split_flag=split_flag)
 
 
-def create_label_sets(args, log: bool = True) -> Tuple[LabelSet, Optional[LabelSet]]:
-    """ train.py's label sets: the train split defines the classes and groups (or --class-map the order), val must hold
-    them. --simulate-partial hides training annotations (seeded by --seed)."""
-    root = args.data or args.data_dir
-    label_format, options = reader_options(label_options(args), args.bad_images)
-    if args.class_map:
-        options.classes = read_class_list(args.class_map)
-    dataset = getattr(args, 'dataset', '') or ''
-    train = read_split(dataset, root, args.train_split, label_format, options, args, split_flag='--train-split')
+def create_label_sets(cfg: LabelsConfig, ml_head: Optional[str] = None, sampler: str = 'uniform',
+                      log: bool = True) -> Tuple[LabelSet, Optional[LabelSet]]:
+    """ A training run's label sets: the train split defines the classes and groups (or --class-map the order), val must
+    hold them. --simulate-partial hides training annotations (seeded by cfg.seed).
+
+    Args:
+        cfg: The labels config. ml_head / sampler: What needs every target in memory (refused on streams).
+        log: Log what was read.
+    """
+    label_format, options = reader_options(cfg.options(), cfg.bad_images)
+    if cfg.class_map:
+        options.classes = read_class_list(cfg.class_map)
+    train = read_split(cfg, cfg.root, cfg.train_split, label_format, options, split_flag='--train-split')
     val = None
-    if args.val_split:
-        val = read_split(dataset, root, args.val_split, label_format, options.with_classes(train.schema), args,
+    if cfg.val_split:
+        val = read_split(cfg, cfg.root, cfg.val_split, label_format, options.with_classes(train.schema),
                          split_flag='--val-split')
         if val.classes != train.classes:
             difference = class_difference(train.classes, val.classes, 'train split', 'val split')
             raise LabelFileError(f'{val.source} ({val.format}) does not hold the classes of {train.source} '
                                  f'({train.format}): {difference}')
     if getattr(train, 'streamed', False):
-        for flag, given in (('--simulate-partial', args.simulate_partial), ('--sampler balanced',
-                                                                         getattr(args, 'sampler', '') == 'balanced'),
-                            ('--ml-head gcn / ssgrl', getattr(args, 'ml_head', None) in ('gcn', 'ssgrl'))):
+        for flag, given in (('--simulate-partial', cfg.simulate_partial), ('--sampler balanced', sampler == 'balanced'),
+                            ('--ml-head gcn / ssgrl', ml_head in ('gcn', 'ssgrl'))):
             if given:
                 raise LabelFileError(f'{flag} needs every training target in memory; streamed shards keep only '
                                      'class counts: hide annotations when writing the shards, or train from the folder')
-    if args.class_map and train.schema.groups:
-        raise LabelFileError(f'--class-map {args.class_map}: {train.source} holds exclusive groups (attributes), whose '
+    if cfg.class_map and train.schema.groups:
+        raise LabelFileError(f'--class-map {cfg.class_map}: {train.source} holds exclusive groups (attributes), whose '
                              'classes and order come from the groups themselves; a class list cannot reorder or '
                              'select them. Drop --class-map (use --attribute-columns to select attributes).')
-    if args.simulate_partial:
+    if cfg.simulate_partial:
         if train.schema.groups:
             raise LabelFileError('--simulate-partial hides single class entries; on data with exclusive groups (one '
                                  'softmax per attribute) that leaves no group fully known. Hide annotations in the '
                                  'label file (#N/A cells) instead.')
-        train.targets = simulate_partial(train.targets, args.simulate_partial, seed=args.seed)
+        train.targets = simulate_partial(train.targets, cfg.simulate_partial, seed=cfg.seed)
     counts = train.targets.class_counts()
     if counts.sum() and counts[0].sum() + counts[1].sum() == 0:
         raise LabelFileError(f'{train.source}: no known annotation left (every entry is unknown'
-                             + (f' after --simulate-partial {args.simulate_partial}' if args.simulate_partial else '')
+                             + (f' after --simulate-partial {cfg.simulate_partial}' if cfg.simulate_partial else '')
                              + '): there is nothing to train on.')
     if val is not None and val.targets.class_counts()[0].sum() == 0:
         raise LabelFileError(f'{val.source}: no known positive in the validation split: every metric would be '
@@ -144,30 +136,35 @@ def shared_images(train, val) -> int:
     return len({f for f in (os.path.normpath(os.path.join(train.root, p)) for p in train.paths) if f in val_files})
 
 
-def data_record(args, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any]:
+def data_record(cfg: LabelsConfig, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any]:
     """What a checkpoint remembers of the data: root, splits as asked, the format found, the label options."""
-    import os
-    root = args.data or args.data_dir
-    record = dict(label_options(args), label_format=train.format,
-                  root=os.path.abspath(root) if root else None, dataset=getattr(args, 'dataset', '') or '',
-                  train_split=args.train_split, val_split=args.val_split if val is not None else None,
+    record = dict(cfg.options(), label_format=train.format,
+                  root=os.path.abspath(cfg.root) if cfg.root else None, dataset=cfg.dataset or '',
+                  train_split=cfg.train_split, val_split=cfg.val_split if val is not None else None,
                   image_root=os.path.abspath(train.root) if train.root else None)
-    if record.get('split_fractions') is not None:
-        record['split_fractions'] = list(record['split_fractions'])
+    for k in ('unknown_values', 'attribute_columns', 'tree_columns', 'split_fractions'):
+        if record.get(k) is not None:
+            record[k] = list(record[k])
     if record.get('image_dir'):
         record['image_dir'] = os.path.abspath(record['image_dir'])  # as given, it was relative to the working folder
     return record
 
 
-def create_eval_label_set(root: Optional[str], split: str, config: Dict[str, Any], args, on_bad: str = 'error',
+def create_eval_label_set(cfg: LabelsConfig, split: str, config: Dict[str, Any], on_bad: str = 'error',
                           log: bool = True) -> LabelSet:
-    """A split read the way the checkpoint's training read its data (its label options unless given again), holding
-    exactly the checkpoint's classes and groups."""
+    """ A split read the way the checkpoint's training read its data (its label options unless given again in `cfg`),
+    holding exactly the checkpoint's classes and groups.
+
+    Args:
+        cfg: The options given on this command line (None fields: the checkpoint's). split: The split to read.
+        config: The checkpoint's ml_config. on_bad: 'error' or 'skip'.
+    """
     saved = saved_for_root(dict(config.get('data') or {}, **{k: config[k] for k in LABEL_OPTIONS
-                                                             if config.get(k) is not None}), root, args)
-    label_format, options = reader_options(label_options(args, saved), on_bad, LabelSchema.from_config(config))
-    dataset = getattr(args, 'dataset', None) or saved.get('dataset') or ''
-    labels = read_split(dataset, root, split, label_format, options, args, log=log, split_flag='--split')
+                                                             if config.get(k) is not None}),
+                           cfg.root, image_dir_given=cfg.image_dir is not None, log=log)
+    cfg = cfg.with_saved(saved)
+    label_format, options = reader_options(cfg.options(), on_bad, LabelSchema.from_config(config))
+    labels = read_split(cfg, cfg.root, split, label_format, options, log=log, split_flag='--split')
     if labels.classes != config['classes']:
         raise LabelFileError(f'{labels.source} ({labels.format}) does not hold the classes of the checkpoint: '
                              f'{class_difference(config["classes"], labels.classes)}')

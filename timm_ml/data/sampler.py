@@ -1,4 +1,5 @@
 """ Class-balancing sampler: oversample images that carry rare classes (attribute values), no copies on disk."""
+import logging
 import math
 from typing import Optional
 
@@ -6,7 +7,11 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from timm_ml.config import SamplerConfig
+
 from .targets import POSITIVE, SparseTargets
+
+_logger = logging.getLogger('train')
 
 
 def rarity_weights(targets: SparseTargets, power: float = 1.0, cap: float = 10.0) -> np.ndarray:
@@ -89,19 +94,23 @@ class EpochPermutationSampler(Sampler):
         return iter(torch.randperm(self.num_samples, generator=g).tolist())
 
 
-def create_train_sampler(args, dataset, log: bool = True):
-    """train.py's sampler: the balanced sampler (--sampler balanced); else, on one process, a shuffle seeded by
-    (seed, epoch) (exact resume); None where timm's own applies (DistributedSampler / RepeatAugSampler under DDP)."""
-    if args.sampler != 'balanced':
-        timm_batches = any(getattr(args, k, None) for k in ('aug_repeats', 'train_img_sizes', 'use_multi_epochs_loader',
-                                                            'train_batches_per_epoch'))
-        if args.distributed or timm_batches or isinstance(dataset, torch.utils.data.IterableDataset):
+def create_train_sampler(cfg: SamplerConfig, dataset, seed: int, distributed: bool = False, rank: int = 0,
+                         world_size: int = 1, timm_batches: bool = False, log: bool = True):
+    """ The training sampler: the balanced sampler (--sampler balanced); else, on one process, a shuffle seeded by
+    (seed, epoch) (exact resume); None where timm's own applies (DistributedSampler / RepeatAugSampler under DDP,
+    timm's batch samplers: timm_batches).
+
+    Args:
+        cfg: The sampler config. dataset: The training dataset. seed: The run seed.
+        distributed, rank, world_size: The DDP position. timm_batches: timm draws the batches itself (--aug-repeats,
+            --train-img-sizes, the multi-epochs loader, a fixed number of batches).
+    """
+    if cfg.sampler != 'balanced':
+        if distributed or timm_batches or isinstance(dataset, torch.utils.data.IterableDataset):
             return None
-        return EpochPermutationSampler(len(dataset), seed=args.seed)
-    weights = rarity_weights(dataset.targets, power=args.sampler_power, cap=args.sampler_cap)
+        return EpochPermutationSampler(len(dataset), seed=seed)
+    weights = rarity_weights(dataset.targets, power=cfg.sampler_power, cap=cfg.sampler_cap)
     if log:
-        import logging
-        logging.getLogger('train').info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
-                                        f'(power {args.sampler_power}, cap {args.sampler_cap}).')
-    return WeightedEpochSampler(weights, num_samples=len(dataset), seed=args.seed, rank=args.rank,
-                                world_size=args.world_size)
+        _logger.info(f'Balanced sampler: weights {weights.min():.2f}..{weights.max():.2f} '
+                     f'(power {cfg.sampler_power}, cap {cfg.sampler_cap}).')
+    return WeightedEpochSampler(weights, num_samples=len(dataset), seed=seed, rank=rank, world_size=world_size)

@@ -23,7 +23,8 @@ import logging
 import math
 import os
 import random
-from typing import Dict, List, Optional, Sequence
+import shlex
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -33,8 +34,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from timm_ml.image import decode_image
 from timm_ml.schema import LabelSchema
+from timm_ml.utils.outside import check_plain_name
 
 from .readers import LabelFileError
+from .seeding import seed_sample
 from .targets import NEGATIVE, UNKNOWN
 
 _logger = logging.getLogger(__name__)
@@ -42,11 +45,16 @@ _logger = logging.getLogger(__name__)
 INFO_FILE = '_info.json'
 IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp')
 SHUFFLE_BUFFER = 1000
+MAX_MEMBER_BYTES = 1 << 30  # a larger member of an image shard is a damaged header, not an image
 
 
 def open_url(root: str, name: str):
     """A binary file object for `name` under `root`: a local folder, or a webdataset pipe:/http URL prefix."""
-    if root.startswith('pipe:') or '://' in root:
+    check_plain_name(name, 'shard file name', root)
+    if root.startswith('pipe:'):  # the command runs in a shell: the name is one quoted word of it
+        import webdataset
+        return webdataset.gopen(root + shlex.quote(name), 'rb')
+    if '://' in root:
         import webdataset
         return webdataset.gopen(root + name, 'rb')
     return open(os.path.join(root, name), 'rb')
@@ -85,8 +93,11 @@ class StreamedLabels:
         s = splits[split]
         self.root, self.split, self.info = root, split, info
         self.schema = LabelSchema.from_dict(info['schema']) if info.get('schema') else LabelSchema(info['classes'])
-        self.filenames = list(s['filenames'])
+        where = f'{root}/{INFO_FILE}'
+        self.filenames = [check_plain_name(n, 'shard file name', where) for n in s['filenames']]
         self.shard_lengths = [int(n) for n in s['shard_lengths']]
+        if any(n < 0 for n in self.shard_lengths) or len(set(self.filenames)) != len(self.filenames):
+            raise LabelFileError(f'{where}: split {split!r}: negative shard lengths or a shard listed twice')
         if len(self.filenames) != len(self.shard_lengths) or sum(self.shard_lengths) != int(s['num_samples']):
             raise LabelFileError(f'{root}/{INFO_FILE}: split {split!r}: {len(self.filenames)} shards, '
                                  f'{len(self.shard_lengths)} lengths summing to {sum(self.shard_lengths)}, num_samples '
@@ -176,7 +187,12 @@ def _tar_members(fileobj):
         if size_field[:1] in (b'\x80', b'\xff'):  # base-256 size (GNU, members over 8 GB)
             size = int.from_bytes(size_field[1:], 'big')
         else:
-            size = int(size_field or b'0', 8)
+            try:
+                size = int(size_field or b'0', 8)
+            except ValueError:
+                raise OSError(f'damaged tar header (size field {size_field[:12]!r})') from None
+        if size > MAX_MEMBER_BYTES:
+            raise OSError(f'a tar member declares {size} bytes (damaged header; members of image shards are images)')
         kind = header[156:157]
         data = read(size)
         if len(data) < size:
@@ -320,14 +336,37 @@ class StreamDataset(IterableDataset):
             shard = order[s]
             offset = p - int(starts[s])
             take = min(end - pos, self.labels.shard_lengths[shard] - offset)
-            with open_url(self.labels.root, self.labels.filenames[shard]) as f:
+            yield from self._read_shard(shard, offset, take, pos, total)
+            pos += take
+
+    def _read_shard(self, shard: int, offset: int, take: int, pos: int, total: int):
+        """Samples offset .. offset + take of a shard; a shard shorter than _info.json declares, a repeated key or a
+        damaged tar is an error naming the shard."""
+        name = self.labels.filenames[shard]
+        where = f'{self.labels.root}: shard {name}'
+        seen, read = set(), 0
+        try:
+            with open_url(self.labels.root, name) as f:
                 for i, (key, parts) in enumerate(_tar_samples(f)):
+                    if key in seen:
+                        raise LabelFileError(f'{where}: sample key {key!r} appears twice (damaged or concatenated '
+                                             'shard); rewrite it with python -m timm_ml.data.to_shards')
+                    seen.add(key)
                     if i < offset:
                         continue
                     if i >= offset + take:
                         break
+                    read += 1
                     yield key, parts, pos + (i - offset) >= total, pos + (i - offset)
-            pos += take
+        except (OSError, ValueError, EOFError) as e:
+            if isinstance(e, LabelFileError):
+                raise
+            raise LabelFileError(f'{where}: cannot be read ({e}); rewrite it with python -m timm_ml.data.to_shards') \
+                from None
+        if read < take:
+            raise LabelFileError(f'{where}: holds {offset + read} samples, {INFO_FILE} declares '
+                                 f'{self.labels.shard_lengths[shard]}: truncated or replaced; rewrite it with python -m '
+                                 'timm_ml.data.to_shards')
 
     def _worker_stream(self, worker: int):
         first, count = self._worker_range(worker)
@@ -379,17 +418,18 @@ class StreamDataset(IterableDataset):
             target[:] = UNKNOWN  # a duplicate that evens out the ranks: every masked metric ignores it
         img = decode_image(io.BytesIO(parts[image_ext]), self.img_mode)
         if self.is_training:
-            from .dataset import seed_sample
             seed_sample(self.seed, self.epoch, position)
         if self.transform is not None:
             img = self.transform(img)
         return img, torch.from_numpy(target)
 
 
-def create_stream_dataset(args, labels: StreamedLabels, is_training: bool, input_img_mode: str = 'RGB'):
-    return StreamDataset(labels, is_training=is_training, batch_size=args.batch_size if is_training else (
-        args.validation_batch_size or args.batch_size), seed=args.seed, img_mode=input_img_mode,
-        shuffle_buffer=getattr(args, 'stream_shuffle', SHUFFLE_BUFFER) if is_training else 0)
+def create_stream_dataset(labels: StreamedLabels, is_training: bool, batch_size: int, seed: int = 0,
+                          input_img_mode: str = 'RGB', shuffle_buffer: Optional[int] = None):
+    """The StreamDataset of a streamed split (training: shuffled through `shuffle_buffer`, default SHUFFLE_BUFFER)."""
+    return StreamDataset(labels, is_training=is_training, batch_size=batch_size, seed=seed, img_mode=input_img_mode,
+                         shuffle_buffer=(SHUFFLE_BUFFER if shuffle_buffer is None else shuffle_buffer) if is_training
+                         else 0)
 
 
 def stream_position(dataset: StreamDataset, batches: int) -> Dict[str, int]:

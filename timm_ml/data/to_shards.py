@@ -24,10 +24,12 @@ import time
 
 import numpy as np
 
-from ..utils.run_folder import RunFolderError, RunLock
+from timm_ml.config import LABEL_OPTIONS
+from timm_ml.utils.lock import LockedError, RunLock
+
 from .label_set import LabelSet
 from .label_sets import reader_options
-from .readers import LabelFileError, read_label_set
+from .readers import LabelFileError, LabelOptions, read_label_set
 from .streams import INFO_FILE, _tar_samples, decode_target
 
 PROGRESS_FILE = '_progress.json'
@@ -136,7 +138,6 @@ def verify_split(labels: LabelSet, split: str, out: str, names) -> int:
 
 
 def convert(root, out, splits, shard_size=1000, label_format='auto', options=None, verify=False, log=print):
-    from .readers import LabelOptions
     options = options or LabelOptions()
     os.makedirs(out, exist_ok=True)
     lock = RunLock(out, 'timm_ml.data.to_shards', 'two conversions must not write one shard folder (wait for it to '
@@ -185,7 +186,6 @@ def _convert(root, out, splits, shard_size, label_format, options, verify, log):
 
 
 def main():
-    from .label_sets import label_options
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data', help='a dataset root (any layout train.py reads) or a label file')
     parser.add_argument('--out', required=True, help='shard folder')
@@ -202,11 +202,11 @@ def main():
     args = parser.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.data):
         sys.exit('error: --out must not be the data folder (the shards would sit among the source files)')
-    label_format, options = reader_options(label_options(args))
+    label_format, options = reader_options({k: getattr(args, k) for k in LABEL_OPTIONS})
     start = time.time()
     try:
         info = convert(args.data, args.out, args.splits, args.shard_size, label_format, options, args.verify)
-    except (LabelFileError, RunFolderError, OSError) as e:
+    except (LabelFileError, LockedError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
     counts = {s: v['num_samples'] for s, v in info['splits'].items()}

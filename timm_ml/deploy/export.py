@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from timm_ml.image import BACKGROUND
-from timm_ml.models import scoring_schema
+from timm_ml.recipes import scoring_schema
 from timm_ml.scoring import scores_from_logits
 
 METADATA_KEY = 'timm_ml'

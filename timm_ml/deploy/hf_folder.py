@@ -14,7 +14,9 @@ import json
 import os
 from typing import Optional
 
-from timm_ml.models import GROUP_HEADS, scoring_schema
+from timm.models import save_for_hf
+
+from timm_ml.recipes import GROUP_HEADS, scoring_schema
 
 from .export import export_metadata
 
@@ -25,7 +27,7 @@ class HfExportError(ValueError):
     """A checkpoint that stock timm cannot load from a model folder."""
 
 
-def _card(config, meta, folder_name, args, summary, results, per_class):
+def _card(config, meta, folder_name, train_args, summary, results, per_class):
     schema = scoring_schema(config)
     data = config.get('data') or {}
     lines = [f'# {folder_name}', '', f'A {config["model"]} multi-label classifier trained with '
@@ -44,13 +46,13 @@ def _card(config, meta, folder_name, args, summary, results, per_class):
              f'- preprocessing: input {meta["preprocessing"]["input_size"]}, mean {meta["preprocessing"]["mean"]}, '
              f'std {meta["preprocessing"]["std"]}, {meta["preprocessing"]["interpolation"]}, crop_pct '
              f'{meta["preprocessing"]["crop_pct"]}', '']
-    if args:
+    if train_args:
         keys = ('model', 'ml_head', 'loss', 'opt', 'lr', 'epochs', 'batch_size', 'input_size', 'img_size',
                 'warmup_epochs', 'weight_decay', 'sched', 'model_ema', 'amp', 'seed')
         flags = ' '.join(f'--{k.replace("_", "-")} {" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v}'
-                         for k, v in ((k, args.get(k)) for k in keys) if v not in (None, False, ''))
-        lines += ['## Training', '', '```bash', f'python train.py {args.get("data") or args.get("data_dir") or ""} '
-                  f'{flags}', '```', '']
+                         for k, v in ((k, train_args.get(k)) for k in keys) if v not in (None, False, ''))
+        root = train_args.get('data') or train_args.get('data_dir') or ''
+        lines += ['## Training', '', '```bash', f'python train.py {root} {flags}', '```', '']
     if results is not None:
         lines += [f'## Metrics ({results.get("split", "?")} split, {results.get("images", "?")} images)', '',
                   '| metric | value |', '|---|---|']
@@ -102,7 +104,6 @@ def export_hf(model, config, checkpoint_path: str, out: str, results_path: Optio
         results_path: validate.py --results-file json: the card's metrics and, beside it, the per-class table.
         train_args: The training arguments (the checkpoint's `args`) for the card's command.
     """
-    from timm.models import save_for_hf
     if config['ml_head'] not in TIMM_HEADS:
         raise HfExportError(
             f'a {config["ml_head"]} head is not a timm classifier, so stock timm cannot rebuild it from a model folder. '

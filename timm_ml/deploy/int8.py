@@ -5,14 +5,18 @@ benchmark_app in one run.
     infer.py --checkpoint CK --export openvino --int8 --output model.xml [--calibration-size 300] [--split val]
 """
 import json
+import os
 import re
 import shutil
 import subprocess
 from typing import Dict, List, Sequence
 
 import numpy as np
+import torch
 
 from timm_ml.image import decode_image
+from timm_ml.metrics import compute_multilabel_metrics
+from timm_ml.schema import LabelSchema
 
 from .export import METADATA_KEY
 from .onnx_model import OpenVinoMultiLabelModel
@@ -40,9 +44,6 @@ def ir_scores(xml: str, paths: Sequence[str], batch_size: int = 32) -> np.ndarra
 def metrics_of_scores(scores: np.ndarray, targets: np.ndarray, meta: dict, topk: int = 3) -> Dict[str, float]:
     """The evaluator's summary of exported scores (softmax per group, sigmoid elsewhere), through the same metric
     code as validate.py: scores go back to the logits that give them."""
-    import torch
-    from timm_ml.metrics import compute_multilabel_metrics
-    from timm_ml.schema import LabelSchema
     schema = LabelSchema.from_dict(meta['schema'])
     p = torch.from_numpy(scores.astype(np.float64)).clamp(1e-12, 1 - 1e-12)
     logits = torch.log(p) - torch.log1p(-p)
@@ -80,31 +81,28 @@ def compare(float_xml: str, int8_xml: str, paths: List[str], targets: np.ndarray
     return out
 
 
-def export_int8(float_xml: str, out_xml: str, config: dict, args) -> dict:
+def export_int8(float_xml: str, out_xml: str, run, calibration_size: int = 300, benchmark_seconds: int = 10) -> dict:
     """ infer.py --export openvino --int8: calibrate on a seeded subset of the checkpoint's training split, quantise,
     then validate the float and INT8 models on one split and time both; prints the comparison and writes it beside
     the model as <out>.json.
 
     Args:
-        float_xml: The float IR. out_xml: The INT8 IR to write. config: The checkpoint's ml_config.
-        args: infer.py's arguments (data, split, calibration_size, benchmark_seconds).
+        float_xml: The float IR. out_xml: The INT8 IR to write.
+        run: The checkpoint's CheckpointRun (timm_ml.builder): its splits read as training read them (run.root /
+            run.split: --data / --split or the checkpoint's).
+        calibration_size: Training images to calibrate on (a seeded choice).
+        benchmark_seconds: Seconds of OpenVINO benchmark_app per model (0: no speed measurement).
     """
-    import os
-    from timm_ml.data.label_sets import create_eval_label_set
-    data = config.get('data') or {}
-    root = args.data or data.get('root')
-    train = create_eval_label_set(root, data.get('train_split') or 'train', config, args, log=False)
+    train = run.read_labels(run.data.get('train_split') or 'train')
     if getattr(train, 'streamed', False):
         raise ValueError('--int8 calibrates on the training images of a folder; streamed shards are not read here')
-    picked = np.sort(np.random.default_rng(0).choice(len(train), min(args.calibration_size, len(train)),
-                                                     replace=False))
+    picked = np.sort(np.random.default_rng(0).choice(len(train), min(calibration_size, len(train)), replace=False))
     quantize_int8(float_xml, [os.path.join(train.root, train.paths[i]) for i in picked], out_xml)
-    split = args.split or data.get('val_split') or 'validation'
-    labels = create_eval_label_set(root, split, config, args, log=False)
+    labels = run.read_labels()
     paths = [os.path.join(labels.root, p) for p in labels.paths]
-    result = compare(float_xml, out_xml, paths, labels.targets.dense(), seconds=args.benchmark_seconds)
+    result = compare(float_xml, out_xml, paths, labels.targets.dense(), seconds=benchmark_seconds)
     result.update(split=labels.split, images=len(paths), calibration_images=len(picked),
-                  calibration_split=train.split, benchmark_seconds=args.benchmark_seconds)
+                  calibration_split=train.split, benchmark_seconds=benchmark_seconds)
     with open(os.path.splitext(out_xml)[0] + '.json', 'w') as f:
         json.dump(result, f, indent=2)
     print(f'wrote {out_xml} (NNCF INT8, calibrated on {len(picked)} images of {train.split!r})')
@@ -113,5 +111,5 @@ def export_int8(float_xml: str, out_xml: str, config: dict, args) -> dict:
         print(f'  {key:14s} float {a:7.2f}  INT8 {b:7.2f}  change {b - a:+.2f}  ({labels.split}, {len(paths)} images)')
     if 'speedup' in result:
         print(f'  throughput     float {result["float_fps"]:7.1f}  INT8 {result["int8_fps"]:7.1f} images/s  '
-              f'speed-up {result["speedup"]:.2f}x (benchmark_app, {args.benchmark_seconds} s each, this CPU)')
+              f'speed-up {result["speedup"]:.2f}x (benchmark_app, {benchmark_seconds} s each, this CPU)')
     return result

@@ -1,4 +1,5 @@
 """ One loss factory for every head: --loss bce|asl|aam|csl|ce and timm's other multi-label losses."""
+import logging
 from typing import Optional
 
 import torch
@@ -10,8 +11,11 @@ from .group_ce import GroupCrossEntropy
 from .csl import ClassAwareSelectiveLoss
 from .masked import MaskedMultiLabelLoss
 from .prior import label_frequency_prior, read_class_prior
+from timm_ml.config import LossConfig
 from timm_ml.data.targets import smooth_known
 from timm_ml.schema import LabelSchema
+
+_logger = logging.getLogger('train')
 
 ML_LOSSES = ('csl', 'aam', 'ce') + tuple(MULTI_LABEL_LOSS_TYPES)
 REDUCTIONS = {'asl': ('batchmean', 'sum', 'mean'), 'csl': ('sum', 'batchmean'), 'ce': ('mean', 'batchmean')}
@@ -135,50 +139,36 @@ def create_ml_loss(
     return MaskedMultiLabelLoss(base, loss_type)
 
 
-def loss_kwargs(args, evaluation: bool = False) -> dict:
-    """The loss hyper-parameters of a train.py argparse namespace (like timm's optimizer_kwargs).
-
-    evaluation: the loss reported on validation data, where CSL scores unknowns as ignored (no selective or
-    prior-based weighting, which depend on the training batch).
-    """
-    names = ('gamma_pos', 'gamma_neg', 'gamma_unann', 'clip', 'partial_loss_mode', 'likelihood_topk', 'prior_threshold',
-             'prior_path', 'aam_s', 'aam_m', 'aam_k', 'bce_sum', 'bce_target_thresh', 'bce_pos_weight')
-    kwargs = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    if hasattr(args, 'loss_reduction'):
-        kwargs['reduction'] = args.loss_reduction
-    if evaluation:
-        kwargs.update(partial_loss_mode='ignore', prior_path=None)
-    return kwargs
-
-
-def create_ml_losses(args, train_labels, scoring: LabelSchema, mixup_active: bool = False, log: bool = True):
-    """ (train loss, evaluation loss) of a run, from train.py's arguments and training labels; validate.py builds
-    the evaluation loss of a checkpoint the same way (train_labels None: no label statistics).
+def create_ml_losses(cfg: LossConfig, loss_type: str, train_labels, scoring: LabelSchema, mixup_active: bool = False,
+                     log: bool = True):
+    """ (train loss, evaluation loss) of a run; validate.py builds the evaluation loss of a checkpoint the same way
+    (train_labels None: no label statistics, no training loss).
 
     The evaluation loss scores CSL unknowns as ignored: its selective / normalising weights depend on the training
     batch. 'db' needs the training label counts; CSL selective without --prior-path takes the positive rate among the
     known training labels as the class prior.
+
+    Args:
+        cfg: The loss config. loss_type: The resolved loss (--loss or the head recipe's).
+        train_labels: The training LabelSet, or None. scoring: The model's scoring schema.
+        mixup_active: Targets come from mixup / cutmix. log: Log the prior choice.
     """
-    import logging
-    from timm_ml.models import resolve_loss_type
-    logger = logging.getLogger('train')
-    loss_type = resolve_loss_type(getattr(args, 'loss', None), args.ml_head)
     class_stats = {}
     if loss_type == 'db':
         if train_labels is None:
             return None, None
         class_stats = dict(class_counts=train_labels.targets.class_counts()[0], num_samples=len(train_labels))
     prior = {}
-    if loss_type == 'csl' and getattr(args, 'partial_loss_mode', None) == 'selective' and not args.prior_path and \
+    if loss_type == 'csl' and cfg.partial_loss_mode == 'selective' and not cfg.prior_path and \
             train_labels is not None:
         prior = dict(label_prior=label_frequency_prior(train_labels.targets))
         if log:
-            logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path); '
-                        f'{int((prior["label_prior"] > args.prior_threshold).sum())} classes above --prior-threshold '
-                        f'{args.prior_threshold} have their unknowns ignored.')
+            _logger.info(f'CSL selective: class prior = positive rate among the known training labels (no --prior-path);'
+                         f' {int((prior["label_prior"] > cfg.prior_threshold).sum())} classes above --prior-threshold '
+                         f'{cfg.prior_threshold} have their unknowns ignored.')
     train_loss = None
     if train_labels is not None:
-        train_loss = create_ml_loss(loss_type, schema=scoring, smoothing=getattr(args, 'smoothing', 0.),
-                                    soft_targets=mixup_active, **loss_kwargs(args), **class_stats, **prior)
-    eval_loss = create_ml_loss(loss_type, schema=scoring, **loss_kwargs(args, evaluation=True), **class_stats)
+        train_loss = create_ml_loss(loss_type, schema=scoring, smoothing=cfg.smoothing, soft_targets=mixup_active,
+                                    **cfg.loss_kwargs(), **class_stats, **prior)
+    eval_loss = create_ml_loss(loss_type, schema=scoring, **cfg.loss_kwargs(evaluation=True), **class_stats)
     return train_loss, eval_loss

@@ -1,9 +1,13 @@
 """ Class prior for CSL's selective mode: mean predicted probability per class over the training set."""
 import csv
+import logging
+import os
 from typing import Sequence
 
 import numpy as np
 import torch
+
+_logger = logging.getLogger('train')
 
 
 class PriorFileError(ValueError):
@@ -86,20 +90,16 @@ def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 
 
-def estimate_and_write_class_prior(args, model, train_labels, data_config, img_mode, output_dir, device,
-                                   amp_autocast=None, model_dtype=None, stop=None) -> str:
-    """--estimate-prior: the trained model's mean sigmoid per class over the training images (evaluation transform),
-    written to <output_dir>/class_prior.csv for a later CSL selective run (--prior-path)."""
-    import logging
-    import os
-    from timm_ml.data import MultiLabelDataset, create_ml_loader, eval_loader_kwargs
-    loader = create_ml_loader(MultiLabelDataset(train_labels, img_mode=img_mode), **eval_loader_kwargs(
-        data_config, args.validation_batch_size or args.batch_size, args.workers, False, device, args.pin_mem,
-        args.prefetcher, model_dtype))
-    prior = estimate_class_prior(model, loader, device, amp_autocast, prefetcher=args.prefetcher, stop=stop)
+def estimate_and_write_class_prior(model, loader, classes, output_dir: str, device, amp_autocast=None,
+                                   prefetcher: bool = True, stop=None) -> str:
+    """ --estimate-prior: the trained model's mean sigmoid per class over the training images (`loader`: the
+    evaluation transform), written to <output_dir>/class_prior.csv for a later CSL selective run (--prior-path).
+
+    Returns the file written, '' when a stop request ended the pass."""
+    prior = estimate_class_prior(model, loader, device, amp_autocast, prefetcher=prefetcher, stop=stop)
     if prior is None:
         return ''
     path = os.path.join(output_dir, 'class_prior.csv')
-    write_class_prior(path, train_labels.classes, prior)
-    logging.getLogger('train').info(f'Wrote class prior to {path}')
+    write_class_prior(path, classes, prior)
+    _logger.info(f'Wrote class prior to {path}')
     return path

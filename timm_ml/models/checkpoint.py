@@ -7,11 +7,11 @@ import torch
 import torch.nn as nn
 
 from timm_ml.data.label_set import class_difference
+from timm_ml.recipes import GROUP_HEADS
 from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY, CheckpointError, check_ml_config, load_checkpoint_file, \
     read_ml_config
 
 from .factory import MultiLabelModel, create_model_from_config, timm_model_of
-from .recipes import GROUP_HEADS
 
 _logger = logging.getLogger(__name__)
 
@@ -30,26 +30,27 @@ def _state_dict_for(model: nn.Module, state_dict: Dict[str, torch.Tensor], confi
     return out
 
 
-def load_model_from_checkpoint(path: str, use_ema: bool = True, require_ema: bool = False,
-                               timm_kwargs: Optional[Dict[str, Any]] = None):
-    """(model, ml_config, checkpoint) rebuilt from a timm_ml checkpoint alone; EMA weights preferred if present.
-
-    Args:
-        path: Checkpoint file. use_ema: Load the EMA weights when present. require_ema: Error without EMA weights.
-        timm_kwargs: Overrides of the stored timm.create_model arguments (e.g. global_pool).
-    """
-    checkpoint = load_checkpoint_file(path)
+def read_checkpoint_config(path: str, checkpoint: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """(checkpoint, ml_config) of a timm_ml checkpoint, its config checked (the fields every rebuild reads)."""
+    checkpoint = load_checkpoint_file(path) if checkpoint is None else checkpoint
     config = read_ml_config(checkpoint)
     if config is None:
         raise CheckpointError(f'{path} is not a timm_ml checkpoint (no {ML_CONFIG_KEY!r} entry); '
-                         'use --pretrained-path / --initial-checkpoint to load plain timm weights as a backbone.')
-    check_ml_config(config, path)
+                              'use --pretrained-path / --initial-checkpoint to load plain timm weights as a backbone.')
+    return checkpoint, check_ml_config(config, path)
+
+
+def load_checkpoint_weights(model: nn.Module, checkpoint: Dict[str, Any], config: Dict[str, Any], path: str,
+                            use_ema: bool = True, require_ema: bool = False):
+    """ Load a timm_ml checkpoint's weights into the model its config describes; EMA weights preferred if present.
+
+    Args:
+        model: create_model_from_config(config). checkpoint / config: read_checkpoint_config's. path: For messages.
+        use_ema: Load the EMA weights when present. require_ema: Error without EMA weights.
+    """
     has_ema = checkpoint.get('state_dict_ema') is not None
     if require_ema and not has_ema:
         raise CheckpointError(f'--use-ema: {path} holds no EMA weights (trained without --model-ema)')
-    if timm_kwargs:
-        config = dict(config, timm_kwargs=dict(config.get('timm_kwargs') or {}, **timm_kwargs))
-    model = create_model_from_config(config)
     key = 'state_dict_ema' if use_ema and has_ema else 'state_dict'
     if not isinstance(checkpoint.get(key), dict):
         raise CheckpointError(f'{path}: its {ML_CONFIG_KEY!r} entry is there but no {key!r} of weights')
@@ -59,6 +60,21 @@ def load_model_from_checkpoint(path: str, use_ema: bool = True, require_ema: boo
     except RuntimeError as e:
         raise CheckpointError(f'{path}: its weights do not fit the model its {ML_CONFIG_KEY!r} describes '
                               f'({str(e).splitlines()[0][:160]}); the file was edited or is damaged') from None
+    return model
+
+
+def load_model_from_checkpoint(path: str, use_ema: bool = True, require_ema: bool = False,
+                               timm_kwargs: Optional[Dict[str, Any]] = None):
+    """(model, ml_config, checkpoint) rebuilt from a timm_ml checkpoint alone; EMA weights preferred if present.
+
+    Args:
+        path: Checkpoint file. use_ema: Load the EMA weights when present. require_ema: Error without EMA weights.
+        timm_kwargs: Overrides of the stored timm.create_model arguments (e.g. global_pool).
+    """
+    checkpoint, config = read_checkpoint_config(path)
+    if timm_kwargs:
+        config = dict(config, timm_kwargs=dict(config.get('timm_kwargs') or {}, **timm_kwargs))
+    model = load_checkpoint_weights(create_model_from_config(config), checkpoint, config, path, use_ema, require_ema)
     return model, config, checkpoint
 
 

@@ -11,6 +11,7 @@ import timm
 import torch
 import torch.nn as nn
 
+from timm_ml.recipes import GROUP_HEADS, ML_HEADS
 from timm_ml.schema import LabelSchema
 
 from .backbone import Backbone
@@ -20,7 +21,6 @@ from .label_embeddings import read_label_embeddings
 from .label_graph import conditional_cooccurrence
 from .ml_decoder import MLDecoderHead
 from .pretrained import load_pretrained_file
-from .recipes import GROUP_HEADS, ML_HEADS
 from .ssgrl_head import SSGRLHead
 
 _logger = logging.getLogger(__name__)
@@ -41,14 +41,48 @@ class MultiLabelModel(nn.Module):
         self.backbone = backbone
         self.head = head
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.backbone(x)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Unpooled backbone features (timm's forward_features)."""
+        return self.backbone(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits from forward_features' output; pre_logits: the pooled features (timm's forward_head)."""
+        if pre_logits:
+            return self.backbone.pool(features)
         if self.head.wants_tokens:
             return self.head(self.backbone.tokens(features))
         return self.head(self.backbone.pool(features))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
     def set_grad_checkpointing(self, enable: bool = True):
         self.backbone.model.set_grad_checkpointing(enable)
+
+    def get_classifier(self) -> Optional[nn.Module]:
+        """The head's last linear layer (timm's --head-init-scale / --head-init-bias), None when it has none."""
+        return head_classifier(self)
+
+    @property
+    def pretrained_cfg(self) -> Dict[str, Any]:
+        """The backbone's timm pretrained config (input size, mean, std, ...: resolve_data_config reads it)."""
+        return self.backbone.model.pretrained_cfg
+
+    @pretrained_cfg.setter
+    def pretrained_cfg(self, cfg: Dict[str, Any]):
+        self.backbone.model.pretrained_cfg = cfg
+
+    @property
+    def default_cfg(self) -> Dict[str, Any]:
+        return self.pretrained_cfg
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.ml_config['classes'])
+
+    @property
+    def in_chans(self) -> int:
+        return self.ml_config['timm_kwargs'].get('in_chans', 3)
 
 
 def timm_model_of(model: nn.Module) -> nn.Module:
@@ -173,57 +207,25 @@ def create_model_from_config(config: Dict[str, Any]) -> nn.Module:
         timm_kwargs=config.get('timm_kwargs'))
 
 
-def label_graph_kwargs(args, train_labels, log: bool = True) -> Dict[str, Any]:
-    """Graph heads: the co-occurrence statistics of the training labels (as trained on: after --simulate-partial) and
-    the --label-embeddings file. Other heads: nothing."""
-    if args.ml_head not in GRAPH_HEADS:
-        if getattr(args, 'label_embeddings', None):
-            raise ValueError(f'--label-embeddings is for --ml-head gcn / ssgrl, not {args.ml_head}')
+def label_graph_kwargs(ml_head: str, train_labels, label_embeddings: Optional[str] = None, label_embed_dim: int = 300,
+                       gcn_tau: float = 0.4, log: bool = True) -> Dict[str, Any]:
+    """ Graph heads: the co-occurrence statistics of the training labels (as trained on: after --simulate-partial) and
+    the --label-embeddings file. Other heads: nothing.
+
+    Args:
+        ml_head: The head. train_labels: The training LabelSet. label_embeddings: --label-embeddings file or None.
+        label_embed_dim / gcn_tau: For the log line (learned width, graph binarisation threshold).
+    """
+    if ml_head not in GRAPH_HEADS:
+        if label_embeddings:
+            raise ValueError(f'--label-embeddings is for --ml-head gcn / ssgrl, not {ml_head}')
         return {}
     cond_prob = conditional_cooccurrence(train_labels.targets)
-    embeddings = read_label_embeddings(args.label_embeddings, train_labels.classes) if args.label_embeddings else None
+    embeddings = read_label_embeddings(label_embeddings, train_labels.classes) if label_embeddings else None
     if log:
-        edges = int((cond_prob >= args.gcn_tau).sum()) if args.ml_head == 'gcn' else int((cond_prob > 0).sum())
-        source = f'from {args.label_embeddings} ({embeddings.shape[1]}-d)' if embeddings is not None else \
-            f'learned ({args.label_embed_dim}-d, no --label-embeddings file)'
+        edges = int((cond_prob >= gcn_tau).sum()) if ml_head == 'gcn' else int((cond_prob > 0).sum())
+        source = f'from {label_embeddings} ({embeddings.shape[1]}-d)' if embeddings is not None else \
+            f'learned ({label_embed_dim}-d, no --label-embeddings file)'
         _logger.info(f'Label graph from {len(train_labels)} training rows: {edges} directed edges among '
                      f'{len(train_labels.classes)} classes; label embeddings {source}.')
     return dict(cond_prob=cond_prob, label_embeddings=embeddings)
-
-
-def ml_model_kwargs(args) -> Dict[str, Any]:
-    """create_ml_model keyword arguments from train.py's argparse namespace (like timm's optimizer_kwargs)."""
-    head_args = {}
-    if args.ml_head == 'mldecoder':
-        head_args = dict(num_groups=args.mld_groups, embed_dim=args.mld_dim, num_heads=args.mld_heads,
-                         dim_feedforward=args.mld_ff, dropout=args.mld_dropout)
-    elif args.ml_head == 'cosine':
-        head_args = dict(scale=args.cosine_scale if args.cosine_scale is not None else args.aam_s)
-    elif args.ml_head == 'gcn':
-        head_args = dict(embed_dim=args.label_embed_dim, hidden_dim=args.gcn_hidden_dim, tau=args.gcn_tau,
-                         rho=args.gcn_rho, variant=args.gcn_variant)
-    elif args.ml_head == 'ssgrl':
-        head_args = dict(embed_dim=args.label_embed_dim, attention_dim=args.ssgrl_attention_dim,
-                         graph_dim=args.ssgrl_graph_dim, time_steps=args.ssgrl_steps)
-    in_chans = 3
-    if args.in_chans is not None:
-        in_chans = args.in_chans
-    elif args.input_size is not None:
-        in_chans = args.input_size[0]
-    timm_kwargs = dict(
-        drop_rate=args.drop,
-        drop_path_rate=args.drop_path if args.drop_path is not None else args.drop_connect,
-        drop_block_rate=args.drop_block,
-        global_pool=args.gp,
-        bn_momentum=args.bn_momentum,
-        bn_eps=args.bn_eps,
-        in_chans=in_chans,
-        **args.model_kwargs,
-    )
-    return dict(
-        ml_head=args.ml_head,
-        head_args=head_args,
-        pretrained=args.pretrained,
-        pretrained_path=args.pretrained_path,
-        timm_kwargs={k: v for k, v in timm_kwargs.items() if v is not None},
-    )

@@ -3,9 +3,9 @@ scale of the head's recipe and gradient centralization."""
 import logging
 from typing import Any, Dict, List, Sequence, Tuple
 
-from timm import utils
+from timm.utils import unwrap_model
 
-from timm_ml.models import head_parameters, resolve_head_lr_scale
+from timm_ml.models import head_parameters
 
 from .gradient_centralization import add_gradient_centralization
 from .head_lr import head_lr_param_groups
@@ -13,25 +13,28 @@ from .head_lr import head_lr_param_groups
 _logger = logging.getLogger('train')
 
 
-def ml_optimizer_kwargs(args, model) -> Dict[str, Any]:
-    """create_optimizer_v2 keyword arguments: param_group_fn for a head lr scale other than 1 (timm's weight-decay
-    groups split into backbone / head, the head at --head-lr-scale x --lr)."""
-    scale = resolve_head_lr_scale(args.head_lr_scale, args.ml_head)
-    if scale == 1:
+def ml_optimizer_kwargs(model, head_lr_scale: float, weight_decay: float, log: bool = True) -> Dict[str, Any]:
+    """ create_optimizer_v2 keyword arguments: param_group_fn for a head lr scale other than 1 (timm's weight-decay
+    groups split into backbone / head, the head at head_lr_scale x --lr).
+
+    Args:
+        model: The model (any wrapper). head_lr_scale: The resolved scale (resolve_head_lr_scale).
+        weight_decay: --weight-decay. log: Say so in the log.
+    """
+    if head_lr_scale == 1:
         return {}
-    if utils.is_primary(args):
-        _logger.info(f'Head learning rate: {scale:g} x --lr (the backbone trains at --lr).')
-    return dict(param_group_fn=head_lr_param_groups(head_parameters(utils.unwrap_model(model)), scale,
-                                                    args.weight_decay))
+    if log:
+        _logger.info(f'Head learning rate: {head_lr_scale:g} x --lr (the backbone trains at --lr).')
+    return dict(param_group_fn=head_lr_param_groups(head_parameters(unwrap_model(model)), head_lr_scale, weight_decay))
 
 
-def setup_gradient_centralization(args, optimizer):
+def setup_gradient_centralization(optimizer, gc: bool = False, conv_only: bool = False, log: bool = True):
     """--gc / --gc-conv-only: centralize gradients before every optimizer step; returns the hook or None."""
-    if not (args.gc or args.gc_conv_only):
+    if not (gc or conv_only):
         return None
-    if utils.is_primary(args):
-        _logger.info(f'Gradient centralization on {"conv kernels" if args.gc_conv_only else "weights with ndim > 1"}.')
-    return add_gradient_centralization(optimizer, conv_only=args.gc_conv_only)
+    if log:
+        _logger.info(f'Gradient centralization on {"conv kernels" if conv_only else "weights with ndim > 1"}.')
+    return add_gradient_centralization(optimizer, conv_only=conv_only)
 
 
 def optimizer_settings(optimizer) -> List[Tuple[float, float, float]]:
@@ -57,8 +60,7 @@ def check_resumed_lr(optimizer, given: Sequence[Tuple[float, float, float]]):
         if len(was) != len(now) or not all(close(a, b) for a, b in zip(was, now)):
             changed.append(f'{name} {_values(was)} -> {_values(now)}')
     if changed:
-        from timm_ml.utils.cli import UserError
-        raise UserError(
+        raise ValueError(
             f'--resume restores an optimizer whose settings differ from this run\'s flags ({"; ".join(changed)}; '
             'checkpoint -> this run): the restored state would silently keep the checkpoint\'s. Give the flags the run '
             'was started with (its args.yaml) to continue it, or add --no-resume-opt to start the optimizer and its '

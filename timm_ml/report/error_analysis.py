@@ -14,11 +14,15 @@ import html
 import json
 import os
 import shutil
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
+import matplotlib
 import numpy as np
 
 from timm_ml.schema import LabelSchema
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 
 REPORT_FILES = ('index.html', 'report.json', 'confusions.png', 'thumbs')
 MAX_CURVE_POINTS = 200
@@ -70,9 +74,6 @@ def confused_pairs(pred: np.ndarray, target: np.ndarray, top: int = 20):
 
 
 def _heatmap(path, counts, cooccurrence, classes, title):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     n = len(classes)
     fig, axes = plt.subplots(1, 2, figsize=(6 + 0.5 * n, 3 + 0.25 * n), constrained_layout=True)
     for ax, m, name in ((axes[0], counts, 'missed (row) while predicting (column)'),

@@ -1,6 +1,5 @@
 from .checkpoint_io import (ML_CONFIG_KEY, CheckpointError, MultiLabelCheckpointSaver, load_checkpoint_file,
-                            read_ml_config, save_checkpoint_atomic, save_recovery)
-from .cli import Interrupted, StopRequest, UserError, run_cli
+                            read_ml_config, save_checkpoint_atomic)
 from .faults import fault_point
-from .run_folder import (RunFolder, RunFolderError, RunLock, check_outputs_are_not_inputs, check_replaceable,
-                         check_summary_columns, open_run_folder, reconcile_summary, write_epoch_summary)
+from .lock import LockedError, RunLock
+from .outputs import OutputError, check_outputs_are_not_inputs, check_replaceable, own_output_kind

@@ -112,8 +112,30 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
     - failed writes leave no partial file and name a full disk as such instead of torch's 'unexpected pos ...';
     - the history restored on --resume is confined to the run folder (`checkpoint-<N>.pth.tar` names only);
     - `model_best` is repaired on resume when the run was killed between `last` and the best link;
-    - each write step is a named fault point (timm_ml.utils.faults) for the fault-injection tests.
+    - each write step is a named fault point (timm_ml.utils.faults) for the fault-injection tests;
+    - `run_state` (any object with state_dict() and checkpoint_saved(epoch)): its state rides in the saver's own state
+      (checkpoint['saver']['run']), and it is told when an epoch's checkpoint is written.
+
+    Args:
+        run_state: The run's state keeper (timm_ml.cli.run_folder.RunFolder), or None.
+        kwargs: timm's CheckpointSaver arguments.
     """
+
+    def __init__(self, *args, run_state=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.run_state = run_state
+
+    def state_dict(self, epoch=None, metric=None):
+        state = super().state_dict(epoch, metric)
+        if self.run_state is not None:
+            state['run'] = self.run_state.state_dict()
+        return state
+
+    def save_checkpoint(self, epoch, metric=None):
+        result = super().save_checkpoint(epoch, metric)
+        if self.run_state is not None:
+            self.run_state.checkpoint_saved(epoch)
+        return result
 
     def _save(self, save_path, epoch, metric=None):
         _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
@@ -205,19 +227,3 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
         self._save(tmp, epoch)
         self._replace(tmp, last)
         return last
-
-
-def save_recovery(saver, task, epoch: int, update_idx: int, stream_position=None, loss_meters=None):
-    """timm's recovery checkpoint, recording how many updates of `epoch` it holds, each rank's running train loss
-    (sum, count) and, for streamed data, each rank-worker's position, so --resume continues right after them and ends
-    with the uninterrupted run's numbers."""
-    task.recovery_updates = update_idx + 1
-    task.recovery_stream = stream_position
-    task.recovery_meters = loss_meters
-    try:
-        saver.save_recovery(epoch, batch_idx=update_idx)
-    finally:
-        task.recovery_updates = None
-        task.recovery_stream = None
-        task.recovery_meters = None
-    return saver.curr_recovery_file

@@ -1,6 +1,7 @@
 """ CSV rows shared by the CSV readers (label lists, attributes, one-hot, styles.csv): header, path column, row
 prelude."""
 import csv
+import os
 from typing import Optional, Sequence
 
 from .reader import LABEL_LIST_COLUMNS, PATH_COLUMNS, LabelFileError, is_unknown, normalize_path, open_text
@@ -19,7 +20,6 @@ _rows_cache = {}
 def read_csv_rows(path: str):
     """(header, rows) of a CSV label file, header cells stripped (a byte-order mark included); parsed once when a file
     is recognised and then read."""
-    import os
     stat = os.stat(path)
     key = (os.path.abspath(path), stat.st_mtime, stat.st_size)
     if key not in _rows_cache:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from timm_ml.schema import LabelSchema
+from timm_ml.utils.outside import OutsideValueError
 
 from ..label_set import LabelSet
 from ..targets import NEGATIVE, SparseTargetsBuilder
@@ -29,7 +30,7 @@ LABEL_EXTENSIONS = ('.json', '.csv', '.tsv')
 COMMON_SPLIT_ALIASES = {'validation': ('val',), 'val': ('validation',)}
 
 
-class LabelFileError(ValueError):
+class LabelFileError(OutsideValueError):
     """A label file that cannot be read as asked; the message names the file and row."""
 
 
@@ -48,6 +49,7 @@ class LabelOptions:
         image_dir: Folder the image paths are relative to (None: beside the label file, or its images/ folder).
         on_bad: 'error' (LabelFileError naming file and row) or 'skip' (dropped, counted, logged).
         split_seed / split_fractions: The seeded split of a layout without split files (train, val, test shares).
+        allow_outside_root: Image paths may be absolute or climb above the image root (--allow-outside-root).
     """
     classes: Optional[List[str]] = None
     schema: Optional[LabelSchema] = None
@@ -61,6 +63,7 @@ class LabelOptions:
     on_bad: str = 'error'
     split_seed: int = 0
     split_fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
+    allow_outside_root: bool = False
 
     def __post_init__(self):
         if self.on_bad not in ('error', 'skip'):

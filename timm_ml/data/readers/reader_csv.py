@@ -7,6 +7,7 @@ splits every cell into known classes; without one, a single non-space separator 
 used and spaces stay inside class names ("Ankle boot"); two separators, or spaces alone, must be named.
 A '#N/A' labels cell marks an unannotated image (every class unknown); an empty one an image without positives.
 """
+import ast
 import os
 from typing import List, Optional, Sequence
 
@@ -27,7 +28,6 @@ def is_list_literal(cell: str) -> bool:
 
 
 def parse_list_literal(cell: str, where: str) -> List[str]:
-    import ast
     try:
         value = ast.literal_eval(cell.strip())
     except (ValueError, SyntaxError):

@@ -16,7 +16,7 @@ import numpy as np
 
 from timm_ml.schema import LabelGroup, LabelSchema, complete_hierarchy
 
-from ..label_set import LabelSet
+from ..label_set import LabelSet, class_difference
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, has_extension, load_json, normalize_path
 
@@ -122,12 +122,10 @@ class DatumaroReader(LabelReader):
         schema = datumaro_schema(source, label_cat)
         if options.schema is not None:
             if options.schema.classes != schema.classes or options.schema != schema:
-                from ..label_set import class_difference
                 difference = class_difference(options.schema.classes, schema.classes, 'training', 'this file')
                 raise LabelFileError(f'{source}: its labels differ from the training ones: '
                                      f'{difference or "other groups"}')
         elif options.classes is not None and options.classes != schema.classes:
-            from ..label_set import class_difference
             raise LabelFileError(
                 f'{source}: {class_difference(options.classes, schema.classes, "training", "this file")}')
         index = {c: i for i, c in enumerate(schema.classes)}

@@ -10,6 +10,7 @@ import glob
 import hashlib
 import logging
 import os
+import re
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
@@ -20,7 +21,7 @@ from .reader_coco import CocoReader
 from .reader_csv import LabelListCsvReader
 from .reader_datumaro import DatumaroReader
 from .reader_multihot import MultiHotCsvReader
-from .reader_openimages import OpenImagesReader
+from .reader_openimages import OpenImagesReader, split_of_file
 from .reader_otx import OtxReader
 from .reader_products import ProductsReader
 from .reader_tsv import TsvReader
@@ -124,7 +125,6 @@ def _how_to_read(path: str, options: LabelOptions, split_flag: str = '--train-sp
         if reader.name == 'coco' and base.startswith('instances_'):
             name = base[len('instances_'):-len('.json')]
         elif reader.name == 'openimages':
-            from .reader_openimages import split_of_file
             name = split_of_file(path)
         elif reader.name == 'products':
             return 'products (the fashion-product styles.csv): read as it is, split by seed'
@@ -167,6 +167,23 @@ def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelS
                      '(--image-dir sets the image folder explicitly)')
         label_set.root = images
     return label_set
+
+
+_ABSOLUTE = re.compile(r'^(/|[A-Za-z]:[/\\]|\\\\)')
+
+
+def check_paths_inside(labels: LabelSet, allow_outside: bool = False):
+    """ The image paths of a label file stay under its image root: an absolute path or one climbing above the root
+    (`..`) is refused, naming the row, unless --allow-outside-root (a label file from someone else must not make the
+    tools read, convert or copy any file of this machine). Symlinks inside the root are followed (image folders are
+    often links)."""
+    if allow_outside or getattr(labels, 'images', None) is not None:  # rows of a dataset, not paths
+        return
+    for i, path in enumerate(labels.paths):
+        if _ABSOLUTE.match(path) or path == '..' or path.startswith('../'):
+            raise LabelFileError(f'{labels.source}: image {i} is {path!r}, outside the image root '
+                                 f'{labels.root or "."}; the paths of a label file are relative to its images. Pass '
+                                 '--allow-outside-root if the files really live there.')
 
 
 def read_label_set(
@@ -244,6 +261,7 @@ def read_label_set(
     if not label_set.num_classes:
         raise LabelFileError(f'{label_set.source}: no class is named in any row: give the class list (--class-map)')
     label_set = _resolve_image_root(label_set, options.image_dir)
+    check_paths_inside(label_set, options.allow_outside_root)
     if log:
         classes = label_set.classes
         _logger.info(f'{label_set.source}: label format {reader.name} ({why}); {len(classes)} '

@@ -13,12 +13,13 @@ import os
 from typing import Optional
 
 import numpy as np
+from PIL import Image
 
 from timm_ml.image import to_mode
 from timm_ml.schema import LabelSchema
 
-from ..label_set import LabelSet
-from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargetsBuilder
+from ..label_set import LabelSet, class_difference
+from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
 from .reader import LabelFileError, LabelOptions
 
 
@@ -56,7 +57,6 @@ class HfImages:
     def load(self, path: str, mode: str = 'RGB'):
         img = self.data[int(path)][self.key]
         if isinstance(img, dict) and img.get('bytes') is not None:
-            from PIL import Image
             img = Image.open(io.BytesIO(img['bytes']))
         return to_mode(img, mode)
 
@@ -93,10 +93,8 @@ def read_hf_split(name: str, split: str, options: LabelOptions, input_key: Optio
             raise LabelFileError(f'{name}: --target-key {target_key} is neither a Sequence(ClassLabel) nor a vector '
                                  'of 1 / 0 / -1 per class')
         classes = options.classes or [str(i) for i in range(dense.shape[1])]
-        from ..targets import SparseTargets
         targets = SparseTargets.from_dense(dense.astype(np.int8))
     if options.classes is not None and list(options.classes) != classes:
-        from ..label_set import class_difference
         raise LabelFileError(f'{name} ({split}): {class_difference(options.classes, classes)}')
     labels = LabelSet(LabelSchema(classes), [str(i) for i in range(len(data))], targets, '', [],
                       f'hfds/{name} ({split})', 'hfds', split)

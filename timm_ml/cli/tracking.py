@@ -2,6 +2,7 @@
 (timm's --log-wandb logs the summary rows itself through update_summary)."""
 import logging
 import os
+import sys
 from typing import Dict, Optional
 
 _logger = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ class Trackers:
 
     def __init__(self, output_dir: str, tensorboard: bool = False, wandb_run=None):
         self.writer = None
-        self.wandb_run = wandb_run
+        self._wandb_run = wandb_run
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -36,6 +37,14 @@ class Trackers:
                     self.writer.add_scalar(f'{prefix}/{k}', v, epoch)
         self.writer.add_scalar('lr', lr, epoch)
         self.writer.flush()
+
+    @property
+    def wandb_run(self):
+        """The given wandb run, else the one timm's train.py started (wandb.run), if any."""
+        if self._wandb_run is not None:
+            return self._wandb_run
+        wandb = sys.modules.get('wandb')
+        return getattr(wandb, 'run', None) if wandb is not None else None
 
     def log_per_class(self, result, epoch: int):
         """Per-class AP of the last evaluation (MultiLabelResult.per_class rows)."""

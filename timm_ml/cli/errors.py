@@ -1,30 +1,36 @@
 """ How the scripts end: a user error prints one `error: ...` line and exits 2 (the traceback with --debug or
 TIMM_ML_DEBUG=1); SIGTERM / SIGINT stop training at the next step boundary, which saves a recovery checkpoint and exits
 128 + the signal number (143 / 130), never 0."""
+import errno
 import logging
 import os
 import signal
 import sys
+
+from timm_ml.data import BadImageError, LabelFileError
+from timm_ml.loss.prior import PriorFileError
+from timm_ml.models.label_embeddings import LabelEmbeddingError
+from timm_ml.schema import SchemaError
+from timm_ml.utils.checkpoint_io import CheckpointError
+from timm_ml.utils.lock import LockedError
+from timm_ml.utils.outputs import OutputError
+
+from .run_folder import RunFolderError
 
 _logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 
 
-def user_errors():
-    """The exception types that are the user's input, not a bug: they get one line, not a traceback."""
-    from timm_ml.data import BadImageError, LabelFileError
-    from timm_ml.models.label_embeddings import LabelEmbeddingError
-    from timm_ml.schema import SchemaError
-    from timm_ml.utils.checkpoint_io import CheckpointError
-    from timm_ml.utils.run_folder import RunFolderError
-    from timm_ml.loss.prior import PriorFileError
-    return (LabelFileError, BadImageError, CheckpointError, RunFolderError, SchemaError, LabelEmbeddingError,
-            PriorFileError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, UserError)
-
-
 class UserError(ValueError):
     """A command-line or data problem the user fixes; the message says how."""
+
+
+def user_errors():
+    """The exception types that are the user's input, not a bug: they get one line, not a traceback."""
+    return (LabelFileError, BadImageError, CheckpointError, RunFolderError, SchemaError, LabelEmbeddingError,
+            PriorFileError, LockedError, OutputError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError, UserError)
 
 
 class Interrupted(Exception):
@@ -94,7 +100,6 @@ def run_cli(main, argv=None):
 
 def _disk_full(e: BaseException):
     """The ENOSPC error anywhere in the chain of causes (a full disk is the user's to fix, whichever write hit it)."""
-    import errno
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))

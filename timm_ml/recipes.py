@@ -1,6 +1,7 @@
 """ What a head gets when the user names only the head: the loss and the head / backbone learning-rate ratio of its
 published recipe (docs/method_notes.md gives the sources and the measurements behind each value). The one place the
 head -> default loss rule lives: train.py, validate.py and the loss factory all ask here."""
+from timm_ml.schema import LabelSchema
 
 GROUP_HEADS = ('attributes', 'hierarchical')  # timm's classifier scored with a softmax per exclusive group
 
@@ -40,9 +41,12 @@ def resolve_head_lr_scale(head_lr_scale, ml_head: str) -> float:
     return scale
 
 
-def scoring_schema(config):
-    """The schema the model's outputs are scored with: its label schema for group heads, one sigmoid per class for
-    the others (which train every value as an independent class)."""
-    from timm_ml.schema import LabelSchema
-    schema = LabelSchema.from_config(config)
-    return schema if config['ml_head'] in GROUP_HEADS else schema.flat()
+def scoring_for(schema: LabelSchema, ml_head: str) -> LabelSchema:
+    """The schema the outputs of `ml_head` are scored with: the label schema for group heads, one sigmoid per class
+    for the others (which train every value as an independent class)."""
+    return schema if ml_head in GROUP_HEADS else schema.flat()
+
+
+def scoring_schema(config) -> LabelSchema:
+    """scoring_for() of a checkpoint's ml_config (the schema read from its dict)."""
+    return scoring_for(LabelSchema.from_config(config), config['ml_head'])

@@ -1,0 +1,23 @@
+""" Text from someone else's file (class names, group names, paths) into a page, a markdown card or a matplotlib
+figure: escaped here, in one place, so a name is shown as written and never runs or renders as markup."""
+import html
+import re
+
+_MARKDOWN_SPECIAL = re.compile(r'([\\`*_{}\[\]()#+\-!|>~])')
+
+
+def html_text(text) -> str:
+    """Text for an HTML page (element content or a quoted attribute)."""
+    return html.escape(str(text), quote=True)
+
+
+def markdown_text(text) -> str:
+    """Text for a markdown document (a model card): HTML escaped (markdown renders raw HTML), markdown syntax
+    backslash-escaped, line breaks folded."""
+    flat = ' '.join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r'\\\1', html_text(flat))
+
+
+def plot_text(text) -> str:
+    """Text for a matplotlib label or title: `$` would start mathtext (and a malformed formula aborts the figure)."""
+    return str(text).replace('$', r'\$')
