@@ -27,7 +27,7 @@ from timm_ml.data.readers.csv_rows import read_csv_rows
 from timm_ml.data.readers.reader import LABEL_EXTENSIONS
 from timm_ml.deploy.predictions import group_names, thresholds_for, write_predictions_csv, write_predictions_json
 from timm_ml.eval_loop import run_prediction
-from timm_ml.utils import check_outputs_are_not_inputs, check_replaceable
+from timm_ml.utils.outputs import check_outputs_are_not_inputs, check_replaceable
 from timm_ml.utils.amp import resolve_amp
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif')

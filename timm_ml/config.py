@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 # label-parsing options a checkpoint records and validate.py / infer.py reuse unless given again
 LABEL_OPTIONS = ('label_format', 'label_delimiter', 'path_column', 'labels_column', 'unknown_values',
-                 'attribute_columns', 'tree_columns', 'image_dir', 'split_seed', 'split_fractions')
+                 'attribute_columns', 'tree_columns', 'image_dir', 'split_seed', 'split_fractions', 'allow_outside_root')
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class LabelsConfig:
         label_format: A registered reader name, None for recognition.
         label_delimiter, path_column, labels_column, unknown_values, attribute_columns, tree_columns, image_dir,
         split_seed, split_fractions: The reader options (`--label-delimiter` ...).
+        allow_outside_root: Image paths of a label file may be absolute or climb above its image root.
         class_map: A class list file fixing the class order.
         bad_images: 'error' or 'skip'. verify_images: None, 'none', 'header' or 'full'.
         simulate_partial: 'rps:P' / 'fpc:N', hiding training annotations (seeded by `seed`).
@@ -43,6 +44,7 @@ class LabelsConfig:
     tree_columns: Optional[Tuple[str, ...]] = None
     split_seed: Optional[int] = None
     split_fractions: Optional[Tuple[float, float, float]] = None
+    allow_outside_root: Optional[bool] = None
     class_map: str = ''
     bad_images: str = 'error'
     verify_images: Optional[str] = None

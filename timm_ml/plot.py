@@ -16,6 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from timm_ml.utils.escape import plot_text  # noqa: E402
+from timm_ml.utils.outputs import PNG_METADATA, OutputError  # noqa: E402
+from timm_ml.utils.writer import write_file  # noqa: E402
+
 PANELS = (
     ('loss', ('train_loss', 'eval_loss')),
     ('percent', ('eval_map', 'eval_CF1', 'eval_OF1', 'eval_attr_mean_acc')),
@@ -77,12 +81,14 @@ def plot_summaries(paths: Sequence[str], out: Optional[str] = None, metric: Opti
             labels.append(f'{run + ": " if len(paths) > 1 else ""}best {name} {best[metric]:.2f} (epoch '
                           f'{int(best["epoch"])})')
     axes[2].ticklabel_format(axis='y', style='sci', scilimits=(-3, 3))
-    fig.suptitle(', '.join(os.path.basename(os.path.dirname(os.path.abspath(p))) for p in paths), fontsize=10)
+    fig.suptitle(plot_text(', '.join(os.path.basename(os.path.dirname(os.path.abspath(p))) for p in paths)),
+                 fontsize=10)
     columns = min(4, max(1, len(labels)))
     rows = (len(labels) + columns - 1) // columns
     fig.legend(handles, labels, loc='lower center', ncol=columns, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.04 + 0.045 * rows, 1, 1))
-    fig.savefig(out, dpi=110)
+    write_file(out, lambda tmp: fig.savefig(tmp, dpi=110, format='png', metadata=PNG_METADATA), '--out',
+               kinds=('plot',))
     plt.close(fig)
     return out
 
@@ -96,7 +102,7 @@ def main():
     args = parser.parse_args()
     try:
         print(plot_summaries(args.summaries, args.out, args.metric))
-    except (ValueError, FileNotFoundError, pd.errors.EmptyDataError) as e:
+    except (ValueError, OutputError, FileNotFoundError, pd.errors.EmptyDataError) as e:
         parser.error(str(e))
 
 

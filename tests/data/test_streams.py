@@ -103,7 +103,7 @@ def test_a_conversion_that_fails_leaves_no_info_to_read_the_shards_through(mosai
 
 def test_a_second_conversion_into_the_same_folder_is_refused(mosaic_data, tmp_path):
     """Two conversions shared the shards' temp files: a shard truncated, reported written."""
-    from timm_ml.utils import LockedError as RunFolderError, RunLock
+    from timm_ml.utils.lock import LockedError as RunFolderError, RunLock
     out = str(tmp_path / 's')
     os.makedirs(out)
     holder = RunLock(out, 'timm_ml.data.to_shards')

@@ -153,7 +153,7 @@ def test_graph_head_trains_with_partial_labels_validates_and_exports_without_hea
     import json
     import pandas as pd
     from tests.helpers import TINY, run_script
-    from timm_ml.utils import load_checkpoint_file
+    from timm_ml.utils.checkpoint_io import load_checkpoint_file
     from timm_ml.models import load_model_from_checkpoint
     ort = pytest.importorskip('onnxruntime')
     proc = run_script(['train.py', mosaic_data, *TINY, *model, '--epochs', '2', '--ml-head', ml_head, '--ssgrl-graph-dim', '32',

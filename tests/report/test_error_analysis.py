@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from sklearn.metrics import precision_recall_curve
 
-from timm_ml.report import ReportError, write_error_report
+from timm_ml.report import write_error_report
 from timm_ml.report.error_analysis import MAX_CURVE_POINTS, _json_for_script, confused_pairs, decisions, pr_curve
 from timm_ml.schema import LabelGroup, LabelSchema
+from timm_ml.utils.outputs import OutputError
 
 
 @settings(deadline=None)
@@ -89,8 +90,10 @@ def test_report_folder_holds_only_the_report_and_refuses_other_files(tmp_path):
     write_error_report(str(tmp_path / 'r'), *args)  # written again over itself
     (tmp_path / 'data').mkdir()
     (tmp_path / 'data' / 'train.csv').write_text('path,labels\n')
-    with pytest.raises(ReportError, match=r"holds other files \(\['train.csv'\]\)"):
+    with pytest.raises(OutputError, match=r"data: that folder exists and is not an output of ours"):
         write_error_report(str(tmp_path / 'data'), *args)
+    assert (tmp_path / 'data' / 'train.csv').read_text() == 'path,labels\n'
+    assert '<meta name="generator" content="timm_ml">' in (tmp_path / 'r' / 'index.html').read_text()
     data = json.load(open(tmp_path / 'r' / 'report.json'))
     pred = scores >= 0.5
     assert [c['fp'] for c in data['classes']] == [int((pred[:, k] & (target[:, k] == 0)).sum()) for k in range(2)]

@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests.helpers import ROOT, TINY, run_script
 from timm_ml.models import load_model_from_checkpoint
-from timm_ml.utils import load_checkpoint_file, read_ml_config
+from timm_ml.utils.checkpoint_io import load_checkpoint_file, read_ml_config
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +144,7 @@ def test_onnx_file_alone_reproduces_infer(exported, mosaic_data, tmp_path):
     proc = subprocess.run([sys.executable, '-c', script, json.dumps(list(expected.path))], cwd=str(tmp_path),
                           capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=ROOT))
     got = json.loads(proc.stdout)
-    from timm_ml.utils import load_checkpoint_file, read_ml_config
+    from timm_ml.utils.checkpoint_io import load_checkpoint_file, read_ml_config
     config = read_ml_config(load_checkpoint_file(ck))
     assert got['classes'] == config['classes']
     assert np.allclose(got['thresholds'], config['thresholds'], atol=1e-7)

@@ -18,7 +18,7 @@ def test_infer_arguments_are_checked_before_any_work(argv, message, capsys, monk
 
 def test_infer_output_that_is_its_input_is_refused(tmp_path, monkeypatch):
     import infer
-    from timm_ml.utils import OutputError as RunFolderError
+    from timm_ml.utils.outputs import OutputError as RunFolderError
     labels = tmp_path / 'val.csv'
     labels.write_text('path,labels\na.png,cat\n')
     with pytest.raises(RunFolderError, match='that is an input'):

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import ROOT, TINY, free_port, run_script
 from timm_ml.plot import read_summary
-from timm_ml.utils import load_checkpoint_file
+from timm_ml.utils.checkpoint_io import load_checkpoint_file
 
 pytestmark = pytest.mark.slow  # subprocess runs of the scripts
 

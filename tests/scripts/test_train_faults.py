@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.helpers import ROOT, TINY, run_script
-from timm_ml.utils import load_checkpoint_file
+from timm_ml.utils.checkpoint_io import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_sigterm_and_sigint_save_a_recovery_checkpoint_and_exit_nonzero(signum, 
 
 
 def test_a_second_run_into_the_same_folder_is_refused(mosaic_data, tmp_path):
-    from timm_ml.utils import RunLock
+    from timm_ml.utils.lock import RunLock
     run_script(['train.py', mosaic_data, *TINY, '--epochs', '1', '--output', str(tmp_path), '--experiment', 'run'])
     lock = RunLock(str(tmp_path / 'run'))  # another train.py holding the folder
     proc = run_script(['train.py', mosaic_data, *TINY, '--epochs', '2', '--output', str(tmp_path), '--experiment',

@@ -15,7 +15,7 @@ from timm_ml.metrics import compute_multilabel_metrics
 from timm_ml.schema import LabelSchema
 from timm_ml.models import create_ml_model
 from timm_ml.task import MultiLabelTask
-from timm_ml.utils import read_ml_config
+from timm_ml.utils.checkpoint_io import read_ml_config
 from timm_ml.models import load_initial_checkpoint
 from timm_ml.cli.train_args import resolve_eval_metric
 from tests.timm_flags import TIMM_TRAIN_FLAGS, TIMM_VALIDATE_FLAGS

@@ -8,7 +8,7 @@ import timm
 import torch
 
 from timm_ml.models import create_ml_model
-from timm_ml.utils import MultiLabelCheckpointSaver, load_checkpoint_file
+from timm_ml.utils.checkpoint_io import MultiLabelCheckpointSaver, load_checkpoint_file
 
 
 def test_empty_garbage_and_code_carrying_checkpoints_are_refused(tmp_path):

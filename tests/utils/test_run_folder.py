@@ -11,8 +11,9 @@ from timm.utils import update_summary
 from timm_ml.cli.run_folder import RunFolder, RunFolderError, check_summary_columns, reconcile_summary
 from timm_ml.cli.run_state import RunState
 from timm_ml.models import create_ml_model
-from timm_ml.utils import (LockedError, MultiLabelCheckpointSaver, OutputError, RunLock, check_outputs_are_not_inputs,
-                           check_replaceable, own_output_kind)
+from timm_ml.utils.lock import LockedError, RunLock
+from timm_ml.utils.checkpoint_io import MultiLabelCheckpointSaver
+from timm_ml.utils.outputs import OutputError, check_outputs_are_not_inputs, check_replaceable, own_output_kind
 
 
 def write_epoch_summary(epoch, train, evaluation, path, lr):

@@ -4,6 +4,7 @@ and the run state (timm_ml.cli.run_state) in every checkpoint."""
 import csv
 import logging
 import os
+import shutil
 from typing import Optional, Sequence
 
 from timm.utils import get_outdir, trim_summary, update_summary
@@ -11,6 +12,7 @@ from timm.utils import get_outdir, trim_summary, update_summary
 from timm_ml.utils.checkpoint_io import MultiLabelCheckpointSaver
 from timm_ml.utils.faults import fault_point
 from timm_ml.utils.lock import RunLock
+from timm_ml.utils.writer import write_file
 
 from .run_state import RunState
 
@@ -51,6 +53,22 @@ def check_summary_columns(path: str, columns: Sequence[str]):
             '(--initial-checkpoint to keep the weights).')
 
 
+def _rewrite(path: str, change):
+    """summary.csv changed whole (the one output writer): a copy changed by `change(tmp)` (timm's update_summary /
+    trim_summary), then renamed over it."""
+    def write(tmp):
+        if os.path.isfile(path):
+            shutil.copyfile(path, tmp)
+        change(tmp)
+    write_file(path, write, 'summary', kinds=None)
+
+
+def append_summary_row(path: str, epoch, train_metrics, eval_metrics, lr, log_wandb=False):
+    """timm's update_summary, atomically: a kill or a full disk leaves the earlier rows whole."""
+    _rewrite(path, lambda tmp: update_summary(epoch, train_metrics, eval_metrics, filename=tmp, lr=lr,
+                                              log_wandb=log_wandb))
+
+
 def reconcile_summary(path: str, start_epoch: int, checkpoint_row=None):
     """ Make summary.csv hold exactly one row per finished epoch before `start_epoch`: rows at or after it (written
     by an interrupted run before its checkpoint) are dropped with timm's trim_summary, and the row of the resumed
@@ -61,7 +79,8 @@ def reconcile_summary(path: str, start_epoch: int, checkpoint_row=None):
         path: summary.csv. start_epoch: The first epoch the resumed run trains.
         checkpoint_row: (epoch, train_metrics, eval_metrics, lr) stored in the resumed checkpoint, or None.
     """
-    trim_summary(path, start_epoch)
+    if os.path.isfile(path):
+        _rewrite(path, lambda tmp: trim_summary(tmp, start_epoch))
     if checkpoint_row is None:
         return
     epoch, train_metrics, eval_metrics, lr = checkpoint_row
@@ -70,15 +89,15 @@ def reconcile_summary(path: str, start_epoch: int, checkpoint_row=None):
     if epoch not in summary_epochs(path):
         _logger.info(f'{path}: adding the row of epoch {epoch} from the resumed checkpoint (the run stopped between '
                      'saving the checkpoint and writing its summary row)')
-        update_summary(epoch, train_metrics, eval_metrics, filename=path, lr=lr)
+        append_summary_row(path, epoch, train_metrics, eval_metrics, lr)
 
 
 def write_csv_rows(path: str, rows):
-    """A small CSV written whole: a temp file in the same folder, then renamed over `path`."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w', newline='') as f:
-        csv.writer(f).writerows(rows)
-    os.replace(tmp, path)
+    """A small CSV of the run folder written whole (never through a symlink)."""
+    def write(tmp):
+        with open(tmp, 'w', newline='') as f:
+            csv.writer(f).writerows(rows)
+    write_file(path, write, 'run folder', kinds=None)
 
 
 class RunFolder:
@@ -120,7 +139,7 @@ class RunFolder:
     def checkpoint_saved(self, epoch: int):
         if self.pending_row is not None and self.pending_row[0] == epoch:
             row, self.pending_row = self.pending_row, None
-            update_summary(row[0], row[1], row[2], filename=self.summary, lr=row[3], log_wandb=row[4])
+            append_summary_row(self.summary, *row)
             fault_point('summary_written')
         self.run_state.summary_row = None
         fault_point('epoch_end')

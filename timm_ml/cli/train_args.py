@@ -67,6 +67,9 @@ def add_ml_args(parser):
                             '(default: 0)')
     group.add_argument('--split-fractions', type=float, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'),
                        help='shares of that split (default: 0.7 0.15 0.15)')
+    group.add_argument('--allow-outside-root', action='store_true', default=None,
+                       help='image paths of a label file may be absolute or climb above its folder (default: refused, '
+                            'so a label file from someone else cannot make the tools read any file of this machine)')
     group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                        help='unreadable images / malformed label rows: error (default) or counted, logged skip')
     group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),

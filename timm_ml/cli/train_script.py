@@ -26,6 +26,7 @@ from timm_ml.optim import check_resumed_lr, optimizer_settings
 from timm_ml.utils.checkpoint_io import check_training_checkpoint, load_checkpoint_file
 from timm_ml.utils.distributed import gather_loss_meters, install_process_group_timeout, stop_requested
 from timm_ml.utils.early_stop import EarlyStopping
+from timm_ml.utils.writer import write_text
 
 from .errors import Interrupted, StopRequest
 from .run_folder import open_run_folder
@@ -189,7 +190,7 @@ class TrainScript:
             self.run_folder.check_resume_point(start_epoch)
             self.run_folder.check_epochs_left(start_epoch, num_epochs)
             self.run_folder.reconcile_summary(start_epoch)
-            write_text(os.path.join(self.run_folder.path, 'args.yaml'), self.args_text or '')
+            write_text(os.path.join(self.run_folder.path, 'args.yaml'), self.args_text or '', 'run folder', kinds=None)
             self.run_folder.write_split_record(self.run.train_labels, self.run.val_labels)
         check_recipe_fits(self.args, updates_per_epoch, num_epochs, log=self.is_primary)
         if self.args.early_stop_patience > 0:
@@ -331,10 +332,3 @@ class TrainScript:
             last = os.path.join(self.run_folder.path, 'last.pth.tar') if self.run_folder else ''
             raise Interrupted(self.stop.signum, last)
 
-
-def write_text(path: str, text: str):
-    """A text file written whole: a temp file in the same folder, then renamed over `path`."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -21,7 +21,9 @@ from timm_ml.metrics import compute_multilabel_metrics, estimate_thresholds, sav
 from timm_ml.models import read_checkpoint_config
 from timm_ml.report import write_error_report, write_per_class_report
 from timm_ml.scoring import scores_from_logits
-from timm_ml.utils import ML_CONFIG_KEY, check_outputs_are_not_inputs, check_replaceable, save_checkpoint_atomic
+from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY, save_checkpoint_atomic
+from timm_ml.utils.outputs import check_outputs_are_not_inputs, check_replaceable
+from timm_ml.utils.writer import check_writable, write_file
 
 _logger = logging.getLogger('validate')
 
@@ -55,6 +57,9 @@ def add_ml_args(parser):
                        help='CSV column with image paths (default: training\'s)')
     group.add_argument('--labels-column', default=None, type=str,
                        help='CSV column with label lists (default: training\'s)')
+    group.add_argument('--allow-outside-root', action='store_true', default=None,
+                       help='image paths of a label file may be absolute or climb above its folder (default: '
+                            'training\'s choice)')
     group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                        help='unreadable images / malformed label rows: error (default) or counted skip')
     group.add_argument('--no-ema', action='store_true', default=False,
@@ -165,7 +170,8 @@ def checkpoint_config(args) -> CheckpointConfig:
                             label_format=args.label_format, label_delimiter=args.label_delimiter,
                             unknown_values=tuple(args.unknown_values) if args.unknown_values else None,
                             image_dir=args.image_dir, path_column=args.path_column, labels_column=args.labels_column,
-                            class_map=args.class_map, bad_images=args.bad_images, input_key=args.input_key,
+                            allow_outside_root=args.allow_outside_root, class_map=args.class_map,
+                            bad_images=args.bad_images, input_key=args.input_key,
                             target_key=args.target_key, trust_remote_code=args.dataset_trust_remote_code),
         eval=EvalConfig(threshold=args.threshold, topk=args.topk),
         thresholds=args.thresholds, use_ema=not args.no_ema, require_ema=args.use_ema, model=args.model_given,
@@ -286,6 +292,7 @@ class ValidateScript:
         task_state[ML_CONFIG_KEY] = dict(run.config, thresholds=estimated.tolist())
         checkpoint['task_state'] = task_state
         checkpoint.pop(ML_CONFIG_KEY, None)
+        check_writable(ck_copy, '--estimate-thresholds output', kinds=('checkpoint',))
         save_checkpoint_atomic(checkpoint, ck_copy)
         tuned = compute_multilabel_metrics(logits, target, run.schema, scoring, 0.5, estimated, args.topk)
         metrics = OrderedDict(metrics, **{k: v for k, v in tuned.summary.items() if k.startswith('thr_')})
@@ -356,17 +363,18 @@ def write_results(results_file, results, format=None):
     the per-class CSV + PNG beside it."""
     format = format or ('json' if results_file.endswith('.json') else 'csv')
     rows = results if isinstance(results, (list, tuple)) else [results]
-    tmp = results_file + '.tmp'
-    with open(tmp, mode='w', newline='') as cf:
-        if format == 'json':
-            json.dump(brief(results), cf, indent=4)
-        elif rows:
-            scalar = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in rows]
-            dw = csv.DictWriter(cf, fieldnames=scalar[0].keys())
-            dw.writeheader()
-            for r in scalar:
-                dw.writerow(r)
-    os.replace(tmp, results_file)
+
+    def write(tmp):
+        with open(tmp, mode='w', newline='') as cf:
+            if format == 'json':
+                json.dump(brief(results), cf, indent=4)
+            elif rows:
+                scalar = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in rows]
+                dw = csv.DictWriter(cf, fieldnames=scalar[0].keys())
+                dw.writeheader()
+                for r in scalar:
+                    dw.writerow(r)
+    write_file(results_file, write, '--results-file', kinds=('results',))
     base = os.path.splitext(results_file)[0]
     for r in rows:
         if 'per_class' not in r:  # a checkpoint that failed to validate (--retry): its error is in the results

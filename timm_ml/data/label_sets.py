@@ -45,7 +45,8 @@ def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional
         label_delimiter=opts.get('label_delimiter'), path_column=opts.get('path_column'),
         labels_column=opts.get('labels_column'), attribute_columns=opts.get('attribute_columns'),
         tree_columns=opts.get('tree_columns'), unknown_values=tuple(opts.get('unknown_values') or ()),
-        image_dir=opts.get('image_dir'), on_bad=on_bad, **extra)
+        image_dir=opts.get('image_dir'), on_bad=on_bad, allow_outside_root=bool(opts.get('allow_outside_root')),
+        **extra)
     return opts.get('label_format') or 'auto', options
 
 

@@ -43,7 +43,7 @@ from .targets import NEGATIVE, UNKNOWN
 _logger = logging.getLogger(__name__)
 
 INFO_FILE = '_info.json'
-IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp')
+IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp', 'bmp', 'tif', 'tiff', 'gif')  # what the one decoder reads
 SHUFFLE_BUFFER = 1000
 MAX_MEMBER_BYTES = 1 << 30  # a larger member of an image shard is a damaged header, not an image
 

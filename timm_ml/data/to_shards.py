@@ -25,12 +25,14 @@ import time
 import numpy as np
 
 from timm_ml.config import LABEL_OPTIONS
-from timm_ml.utils.lock import LockedError, RunLock
+from timm_ml.utils.lock import LOCK_FILE, LockedError, RunLock
+from timm_ml.utils.outputs import GENERATOR, OutputError, own_folder_kind
+from timm_ml.utils.writer import write_file, write_text
 
 from .label_set import LabelSet
 from .label_sets import reader_options
 from .readers import LabelFileError, LabelOptions, read_label_set
-from .streams import INFO_FILE, _tar_samples, decode_target
+from .streams import IMAGE_EXTENSIONS, INFO_FILE, _tar_samples, decode_target
 
 PROGRESS_FILE = '_progress.json'
 
@@ -48,9 +50,8 @@ def sample_meta(labels: LabelSet, i: int) -> dict:
 
 
 def _atomic_json(path, data):
-    with open(path + '.tmp', 'w') as f:
-        json.dump(data, f)
-    os.replace(path + '.tmp', path)
+    """_info.json / _progress.json, whole, marked as ours (a later conversion may replace this folder)."""
+    write_text(path, json.dumps(dict(data, writer=GENERATOR)), 'shard folder', kinds=None)
 
 
 def _add(tar, name, data: bytes):
@@ -91,24 +92,27 @@ def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progres
                 continue
             if name in done:
                 log(f'{split}: rewriting {name}: its images or labels changed since it was written, or the shard did')
-        tmp = target + '.tmp'
-        try:
+        def write(tmp):
             with tarfile.open(tmp, 'w') as tar:
                 for i in rows:
                     key = f'{split}-{i:09d}'
                     path = os.path.join(labels.root, labels.paths[i])
                     ext = os.path.splitext(path)[1].lower().lstrip('.') or 'jpg'
                     ext = 'jpg' if ext == 'jpeg' else ext
+                    if ext not in IMAGE_EXTENSIONS:
+                        raise LabelFileError(f'{labels.source}: image {labels.paths[i]!r}: extension .{ext} is not an '
+                                             f'image format the stream reader decodes ({", ".join(IMAGE_EXTENSIONS)})')
                     with open(path, 'rb') as f:
                         _add(tar, f'{key}.{ext}', f.read())
                     _add(tar, f'{key}.json', json.dumps(sample_meta(labels, i)).encode())
-            os.replace(tmp, target)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            if getattr(e, 'filename', None) not in (None, tmp):
-                raise  # it names its file (a source image)
-            raise OSError(e.errno, f'writing {target}: {e.strerror or e}') from e
+        try:
+            write_file(target, write, '--out', kinds=None)
+        except OutputError as e:
+            cause = e.__cause__
+            if isinstance(cause, OSError) and getattr(cause, 'filename', None) and \
+                    not os.path.basename(cause.filename).startswith('.' + name):
+                raise cause  # it names its file (a source image)
+            raise
         done[name] = f'{stamp}:{os.path.getsize(target)}'
         _atomic_json(os.path.join(out, PROGRESS_FILE), progress)
         log(f'{split}: shard {shard + 1}/{-(-n // shard_size)} ({start + len(rows)}/{n} samples)')
@@ -139,6 +143,13 @@ def verify_split(labels: LabelSet, split: str, out: str, names) -> int:
 
 def convert(root, out, splits, shard_size=1000, label_format='auto', options=None, verify=False, log=print):
     options = options or LabelOptions()
+    if os.path.islink(out):
+        raise OutputError(f'--out {out}: that is a symbolic link; the shards are never written through one')
+    held = os.path.isdir(out) and [n for n in os.listdir(out) if n != LOCK_FILE and not n.startswith('.')]
+    if held and own_folder_kind(out) != 'shards':
+        raise OutputError(f'--out {out}: that folder exists and is not a shard folder of timm_ml.data.to_shards (another '
+                          'tool\'s WebDataset folder, or files of yours); converting into it would replace what it '
+                          'holds. Name a new folder.')
     os.makedirs(out, exist_ok=True)
     lock = RunLock(out, 'timm_ml.data.to_shards', 'two conversions must not write one shard folder (wait for it to '
                                                   'end, or give this one another --out)')
@@ -155,6 +166,7 @@ def _read_progress(path, log):
         with open(path) as f:
             progress = json.load(f)
         if isinstance(progress, dict):
+            progress.pop('writer', None)
             return progress
     except ValueError:
         pass
@@ -199,6 +211,10 @@ def main():
     parser.add_argument('--tree-columns', nargs='+', default=None)
     parser.add_argument('--split-seed', type=int, default=None)
     parser.add_argument('--split-fractions', type=float, nargs=3, default=None)
+    parser.add_argument('--allow-outside-root', action='store_true', default=None,
+                        help='image paths of the label files may be absolute or climb above their folder (default: '
+                             'refused: a label file from someone else must not copy any file of this machine into '
+                             'the shards)')
     args = parser.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.data):
         sys.exit('error: --out must not be the data folder (the shards would sit among the source files)')
@@ -206,7 +222,7 @@ def main():
     start = time.time()
     try:
         info = convert(args.data, args.out, args.splits, args.shard_size, label_format, options, args.verify)
-    except (LabelFileError, LockedError, OSError) as e:
+    except (LabelFileError, LockedError, OutputError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
     counts = {s: v['num_samples'] for s, v in info['splits'].items()}

@@ -6,6 +6,9 @@ A deployment needs nothing else: `timm_ml.deploy.OnnxMultiLabelModel` turns such
 Runtime, numpy and Pillow alone, decoding with the same timm_ml.schema.decode as infer.py.
 """
 import json
+import os
+import shutil
+import tempfile
 
 import torch
 import torch.nn as nn
@@ -13,6 +16,7 @@ import torch.nn as nn
 from timm_ml.image import BACKGROUND
 from timm_ml.recipes import scoring_schema
 from timm_ml.scoring import scores_from_logits
+from timm_ml.utils.writer import check_writable, write_file
 
 METADATA_KEY = 'timm_ml'
 FORMAT_VERSION = 2
@@ -57,27 +61,49 @@ def export_metadata(config) -> dict:
     )
 
 
-def export_onnx(model, config, path, opset: int = 17, batch_size: int = 1):
+def export_onnx(model, config, path, opset: int = 17, batch_size: int = 1, flag: str = '--output'):
     """Export `model` (eval mode) to `path`; input 'input' (B, C, H, W) with a dynamic batch, output 'scores';
-    metadata_props['timm_ml'] holds export_metadata(config) as JSON."""
-    import onnx
+    metadata_props['timm_ml'] holds export_metadata(config) as JSON. The file appears whole, metadata included (the
+    one output writer: an earlier export of ours is replaced, any other file refused)."""
+    import onnx  # deploy extra
     meta = export_metadata(config)
     wrapped = ScoresModel(model, scoring_schema(config)).eval()
     example = torch.randn(batch_size, *config['data_config']['input_size'])
-    torch.onnx.export(
-        wrapped, (example,), path, input_names=['input'], output_names=['scores'], opset_version=opset,
-        dynamic_axes={'input': {0: 'batch'}, 'scores': {0: 'batch'}}, dynamo=False)
-    graph = onnx.load(path)
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
-    onnx.save(graph, path)
-    return path
+
+    def write(tmp):
+        torch.onnx.export(
+            wrapped, (example,), tmp, input_names=['input'], output_names=['scores'], opset_version=opset,
+            dynamic_axes={'input': {0: 'batch'}, 'scores': {0: 'batch'}}, dynamo=False)
+        graph = onnx.load(tmp)
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.save(graph, tmp)
+    return write_file(path, write, flag, kinds=('onnx',))
 
 
-def export_openvino(onnx_path: str, xml_path: str, config):
+def save_openvino(ov_model, xml_path: str, flag: str = '--output'):
+    """An OpenVINO IR (.xml + .bin) written whole: both into temp files beside them, then the weights and the model
+    renamed into place; each replaces only an earlier export of ours."""
+    import openvino as ov  # deploy extra
+    bin_path = xml_path[:-len('.xml')] + '.bin' if xml_path.endswith('.xml') else xml_path + '.bin'
+    check_writable(bin_path, flag, kinds=('openvino-weights',))
+    check_writable(xml_path, flag, kinds=('openvino',))
+    folder = os.path.dirname(os.path.abspath(xml_path))
+    tmp_dir = tempfile.mkdtemp(prefix='.openvino.', dir=folder)
+    try:
+        tmp_xml = os.path.join(tmp_dir, 'model.xml')
+        ov.save_model(ov_model, tmp_xml, compress_to_fp16=False)  # the default halves the weights: keep parity
+        write_file(bin_path, lambda tmp: shutil.move(os.path.join(tmp_dir, 'model.bin'), tmp), flag,
+                   kinds=('openvino-weights',))
+        write_file(xml_path, lambda tmp: shutil.move(tmp_xml, tmp), flag, kinds=('openvino',))
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return xml_path
+
+
+def export_openvino(onnx_path: str, xml_path: str, config, flag: str = '--output'):
     """OpenVINO IR (.xml + .bin) from the ONNX export, the same metadata in its rt_info."""
-    import openvino as ov
+    import openvino as ov  # deploy extra
     ov_model = ov.convert_model(onnx_path)
     ov_model.set_rt_info(json.dumps(export_metadata(config)), ['model_info', METADATA_KEY])
-    ov.save_model(ov_model, xml_path, compress_to_fp16=False)  # the default halves the weights: keep parity
-    return xml_path
+    return save_openvino(ov_model, xml_path, flag)

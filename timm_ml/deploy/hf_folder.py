@@ -12,9 +12,13 @@ or take the ONNX / OpenVINO export, which carries the head.
 import csv
 import json
 import os
+import shlex
 from typing import Optional
 
 from timm.models import save_for_hf
+
+from timm_ml.utils.escape import markdown_text
+from timm_ml.utils.writer import replace_folder
 
 from timm_ml.recipes import GROUP_HEADS, scoring_schema
 
@@ -30,8 +34,9 @@ class HfExportError(ValueError):
 def _card(config, meta, folder_name, train_args, summary, results, per_class):
     schema = scoring_schema(config)
     data = config.get('data') or {}
-    lines = [f'# {folder_name}', '', f'A {config["model"]} multi-label classifier trained with '
-             f'[timm_ml](https://github.com/) ({config["ml_head"]} head, {config.get("loss") or "default"} loss), '
+    md = markdown_text
+    lines = [f'# {md(folder_name)}', '', f'A {md(config["model"])} multi-label classifier trained with '
+             f'[timm_ml](https://github.com/) ({md(config["ml_head"])} head, {md(config.get("loss") or "default")} loss), '
              'exported for stock timm:', '', '```python', 'import timm',
              f"model = timm.create_model('local-dir:{folder_name}', pretrained=True)  # hf-hub:<you>/{folder_name} "
              'once pushed',
@@ -39,10 +44,10 @@ def _card(config, meta, folder_name, train_args, summary, results, per_class):
                                               if schema.groups else ''), '```', '',
              '## Data', '',
              f'- {schema.num_classes} classes' + (f' ({schema.describe()})' if schema.groups else '') +
-             f'; first: {", ".join(schema.classes[:8])}{" ..." if schema.num_classes > 8 else ""}',
-             f'- label format {data.get("label_format", "?")}, train split {data.get("train_split", "?")!r}, '
-             f'validation split {data.get("val_split", "?")!r}' + (f', data root `{data["root"]}`' if data.get('root')
-                                                                    else ''),
+             f'; first: {", ".join(md(c) for c in schema.classes[:8])}{" ..." if schema.num_classes > 8 else ""}',
+             f'- label format {md(data.get("label_format", "?"))}, train split {md(data.get("train_split", "?"))}, '
+             f'validation split {md(data.get("val_split", "?"))}' +
+             (f', data folder {md(os.path.basename(os.path.normpath(data["root"])))}' if data.get('root') else ''),
              f'- preprocessing: input {meta["preprocessing"]["input_size"]}, mean {meta["preprocessing"]["mean"]}, '
              f'std {meta["preprocessing"]["std"]}, {meta["preprocessing"]["interpolation"]}, crop_pct '
              f'{meta["preprocessing"]["crop_pct"]}', '']
@@ -51,17 +56,19 @@ def _card(config, meta, folder_name, train_args, summary, results, per_class):
                 'warmup_epochs', 'weight_decay', 'sched', 'model_ema', 'amp', 'seed')
         flags = ' '.join(f'--{k.replace("_", "-")} {" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v}'
                          for k, v in ((k, train_args.get(k)) for k in keys) if v not in (None, False, ''))
-        root = train_args.get('data') or train_args.get('data_dir') or ''
-        lines += ['## Training', '', '```bash', f'python train.py {root} {flags}', '```', '']
+        root = os.path.basename(os.path.normpath(str(train_args.get('data') or train_args.get('data_dir') or 'DATA')))
+        command = f'python train.py {shlex.quote(root)} {flags}'.replace('`', "'")
+        lines += ['## Training', '', '```bash', command, '```', '']
     if results is not None:
-        lines += [f'## Metrics ({results.get("split", "?")} split, {results.get("images", "?")} images)', '',
+        lines += [f'## Metrics ({md(results.get("split", "?"))} split, {md(results.get("images", "?"))} images)', '',
                   '| metric | value |', '|---|---|']
         lines += [f'| {k} | {v:.2f} |' for k, v in results.items() if isinstance(v, float) and
                   k in ('map', 'CF1', 'OF1', 'thr_CF1', 'thr_OF1', 'attr_mean_acc', 'attr_mean_bacc',
                         'attr_mean_macro_f1', 'hier_consistency')]
         lines.append('')
     elif summary is not None:
-        lines += [f'## Metrics (validation split {data.get("val_split", "?")!r}, best epoch {summary["epoch"]})', '',
+        lines += [f'## Metrics (validation split {md(data.get("val_split", "?"))}, best epoch {md(summary["epoch"])})',
+                  '',
                   '| metric | value |', '|---|---|']
         lines += [f'| {k[5:]} | {float(v):.2f} |' for k, v in summary.items()
                   if k in ('eval_map', 'eval_CF1', 'eval_OF1', 'eval_attr_mean_acc')]
@@ -74,7 +81,7 @@ def _card(config, meta, folder_name, train_args, summary, results, per_class):
             t = f'{thresholds[i]:.3f}' if thresholds is not None and i in schema.multilabel else \
                 ('argmax' if schema.group_of_column(i) is not None else f'{meta["default_threshold"]}')
             ap = float(row['ap'])
-            lines.append(f'| {row["name"]} | {"" if ap != ap else f"{ap:.2f}"} | {row["positives"]} | {t} |')
+            lines.append(f'| {md(row["name"])} | {"" if ap != ap else f"{ap:.2f}"} | {md(row["positives"])} | {t} |')
         lines.append('')
     elif meta.get('thresholds') is not None:
         lines += ['Per-class thresholds: config.json "timm_ml" "thresholds".', '']
@@ -111,12 +118,6 @@ def export_hf(model, config, checkpoint_path: str, out: str, results_path: Optio
             'which carries the head.')
     meta = export_metadata(config)
     dc = config['data_config']
-    save_for_hf(model, out, model_config=dict(label_names=list(meta['classes']), timm_ml=dict(
-        format_version=meta['format_version'], head=meta['head'], schema=meta['schema'], thresholds=meta['thresholds'],
-        default_threshold=meta['default_threshold'], output=meta['output'],
-        decode=meta['preprocessing']['decode'])), safe_serialization=True,
-        data_config=dict(input_size=tuple(dc['input_size']), interpolation=dc['interpolation'], mean=tuple(dc['mean']),
-                         std=tuple(dc['std']), crop_pct=dc['crop_pct'], crop_mode=dc.get('crop_mode') or 'center'))
     results, per_class = None, None
     if results_path:
         with open(results_path) as f:
@@ -129,6 +130,18 @@ def export_hf(model, config, checkpoint_path: str, out: str, results_path: Optio
                 per_class = list(csv.DictReader(f))
     card = _card(config, meta, os.path.basename(os.path.normpath(out)), train_args,
                  None if results else _best_summary_row(checkpoint_path), results, per_class)
-    with open(os.path.join(out, 'README.md'), 'w') as f:
-        f.write(card)
-    return out
+
+    def build(folder):
+        _save(model, folder, meta, dc)
+        with open(os.path.join(folder, 'README.md'), 'w') as f:
+            f.write(card)
+    return replace_folder(out, build, '--output', kinds=('hf-folder',))
+
+
+def _save(model, out, meta, dc):
+    save_for_hf(model, out, model_config=dict(label_names=list(meta['classes']), timm_ml=dict(
+        format_version=meta['format_version'], head=meta['head'], schema=meta['schema'], thresholds=meta['thresholds'],
+        default_threshold=meta['default_threshold'], output=meta['output'],
+        decode=meta['preprocessing']['decode'])), safe_serialization=True,
+        data_config=dict(input_size=tuple(dc['input_size']), interpolation=dc['interpolation'], mean=tuple(dc['mean']),
+                         std=tuple(dc['std']), crop_pct=dc['crop_pct'], crop_mode=dc.get('crop_mode') or 'center'))

@@ -18,22 +18,23 @@ from timm_ml.image import decode_image
 from timm_ml.metrics import compute_multilabel_metrics
 from timm_ml.schema import LabelSchema
 
-from .export import METADATA_KEY
+from timm_ml.utils.writer import write_text
+
+from .export import METADATA_KEY, save_openvino
 from .onnx_model import OpenVinoMultiLabelModel
 
 
 def quantize_int8(float_xml: str, images: Sequence[str], out_xml: str) -> str:
     """Quantise `float_xml` with NNCF on `images` (the same preprocessing as inference); the timm_ml metadata rides
     along in the rt_info."""
-    import nncf
-    import openvino as ov
+    import nncf  # deploy extra
+    import openvino as ov  # deploy extra
     reader = OpenVinoMultiLabelModel(float_xml)
     model = ov.Core().read_model(float_xml)
     dataset = nncf.Dataset(list(images), lambda path: reader.preprocess(decode_image(path))[None])
     quantized = nncf.quantize(model, dataset, subset_size=len(images))
     quantized.set_rt_info(json.dumps(reader.meta), ['model_info', METADATA_KEY])
-    ov.save_model(quantized, out_xml)
-    return out_xml
+    return save_openvino(quantized, out_xml, '--int8 output')
 
 
 def ir_scores(xml: str, paths: Sequence[str], batch_size: int = 32) -> np.ndarray:
@@ -103,8 +104,8 @@ def export_int8(float_xml: str, out_xml: str, run, calibration_size: int = 300, 
     result = compare(float_xml, out_xml, paths, labels.targets.dense(), seconds=benchmark_seconds)
     result.update(split=labels.split, images=len(paths), calibration_images=len(picked),
                   calibration_split=train.split, benchmark_seconds=benchmark_seconds)
-    with open(os.path.splitext(out_xml)[0] + '.json', 'w') as f:
-        json.dump(result, f, indent=2)
+    write_text(os.path.splitext(out_xml)[0] + '.json', json.dumps(result, indent=2), '--int8 comparison',
+               kinds=('int8-comparison',))
     print(f'wrote {out_xml} (NNCF INT8, calibrated on {len(picked)} images of {train.split!r})')
     for key in [k for k in ('map', 'CF1', 'OF1', 'thr_CF1', 'attr_mean_acc') if k in result['float']]:
         a, b = result['float'][key], result['int8'][key]

@@ -8,6 +8,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from timm_ml.schema import LabelSchema, decode
+from timm_ml.utils.writer import write_file
 
 
 def group_names(schema: LabelSchema):
@@ -56,32 +57,37 @@ def write_predictions_csv(out_path, paths, scores, schema, thresholds, topk=3, c
         display = (column_names or {}).get(name, name)
         header += [f'Predicted {display}', f'Score {display}']
     header += [f'score_{c}' for c in schema.classes]
-    with open(out_path, 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for r in prediction_records(paths, scores, schema, thresholds, topk, errors):
-            if 'error' in r:
-                w.writerow([r['path'], '', ''] + ([''] if mixed else []) + [r['error']] +
-                           [''] * (len(header) - 4 - mixed))
-                continue
-            row = [r['path'], ';'.join(r['labels']), ';'.join(r['topk'])] + ([';'.join(r['tags'])] if mixed else []) + \
-                ([''] if errors else [])
-            for name in names:
-                row += [r[name]['value'], f'{r[name]["score"]:.6f}'] if name in r else ['', '']
-            row += [f'{r["scores"][c]:.6f}' for c in schema.classes]
-            w.writerow(row)
+    def write(tmp):
+        with open(tmp, 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for r in prediction_records(paths, scores, schema, thresholds, topk, errors):
+                if 'error' in r:
+                    w.writerow([r['path'], '', ''] + ([''] if mixed else []) + [r['error']] +
+                               [''] * (len(header) - 4 - mixed))
+                    continue
+                row = [r['path'], ';'.join(r['labels']), ';'.join(r['topk'])] + \
+                    ([';'.join(r['tags'])] if mixed else []) + ([''] if errors else [])
+                for name in names:
+                    row += [r[name]['value'], f'{r[name]["score"]:.6f}'] if name in r else ['', '']
+                row += [f'{r["scores"][c]:.6f}' for c in schema.classes]
+                w.writerow(row)
+    return write_file(out_path, write, '--output', kinds=('predictions',))
 
 
 def write_predictions_json(out_path, paths, scores, schema, thresholds, topk=3, errors=None, lines=False):
     """JSON (one document with the classes, thresholds and a list of predictions) or JSON Lines (one per image)."""
     records = prediction_records(paths, scores, schema, thresholds, topk, errors)
-    with open(out_path, 'w') as f:
-        if lines:
-            for r in records:
-                f.write(json.dumps(r) + '\n')
-        else:
-            json.dump(dict(classes=schema.classes, thresholds=[float(t) for t in thresholds],
-                           schema=schema.to_dict(), predictions=list(records)), f)
+
+    def write(tmp):
+        with open(tmp, 'w') as f:
+            if lines:
+                for r in records:
+                    f.write(json.dumps(r) + '\n')
+            else:
+                json.dump(dict(classes=schema.classes, thresholds=[float(t) for t in thresholds],
+                               schema=schema.to_dict(), predictions=list(records)), f)
+    return write_file(out_path, write, '--output', kinds=('predictions',))
 
 
 def thresholds_for(schema: LabelSchema, saved: Optional[Sequence[float]], threshold: Optional[float]) -> np.ndarray:

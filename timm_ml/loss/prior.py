@@ -7,6 +7,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from timm_ml.utils.writer import write_file
+
 _logger = logging.getLogger('train')
 
 
@@ -54,11 +56,13 @@ def label_frequency_prior(targets) -> np.ndarray:
 def write_class_prior(path: str, classes: Sequence[str], prior: Sequence[float]):
     if len(classes) != len(prior):
         raise ValueError(f'{len(prior)} prior values for {len(classes)} classes')
-    with open(path, 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow(['index', 'class', 'prior'])
-        for i, (c, p) in enumerate(zip(classes, prior)):
-            w.writerow([i, c, f'{float(p):.8g}'])
+    def write(tmp):
+        with open(tmp, 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(['index', 'class', 'prior'])
+            for i, (c, p) in enumerate(zip(classes, prior)):
+                w.writerow([i, c, f'{float(p):.8g}'])
+    write_file(path, write, 'class prior', kinds=('prior',))
 
 
 def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:

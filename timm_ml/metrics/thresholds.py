@@ -5,6 +5,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from timm_ml.utils.writer import check_writable, write_file
+
 
 class ThresholdFileError(ValueError):
     """A thresholds file that does not fit the model; the message names the file (and row)."""
@@ -45,18 +47,26 @@ def estimate_thresholds(scores: torch.Tensor, target: torch.Tensor, default: flo
 
 
 def save_thresholds_csv(path: str, classes: Sequence[str], thresholds: Sequence[float]):
-    with open(path, 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow(['index', 'class', 'threshold'])
-        for i, (c, t) in enumerate(zip(classes, thresholds)):
-            w.writerow([i, c, f'{float(t):.6g}'])
+    """index,class,threshold rows (the one output writer: whole, never over a file that is not ours)."""
+    def write(tmp):
+        with open(tmp, 'w', newline='') as f:
+            w = csv.writer(f)
+            w.writerow(['index', 'class', 'threshold'])
+            for i, (c, t) in enumerate(zip(classes, thresholds)):
+                w.writerow([i, c, f'{float(t):.6g}'])
+    return write_file(path, write, 'thresholds file', kinds=('thresholds',))
 
 
 def save_thresholds(path_npy: str, classes: Sequence[str], thresholds) -> str:
+    """thresholds.npy (one value per class) and the .csv beside it (index, class, threshold); returns the .csv."""
     thresholds = np.asarray(thresholds, dtype=np.float32)
-    np.save(path_npy, thresholds)
     csv_path = path_npy[:-4] + '.csv' if path_npy.endswith('.npy') else path_npy + '.csv'
+    check_writable(path_npy, 'thresholds file', kinds=('thresholds',))
     save_thresholds_csv(csv_path, classes, thresholds)
+    def write_npy(tmp):
+        with open(tmp, 'wb') as f:
+            np.save(f, thresholds)
+    write_file(path_npy, write_npy, 'thresholds file', kinds=('thresholds',))
     return csv_path
 
 

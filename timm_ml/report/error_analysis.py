@@ -10,16 +10,17 @@ What it shows, for the split validate.py evaluated:
 - the most-confused class pairs: true class i missed in an image where class j was predicted wrongly, as a table and a
   heatmap beside the ground-truth co-occurrence of the same classes.
 """
-import html
 import json
 import os
-import shutil
 from typing import Callable, Dict, List, Sequence
 
 import matplotlib
 import numpy as np
 
-from timm_ml.schema import LabelSchema
+from timm_ml.schema import LabelSchema, decode
+from timm_ml.utils.escape import html_text, plot_text
+from timm_ml.utils.outputs import PNG_METADATA
+from timm_ml.utils.writer import replace_folder
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
@@ -33,15 +34,9 @@ class ReportError(ValueError):
 
 
 def decisions(scores: np.ndarray, schema: LabelSchema, thresholds: np.ndarray) -> np.ndarray:
-    """(N, C) bool predictions as the model decides: score >= threshold per multi-label class, the argmax within each
-    exclusive group."""
-    pred = scores >= thresholds[None, :]
-    for g in schema.groups:
-        block = scores[:, g.start:g.end]
-        chosen = np.zeros_like(block, dtype=bool)
-        chosen[np.arange(len(block)), np.nan_to_num(block, nan=-1).argmax(1)] = True
-        pred[:, g.start:g.end] = chosen
-    return pred
+    """(N, C) bool predictions as the model decides (the one decoder, LabelSchema.decode: a child group and a tag
+    under a parent only where the parent is predicted)."""
+    return decode(np.nan_to_num(scores, nan=-1.), schema, thresholds)
 
 
 def pr_curve(scores: np.ndarray, target: np.ndarray, max_points: int = MAX_CURVE_POINTS):
@@ -79,27 +74,17 @@ def _heatmap(path, counts, cooccurrence, classes, title):
     for ax, m, name in ((axes[0], counts, 'missed (row) while predicting (column)'),
                         (axes[1], cooccurrence, 'ground-truth co-occurrence')):
         im = ax.imshow(m, cmap='magma_r')
-        ax.set_xticks(range(n), classes, rotation=60, ha='right', fontsize=8)
-        ax.set_yticks(range(n), classes, fontsize=8)
+        ax.set_xticks(range(n), [plot_text(c) for c in classes], rotation=60, ha='right', fontsize=8)
+        ax.set_yticks(range(n), [plot_text(c) for c in classes], fontsize=8)
         ax.set_title(name, fontsize=10)
         for (r, c), v in np.ndenumerate(m):
             if v:
                 ax.text(c, r, str(int(v)), ha='center', va='center', fontsize=7,
                         color='white' if v > m.max() / 2 else 'black')
         fig.colorbar(im, ax=ax, shrink=0.7)
-    fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=110)
+    fig.suptitle(plot_text(title), fontsize=11)
+    fig.savefig(path, dpi=110, format='png', metadata=PNG_METADATA)
     plt.close(fig)
-
-
-def _check_out_dir(out_dir: str):
-    if os.path.isfile(out_dir):
-        raise ReportError(f'--report {out_dir}: is a file; name a folder for the report')
-    if os.path.isdir(out_dir):
-        other = sorted(set(os.listdir(out_dir)) - set(REPORT_FILES))
-        if other:
-            raise ReportError(f'--report {out_dir}: the folder holds other files ({other[:5]}); the report replaces its '
-                              'own files only: name a new or empty folder')
 
 
 def write_error_report(
@@ -117,7 +102,8 @@ def write_error_report(
         gallery_classes: int = 100,
         heatmap_classes: int = 15,
 ) -> str:
-    """ Write `out_dir`/index.html (+ thumbs/, confusions.png, report.json); returns the page's path.
+    """ Write `out_dir`/index.html (+ thumbs/, confusions.png, report.json); returns the page's path. The folder is
+    written whole (a new folder that then takes the place of an earlier report of ours, never of another folder).
 
     Args:
         scores: (N, C) scores from the one scoring function. target: (N, C) int8 targets, 1 / 0 / -1.
@@ -128,9 +114,15 @@ def write_error_report(
         gallery_size: False positives / negatives shown per class. gallery_classes: Classes with galleries (those
             with the most errors; the others say so). heatmap_classes: Classes in the confusion heatmap.
     """
-    _check_out_dir(out_dir)
+    replace_folder(out_dir, lambda folder: _write_report(
+        folder, scores, target, names, load_image, schema, thresholds, per_class, summary, title, gallery_size,
+        gallery_classes, heatmap_classes), '--report', kinds=('report',))
+    return os.path.join(out_dir, 'index.html')
+
+
+def _write_report(out_dir, scores, target, names, load_image, schema, thresholds, per_class, summary, title,
+                  gallery_size, gallery_classes, heatmap_classes):
     thumbs = os.path.join(out_dir, 'thumbs')
-    shutil.rmtree(thumbs, ignore_errors=True)
     os.makedirs(thumbs)
     scores = np.asarray(scores, dtype=np.float32)
     target = np.asarray(target, dtype=np.int8)
@@ -167,18 +159,14 @@ def write_error_report(
         known = (target[:, involved] == 1).astype(np.int64)
         _heatmap(os.path.join(out_dir, 'confusions.png'), counts[np.ix_(involved, involved)], known.T @ known,
                  [schema.classes[k] for k in involved], title)
-    elif os.path.exists(os.path.join(out_dir, 'confusions.png')):
-        os.remove(os.path.join(out_dir, 'confusions.png'))
     data = dict(title=title, summary={k: v for k, v in summary.items() if isinstance(v, (int, float))},
                 classes=classes_data, images=images, gallery_size=gallery_size,
                 pairs=[dict(missed=schema.classes[i], predicted=schema.classes[j], count=n) for i, j, n in pairs],
                 heatmap=bool(involved))
     with open(os.path.join(out_dir, 'report.json'), 'w') as f:
         json.dump(_finite(data), f, allow_nan=False)
-    page = os.path.join(out_dir, 'index.html')
-    with open(page, 'w', encoding='utf-8') as f:
+    with open(os.path.join(out_dir, 'index.html'), 'w', encoding='utf-8') as f:
         f.write(_page(data))
-    return page
 
 
 def _finite(value):
@@ -199,11 +187,12 @@ def _json_for_script(data) -> str:
 
 
 def _page(data) -> str:
-    return PAGE.replace('__TITLE__', html.escape(data['title'])).replace('__DATA__', _json_for_script(data))
+    return PAGE.replace('__TITLE__', html_text(data['title'])).replace('__DATA__', _json_for_script(data))
 
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<meta name="generator" content="timm_ml">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <style>
 body{font-family:system-ui,sans-serif;margin:16px;color:#222;max-width:1400px}

@@ -16,6 +16,7 @@ from timm.utils import CheckpointSaver
 from timm.utils.checkpoint_saver import load_checkpoint_metadata
 
 from .faults import fault_point
+from .writer import size_limit_reached, write_file
 
 ML_CONFIG_KEY = 'ml_config'
 _logger = logging.getLogger(__name__)
@@ -91,8 +92,13 @@ def _save_or_clean_up(save_fn, tmp: str, final: str):
     try:
         save_fn()
     except (OSError, RuntimeError) as e:
+        limited = size_limit_reached(tmp)
         if os.path.exists(tmp):
             os.remove(tmp)
+        if limited or (isinstance(e, OSError) and e.errno == errno.EFBIG):
+            raise OSError(errno.EFBIG, f'The file-size limit (ulimit -f) was reached while writing '
+                                       f'{os.path.basename(final)} in {os.path.dirname(os.path.abspath(final))}; the '
+                                       'partial file was removed, earlier checkpoints are intact') from e
         if _is_disk_full(e):
             raise OSError(errno.ENOSPC, f'No space left on the device holding {os.path.dirname(os.path.abspath(final))}'
                                         f' while writing {os.path.basename(final)}; the partial file was removed, '
@@ -100,11 +106,12 @@ def _save_or_clean_up(save_fn, tmp: str, final: str):
         raise
 
 
-def save_checkpoint_atomic(state: Dict[str, Any], path: str):
-    """Write to a temp file in the same folder, then rename over `path`; a full disk is named as such."""
-    tmp = path + '.tmp'
-    _save_or_clean_up(lambda: torch.save(state, tmp), tmp, path)
-    os.replace(tmp, path)
+def save_checkpoint_atomic(state: Dict[str, Any], path: str, flag: str = 'checkpoint'):
+    """A checkpoint written whole by the one output writer (a temp file, then renamed; never through a symlink, never
+    over a file that is not a timm_ml checkpoint); a full disk or a file-size limit is named as such."""
+    def write(tmp):
+        _save_or_clean_up(lambda: torch.save(state, tmp), tmp, path)
+    write_file(path, write, flag, kinds=('checkpoint',))
 
 
 class MultiLabelCheckpointSaver(CheckpointSaver):
@@ -138,6 +145,9 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
         return result
 
     def _save(self, save_path, epoch, metric=None):
+        if os.path.islink(save_path):  # placed in the run folder by someone else: never written through
+            raise CheckpointError(f'{save_path} is a symbolic link; a checkpoint is never written through one. Remove '
+                                  'it (the run folder holds only files of this run).')
         _save_or_clean_up(lambda: super(MultiLabelCheckpointSaver, self)._save(save_path, epoch, metric), save_path,
                           save_path)
         fault_point('recovery_written' if os.path.basename(save_path).startswith('recovery') else 'checkpoint_written')

@@ -18,7 +18,7 @@ from .outputs import OutputError, own_output_kind
 
 # own_output_kind() values an output may replace when the caller names them
 ANY_OWN = ('results', 'per-class', 'predictions', 'onnx', 'openvino', 'openvino-weights', 'report', 'hf-folder',
-           'shards', 'thresholds', 'plot', 'int8-comparison', 'features')
+           'shards', 'thresholds', 'prior', 'plot', 'int8-comparison', 'features', 'checkpoint')
 
 
 def _reason(e: OSError, path: str) -> str:
