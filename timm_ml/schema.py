@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from timm_ml.utils.outside import RESERVED_RECORD_FIELDS, reserved_group_names
+
 VALUE_SEP = '='
 
 
@@ -90,6 +92,11 @@ class LabelSchema:
                                       'group (parents before children, no cycles)')
         if len({g.key for g in self.groups}) != len(self.groups):
             raise SchemaError(f'duplicate groups {[g.key for g in self.groups]}')
+        taken = reserved_group_names(sorted({g.name for g in self.groups}))
+        if taken:
+            raise SchemaError(f'a label group is named {taken[0]!r}, a field every prediction record has '
+                              f'({", ".join(RESERVED_RECORD_FIELDS)}, top<k>): rename the group (e.g. the column of '
+                              'the label file)')
         self.tag_parents = dict(self.tag_parents or {})
         for child, parent in self.tag_parents.items():
             if child not in index or owner[index[child]] >= 0:

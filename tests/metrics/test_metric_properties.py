@@ -75,3 +75,31 @@ def test_estimated_thresholds_are_f1_optimal_per_class(seed, n, c):
         f1 = lambda cut: 2 * (y & (s >= cut)).sum() / ((s >= cut).sum() + y.sum())  # noqa: E731
         best = max(f1(cut) for cut in np.unique(s))
         assert f1(t[k]) == pytest.approx(best)
+
+
+@settings(deadline=None)
+@given(st.integers(0, 2 ** 31 - 1), st.integers(1, 40), st.floats(0.05, 0.95), st.booleans())
+def test_the_metrics_count_what_the_one_decoder_predicts(seed, n, threshold, per_class):
+    """Tags under a parent label (OTX h-label) are predicted only under their predicted parent by infer.py, the
+    exports and the torch-free reader (schema.decode): validate.py's per-class precision and recall count the same
+    decisions (regression: the metrics thresholded those tags alone)."""
+    from timm_ml.schema import LabelGroup, LabelSchema, decode
+    from timm_ml.scoring import scores_from_logits
+    schema = LabelSchema(['animal', 'vehicle', 'cat', 'dog', 'car', 'striped', 'fast', 'red'],
+                         [LabelGroup('kind', ['animal', 'vehicle'], 0),
+                          LabelGroup('animal', ['cat', 'dog'], 2, parent='animal')],
+                         tag_parents={'striped': 'animal', 'fast': 'vehicle'})
+    rng = np.random.default_rng(seed)
+    logits = torch.from_numpy(rng.normal(size=(n, 8)).astype(np.float32))
+    target = torch.from_numpy(rng.integers(-1, 2, size=(n, 8)).astype(np.int8))
+    thresholds = torch.from_numpy(rng.uniform(0.05, 0.95, 8).astype(np.float32)) if per_class else None
+    result = compute_multilabel_metrics(logits, target, schema, schema, threshold, thresholds)
+    cut = thresholds.numpy() if per_class else np.full(8, threshold, np.float32)
+    pred = decode(scores_from_logits(logits, schema).numpy(), schema, cut)
+    t = target.numpy()
+    for c in schema.multilabel:
+        tp, fp, fn = (pred[:, c] & (t[:, c] == 1)).sum(), (pred[:, c] & (t[:, c] == 0)).sum(), \
+            (~pred[:, c] & (t[:, c] == 1)).sum()
+        row = result.per_class[c]
+        assert row['precision'] == pytest.approx(100 * tp / (tp + fp) if tp + fp else 0., abs=1e-9), schema.classes[c]
+        assert row['recall'] == pytest.approx(100 * tp / (tp + fn) if tp + fn else 0., abs=1e-9), schema.classes[c]

@@ -9,12 +9,14 @@ scale to [0, 1], normalise), and labels are decoded by timm_ml.schema.decode, so
 import json
 import math
 import os
+from typing import Optional
 
 import numpy as np
 from PIL import Image
 
 from timm_ml.image import decode_image, to_mode
 from timm_ml.schema import LabelGroup, LabelSchema
+from timm_ml.utils.outside import OutsideValueError, check_group_names, check_names, check_probabilities
 
 from .predictions import prediction_records, thresholds_for
 
@@ -26,12 +28,30 @@ class ExportedMultiLabelModel:
     """ What every exported timm_ml model shares: its metadata, the preprocessing and the decoding. Subclasses run the
     graph (`_run`)."""
 
-    def _setup(self, meta: dict):
+    def _setup(self, meta: dict, num_outputs: Optional[int], source: str):
+        """The export's metadata, checked where it enters: class names one per output column, the schema over them,
+        finite thresholds in (0, 1), preprocessing numbers, no group named like a record field."""
+        if not isinstance(meta, dict) or not isinstance(meta.get('preprocessing'), dict):
+            raise OutsideValueError(f'{source}: its timm_ml metadata is damaged (no preprocessing)')
         self.meta = meta
-        self.classes = self.meta['classes']
-        self.schema = _schema_of(self.meta)
-        self.thresholds = thresholds_for(self.schema, self.meta.get('thresholds'), None if self.meta.get(
-            'thresholds') is not None else self.meta.get('default_threshold', 0.5))
+        self.classes = check_names(meta.get('classes'), num_outputs, 'class names', source)
+        try:
+            self.schema = _schema_of(self.meta)
+        except (KeyError, TypeError, ValueError) as e:
+            raise OutsideValueError(f'{source}: its label schema is damaged ({e})') from None
+        if self.schema.classes != self.classes:
+            raise OutsideValueError(f'{source}: its schema names other classes than its class list')
+        check_group_names([g.name for g in self.schema.groups], source)
+        thresholds = meta.get('thresholds')
+        if thresholds is not None:
+            thresholds = check_probabilities(thresholds, len(self.classes), 'thresholds', source)
+        default = check_probabilities([meta.get('default_threshold', 0.5)], 1, 'default threshold', source)[0]
+        self.thresholds = thresholds_for(self.schema, thresholds, None if thresholds is not None else float(default))
+        p = meta['preprocessing']
+        numbers = list(p.get('input_size') or []) + list(p.get('mean') or []) + list(p.get('std') or [])
+        if len(p.get('input_size') or []) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                          for v in numbers) or not all(v > 0 for v in p['std']):
+            raise OutsideValueError(f'{source}: its preprocessing is damaged (input_size, mean, std)')
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """(C, H, W) float32 input of one image, as timm's evaluation transform makes it."""
@@ -92,7 +112,9 @@ class OnnxMultiLabelModel(ExportedMultiLabelModel):
         meta = self.session.get_modelmeta().custom_metadata_map
         if 'timm_ml' not in meta:
             raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export onnx')
-        self._setup(json.loads(meta['timm_ml']))
+        shape = self.session.get_outputs()[0].shape
+        self._setup(_json(meta['timm_ml'], path), shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None,
+                    path)
 
     def _run(self, batch):
         return self.session.run(['scores'], {'input': batch})[0]
@@ -112,12 +134,21 @@ class OpenVinoMultiLabelModel(ExportedMultiLabelModel):
         model = core.read_model(path)
         if not model.has_rt_info(['model_info', 'timm_ml']):
             raise ValueError(f'{path} carries no timm_ml metadata: export it with infer.py --export openvino')
-        self._setup(json.loads(model.get_rt_info(['model_info', 'timm_ml']).astype(str)))
+        shape = model.outputs[0].get_partial_shape()
+        self._setup(_json(model.get_rt_info(['model_info', 'timm_ml']).astype(str), path),
+                    shape[1].get_length() if shape.rank.get_length() == 2 and shape[1].is_static else None, path)
         # f32: a CPU with bf16 units would otherwise run the float model in bf16 by default
         self.compiled = core.compile_model(model, device, {'INFERENCE_PRECISION_HINT': precision} if precision else {})
 
     def _run(self, batch):
         return self.compiled(batch)[0]
+
+
+def _json(text: str, source: str) -> dict:
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise OutsideValueError(f'{source}: its timm_ml metadata is not JSON ({e})') from None
 
 
 def _read(path: str) -> Image.Image:

@@ -177,13 +177,28 @@ def compute_multilabel_metrics(
         rank_scores, group_pred = logits, None
     kth = topk_thresholds(rank_scores[:, ml.to(device)] if scoring.groups else rank_scores, topk) \
         if num_rows and len(ml) else None
-    stats = block_class_statistics(rank_scores, target, ml_mask, _logit(threshold),
-                                   None if thresholds is None else _logit(thresholds), kth, group_pred)
+    class_cuts = None if thresholds is None else _logit(thresholds)
+    stats = block_class_statistics(rank_scores, target, ml_mask, _logit(threshold), class_cuts, kth, group_pred)
+    if scoring.tag_parents:
+        gate_tags(stats, rank_scores, target, scoring, group_pred, _logit(threshold), class_cuts)
     found = None
     if schema.groups:
         scores_np = (scores_from_logits(logits.float(), scoring)).cpu().numpy()
         found = group_metrics(scores_np, target.cpu().numpy(), schema, conditional=bool(scoring.groups))
     return summarize(stats, schema, scoring, threshold, thresholds, topk, found)
+
+
+def gate_tags(stats, rank_scores, target, scoring: LabelSchema, group_pred, cut, class_cuts=None):
+    """A tag that sits under a parent label is predicted only where its parent is (the one decoder, schema.decode):
+    its TP / FP / FN at the global and per-class thresholds are counted so, as infer.py and the exports decide."""
+    for child, parent in scoring.tag_parents.items():
+        c, p = scoring.column(child), scoring.column(parent)
+        under = group_pred[:, p].to(rank_scores.device)
+        s, t = rank_scores[:, c].float(), target[:, c]
+        stats['thr'][:, c] = confusion_counts(((s >= cut.to(s.device)) & under)[:, None], t[:, None])[:, 0]
+        if class_cuts is not None:
+            own = class_cuts[c].to(s.device)
+            stats['pcthr'][:, c] = confusion_counts(((s >= own) & under)[:, None], t[:, None])[:, 0]
 
 
 def check_targets(target: torch.Tensor):

@@ -16,6 +16,7 @@ from timm.utils import CheckpointSaver
 from timm.utils.checkpoint_saver import load_checkpoint_metadata
 
 from .faults import fault_point
+from .outside import OutsideValueError, check_names, check_probabilities
 from .writer import size_limit_reached, write_file
 
 ML_CONFIG_KEY = 'ml_config'
@@ -78,6 +79,13 @@ def check_ml_config(config: Dict[str, Any], path: str) -> Dict[str, Any]:
             and isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
         raise CheckpointError(f'{path}: its {ML_CONFIG_KEY!r} entry is damaged (model, ml_head and a list of class '
                               'names are needed to rebuild the model)')
+    try:  # values from a file: checked where they enter, never passed on (validate, infer, exports, config.json)
+        check_names(classes, None, 'class names', path)
+        if config.get('thresholds') is not None:
+            config = dict(config, thresholds=check_probabilities(config['thresholds'], len(classes), 'thresholds',
+                                                                 path).tolist())
+    except OutsideValueError as e:
+        raise CheckpointError(str(e)) from None
     return config
 
 
