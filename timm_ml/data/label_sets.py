@@ -130,9 +130,16 @@ def create_label_sets(cfg: LabelsConfig, ml_head: Optional[str] = None, sampler:
 
 
 def shared_images(train, val) -> int:
-    """How many images of val are also in train (0 for streamed splits: their paths are not in memory)."""
+    """How many images of val are also in train: by file for image folders, by image content for rows of a Hugging Face
+    dataset (never by row number); 0 for streamed splits (their paths are not in memory)."""
     if val is None or getattr(train, 'streamed', False) or getattr(val, 'streamed', False):
         return 0
+    train_rows, val_rows = getattr(train, 'images', None), getattr(val, 'images', None)
+    if train_rows is not None or val_rows is not None:
+        if not (hasattr(train_rows, 'digests') and hasattr(val_rows, 'digests')):
+            return 0
+        seen = set(d for d in train_rows.digests() if d)
+        return sum(1 for d in val_rows.digests() if d and d in seen)
     val_files = {os.path.normpath(os.path.join(val.root, p)) for p in val.paths}
     return len({f for f in (os.path.normpath(os.path.join(train.root, p)) for p in train.paths) if f in val_files})
 

@@ -8,7 +8,9 @@ class indices of each row, the class names coming from the ClassLabel feature; a
 the other classes are negatives. A target that is a list of floats of the class count is read as a vector of
 1 / 0 / -1 (class names then from `--class-map`). `--input-key` (default: the first Image feature) holds the images.
 """
+import hashlib
 import io
+import logging
 import os
 from typing import Optional
 
@@ -21,6 +23,8 @@ from timm_ml.schema import LabelSchema
 from ..label_set import LabelSet, class_difference
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
 from .reader import LabelFileError, LabelOptions
+
+_logger = logging.getLogger(__name__)
 
 
 def _load(name: str, split: str, trust_remote_code: bool = False):
@@ -60,6 +64,34 @@ class HfImages:
             img = Image.open(io.BytesIO(img['bytes']))
         return to_mode(img, mode)
 
+    def digests(self):
+        """A digest of each row's image (its encoded bytes, or its file), in row order: what the overlap check of two
+        splits compares (row numbers of two splits say nothing about their images)."""
+        import datasets
+        raw = self.data.cast_column(self.key, datasets.Image(decode=False))
+        out = []
+        for item in raw[self.key]:
+            data = (item or {}).get('bytes')
+            if data is None and (item or {}).get('path') and os.path.isfile(item['path']):
+                with open(item['path'], 'rb') as f:
+                    data = f.read()
+            out.append(hashlib.sha1(data).hexdigest() if data is not None else None)
+        return out
+
+
+def _negative_index(feature, classes, name):
+    """Verified negatives name classes by their own ClassLabel: each index mapped to the positives' index of the same
+    class name (a negatives list in another order would otherwise mark other classes)."""
+    label = _class_label(feature)
+    if label is None:
+        return {i: i for i in range(len(classes))}
+    position = {c: i for i, c in enumerate(classes)}
+    missing = [n for n in label.names if n not in position]
+    if missing:
+        raise LabelFileError(f'{name}: the verified-negative feature names classes the positives do not have: '
+                             f'{missing[:5]}')
+    return {i: position[n] for i, n in enumerate(label.names)}
+
 
 def read_hf_split(name: str, split: str, options: LabelOptions, input_key: Optional[str] = None,
                   target_key: Optional[str] = None, trust_remote_code: bool = False) -> LabelSet:
@@ -82,11 +114,21 @@ def read_hf_split(name: str, split: str, options: LabelOptions, input_key: Optio
     if label is not None:
         classes = list(label.names)
         fill = UNKNOWN if negatives_key else NEGATIVE
+        to_class = _negative_index(features[negatives_key], classes, name) if negatives_key else None
         builder = SparseTargetsBuilder(len(classes), fill=fill)
+        both = 0
         for i, pos in enumerate(rows[target_key]):
-            neg = rows[negatives_key][i] if negatives_key else []
-            builder.add(list(pos) + list(neg), [POSITIVE] * len(pos) + [NEGATIVE] * len(neg))
+            pos = sorted(set(pos))
+            listed = {to_class[n] for n in rows[negatives_key][i]} if negatives_key else set()
+            conflict = listed & set(pos)
+            both += len(conflict)
+            pos = [p for p in pos if p not in conflict]  # a conflict stays unknown
+            neg = sorted(listed - conflict)
+            builder.add(pos + neg, [POSITIVE] * len(pos) + [NEGATIVE] * len(neg))
         targets = builder.build()
+        if both:
+            _logger.warning(f'{name} ({split}): {both} (image, class) pairs are listed both as positive and as verified '
+                            'negative: read as unknown')
     else:
         dense = np.asarray(rows[target_key], dtype=np.float32)
         if dense.ndim != 2 or not np.isin(dense, (-1, 0, 1)).all():
