@@ -1,6 +1,7 @@
 """ WebDataset shards: the converter round-trips every target, a streamed epoch reads each sample once across ranks x
 loader workers whatever the shard counts, and a resumed stream continues exactly."""
 import json
+import io
 import os
 
 import numpy as np
@@ -183,6 +184,39 @@ def test_a_resumed_stream_continues_after_the_batches_done(shards):
     with pytest.raises(LabelFileError, match='workers 2 then, 1 now'):
         resumed.set_loader_cfg(1)
         resumed.set_skip_batches(5, saved=dict(workers=2, world_size=1, batch_size=8))
+    # re-sharded data: the recovery position names other shards (regression: another epoch, no warning)
+    resumed.set_loader_cfg(2)
+    position = full.stream_position(5)
+    resumed.set_skip_batches(5, saved=position)  # the same shards: accepted
+    labels.shard_lengths = labels.shard_lengths[::-1]
+    with pytest.raises(LabelFileError, match='not the ones the recovery checkpoint read'):
+        resumed.set_skip_batches(5, saved=position)
+
+
+def test_shards_shorter_than_declared_with_a_repeated_key_or_damaged_are_named(shards, tmp_path):
+    """A shard shorter than _info.json declares was read short; a repeated key read as one sample; a damaged size
+    field ended in MemoryError: each is now an error naming the shard."""
+    import shutil
+    import tarfile
+    copy = str(tmp_path / 'copy')
+    shutil.copytree(shards, copy)
+    labels = read_stream_split(copy, 'val')
+    first = os.path.join(copy, labels.filenames[0])
+    with tarfile.open(first) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    for name, keep in (('short', members[:-2]), ('dup', members[:2] + members)):
+        with tarfile.open(first, 'w') as tar:
+            for m, data in keep:
+                tar.addfile(m, io.BytesIO(data))
+        ds = StreamDataset(read_stream_split(copy, 'val'), batch_size=97, transform=TO_TENSOR)
+        message = 'holds .* samples, _info.json declares' if name == 'short' else 'appears twice'
+        with pytest.raises(LabelFileError, match=rf'shard {labels.filenames[0]}: .*{message}'):
+            list(ds)
+    with open(first, 'r+b') as f:  # an 8 GB size field
+        f.seek(124)
+        f.write(b'77777777777')
+    with pytest.raises(LabelFileError, match=rf'shard {labels.filenames[0]}: cannot be read .*declares'):
+        list(StreamDataset(read_stream_split(copy, 'val'), batch_size=97, transform=TO_TENSOR))
 
 
 def test_streamed_targets_equal_the_folder_targets(shards, mosaic_data):

@@ -17,6 +17,7 @@ short of (python -m timm_ml.data.to_shards writes them):
 Shards on object storage: `--data-dir 'pipe:curl -s https://host/shards/'` (webdataset's pipe: URL convention: the
 shard file name is appended to the command).
 """
+import hashlib
 import io
 import json
 import logging
@@ -227,6 +228,8 @@ def _tar_samples(fileobj):
             yield key, parts
             parts = {}
         key = k
+        if ext.lower() in parts:
+            raise ValueError(f'sample key {key!r} appears twice (a repeated member {name!r})')
         parts[ext.lower()] = data
     if key is not None:
         yield key, parts
@@ -435,7 +438,13 @@ def create_stream_dataset(labels: StreamedLabels, is_training: bool, batch_size:
 def stream_position(dataset: StreamDataset, batches: int) -> Dict[str, int]:
     """What a recovery checkpoint records of a stream: the batches done and the reading layout they assume."""
     return dict(batches=int(batches), workers=dataset.num_workers, world_size=dataset.world_size,
-                batch_size=dataset.batch_size, epoch=dataset.epoch)
+                batch_size=dataset.batch_size, epoch=dataset.epoch, shards=shard_layout(dataset.labels))
+
+
+def shard_layout(labels: 'StreamedLabels') -> str:
+    """The shards a streamed split is read from (names and lengths): the samples an epoch's batches hold depend on
+    it, so a recovery resume on re-sharded data is refused."""
+    return hashlib.sha1(json.dumps([labels.filenames, labels.shard_lengths]).encode()).hexdigest()[:16]
 
 
 def check_resume_layout(saved: Optional[dict], dataset: StreamDataset):
@@ -448,3 +457,7 @@ def check_resume_layout(saved: Optional[dict], dataset: StreamDataset):
         raise LabelFileError('--resume inside a streamed epoch needs the reading layout it was saved with: '
                              + ', '.join(f'{k} {a} then, {b} now' for k, (a, b) in diff.items())
                              + ' (give the same -j, -b and number of processes)')
+    if saved.get('shards') is not None and saved['shards'] != shard_layout(dataset.labels):
+        raise LabelFileError(f'--resume inside a streamed epoch: the shards of {dataset.labels.source} are not the ones '
+                             'the recovery checkpoint read (re-sharded or rewritten), so the rest of the epoch would be '
+                             'other samples. Resume from the last epoch checkpoint (last.pth.tar).')
