@@ -53,3 +53,38 @@ def test_a_full_disk_anywhere_and_ctrl_c_before_training_end_cleanly(capsys, mon
     with pytest.raises(SystemExit) as e:
         run_cli(interrupted, argv=[])
     assert e.value.code == 130 and capsys.readouterr().err == 'stopped: SIGINT\n'
+
+
+def test_an_error_raised_in_a_loader_worker_is_its_own_one_line(capsys, monkeypatch, tmp_path):
+    """torch re-raises a worker's exception with the worker's whole traceback as its message (45-67 lines on stderr
+    with workers, one line with -j 0): the line is the original message, as without workers."""
+    import torch
+    from timm_ml.data import BadImageError
+
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise BadImageError(f'Cannot read image {tmp_path}/x.png (entry {i} of train.csv): truncated')
+    monkeypatch.delenv('TIMM_ML_DEBUG', raising=False)
+    monkeypatch.setenv('TIMM_ML_ERROR_FILE', str(tmp_path / 'errors'))
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: list(torch.utils.data.DataLoader(Broken(), num_workers=1)), argv=[])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count('\n') == 1 and 'Traceback' not in err
+    assert err == f'error: Cannot read image {tmp_path}/x.png (entry 0 of train.csv): truncated\n'
+    assert (tmp_path / 'errors').read_text() == err  # for distributed_train.sh to print last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('command', [
+    ['train.py'], ['validate.py'], ['infer.py'], ['-m', 'timm_ml.plot'], ['-m', 'timm_ml.report'],
+    ['-m', 'timm_ml.data.to_shards'], ['-m', 'timm_ml.models.convert'], ['-m', 'timm_ml.deploy.onnx_predict'],
+])
+def test_every_command_answers_help_with_exit_0(command):
+    import subprocess
+    import sys
+    from tests.helpers import ROOT
+    proc = subprocess.run([sys.executable, *command, '--help'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and 'usage' in proc.stdout.lower(), (command, proc.stderr[-500:])

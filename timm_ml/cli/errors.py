@@ -88,14 +88,27 @@ def run_cli(main, argv=None):
         full = _disk_full(e)
         if full is not None and not debug:
             where = f'{full.strerror}: {full.filename}' if full.filename else _one_line(full)
-            print(f'error: {where}' + (f' ({_one_line(e)})' if e is not full else ''), file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            _error_line(where + (f' ({_one_line(e)})' if e is not full else ''))
         if debug or not isinstance(e, user_errors() + (ValueError, FloatingPointError)) or _looks_internal(e):
             raise
-        rank = os.environ.get('RANK')
-        prefix = f'[rank {rank}] ' if rank not in (None, '0') else ''
-        print(f'{prefix}error: {_one_line(e)}', file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        _error_line(_one_line(e))
+
+
+def _error_line(message: str):
+    """The one `error:` line (naming the rank under torchrun), also appended to $TIMM_ML_ERROR_FILE when set, so
+    distributed_train.sh can print it last, below torchrun's report of the failed child; exit 2."""
+    rank = os.environ.get('RANK')
+    line = f'{f"[rank {rank}] " if rank not in (None, "0") else ""}error: {message}'
+    print(line, file=sys.stderr)
+    sys.stderr.flush()
+    errors_file = os.environ.get('TIMM_ML_ERROR_FILE')
+    if errors_file:
+        try:
+            with open(errors_file, 'a') as f:
+                f.write(line + '\n')
+        except OSError:
+            pass
+    sys.exit(EXIT_USAGE)
 
 
 def _disk_full(e: BaseException):
@@ -103,7 +116,7 @@ def _disk_full(e: BaseException):
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG):
             return e
         e = e.__cause__ or e.__context__
     return None
@@ -124,7 +137,13 @@ def _looks_internal(e: Exception) -> bool:
 
 
 def _one_line(e: Exception) -> str:
+    """The message of `e` on one line; an exception a DataLoader worker raised (torch re-raises it with the worker's
+    whole traceback as its message) is reduced to the original message."""
     text = str(e).strip() or type(e).__name__
     if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)) and e.filename:
         text = f'{e.strerror}: {e.filename}'
-    return ' '.join(text.splitlines()) if len(text.splitlines()) <= 1 else text.replace('\n', '\n  ')
+    if text.startswith('Caught ') and 'Original Traceback' in text:
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        name, sep, message = last.partition(': ')
+        text = message if sep and name.split('.')[-1] == type(e).__name__ else last
+    return ' '.join(line.strip() for line in text.splitlines() if line.strip())

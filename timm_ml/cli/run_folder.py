@@ -195,7 +195,22 @@ def open_run_folder(output_base: str, exp_name: str, run_state: RunState, resume
                     summary_columns=None) -> RunFolder:
     """ The run folder of train.py: a new run never appends to an older run's folder (timm's get_outdir with inc); a
     --resume continues in place only in the resumed checkpoint's own folder (any other name gets a new folder)."""
-    in_place = bool(resume) and os.path.abspath(os.path.join(output_base, exp_name)) == \
-        os.path.abspath(os.path.dirname(resume))
+    target = os.path.join(output_base, exp_name)
+    in_place = bool(resume) and os.path.abspath(target) == os.path.abspath(os.path.dirname(resume))
+    if not in_place and never_started(target):  # a run that failed before its first epoch: its rerun takes the folder
+        _logger.info(f'{target}: a run that stopped before its first epoch; this run writes there again')
+        return RunFolder(get_outdir(output_base, exp_name, inc=False), run_state, '', summary_columns)
     path = get_outdir(output_base, exp_name, inc=not in_place)
+    if os.path.abspath(path) != os.path.abspath(target):
+        _logger.warning(f'{target} holds another run: this run writes {path}')
     return RunFolder(path, run_state, resume if in_place else '', summary_columns)
+
+
+def never_started(folder: str) -> bool:
+    """A run folder holding nothing a finished epoch writes (no checkpoint, no summary row): what a run that failed
+    while starting leaves (args.yaml, split.csv, its lock)."""
+    if not os.path.isdir(folder):
+        return False
+    names = set(os.listdir(folder))
+    return not any(n.endswith('.pth.tar') for n in names) and 'summary.csv' not in names and \
+        names <= {'args.yaml', 'split.csv', '.lock', 'tensorboard'}

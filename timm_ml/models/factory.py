@@ -20,7 +20,7 @@ from .gcn_head import GCNHead
 from .label_embeddings import read_label_embeddings
 from .label_graph import conditional_cooccurrence
 from .ml_decoder import MLDecoderHead
-from .pretrained import load_pretrained_file
+from .pretrained import load_pretrained_file, pretrained_weights_reachable, quiet_hub
 from .ssgrl_head import SSGRLHead
 
 _logger = logging.getLogger(__name__)
@@ -106,17 +106,27 @@ def head_parameters(model: nn.Module):
     return list(head.parameters())
 
 
+class PretrainedWeightsError(ValueError):
+    """timm's pretrained weights could not be fetched (no network): the message names --pretrained-path."""
+
+
 def _create_timm_model(model_name, pretrained, pretrained_path, timm_kwargs, num_classes=0):
     kwargs = dict(timm_kwargs)
     if pretrained_path:
         model = timm.create_model(model_name, pretrained=False, num_classes=num_classes, **kwargs)
         load_pretrained_file(model, pretrained_path, model_name)
         return model
+    if pretrained and not pretrained_weights_reachable(model_name):
+        raise PretrainedWeightsError(
+            f'--pretrained: the weights of {model_name!r} are not in the local cache and the hub cannot be reached (no '
+            'network). Pass a local weights file with --pretrained-path instead (python -m timm_ml.models.convert for '
+            'foreign ones).')
     try:
-        return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+        with quiet_hub():
+            return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)
     except Exception as e:
         if pretrained and not pretrained_path:
-            raise RuntimeError(
+            raise PretrainedWeightsError(
                 f'Could not fetch pretrained weights for {model_name!r} ({type(e).__name__}: {e}). '
                 'Without network access, pass a local weights file with --pretrained-path instead of --pretrained.'
             ) from e

@@ -1,8 +1,14 @@
 """ --pretrained-path: a local weights file as the backbone of a timm model (the classifier dropped)."""
 import logging
+import os
+import socket
+from contextlib import contextmanager
+from urllib.parse import urlparse
 
+import huggingface_hub
 import torch
 import torch.nn as nn
+from timm.models import get_pretrained_cfg
 
 from timm_ml.utils.checkpoint_io import load_checkpoint_file
 
@@ -36,3 +42,38 @@ def load_pretrained_file(model: nn.Module, path: str, model_name: str, min_share
     model.load_state_dict(fitting, strict=False)
     _logger.info(f'Loaded {len(fitting)} of {len(own)} backbone tensors from {path}; the classifier is new.')
     return len(fitting)
+
+
+def pretrained_weights_reachable(model_name: str) -> bool:
+    """ Whether timm's pretrained weights of `model_name` can be had: in the local Hugging Face cache, or from a hub
+    whose host resolves (offline, the hub retries for half a minute and prints a page of warnings before failing)."""
+    try:
+        cfg = get_pretrained_cfg(model_name)
+    except Exception:  # noqa: BLE001 - an unknown name: timm says so itself
+        return True
+    hub_id = getattr(cfg, 'hf_hub_id', None) if cfg is not None else None
+    if hub_id:
+        repo, _, revision = hub_id.partition('@')
+        for filename in ('model.safetensors', 'pytorch_model.bin', 'open_clip_pytorch_model.bin'):
+            if isinstance(huggingface_hub.try_to_load_from_cache(repo, filename, revision=revision or None), str):
+                return True
+    if os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes'):
+        return False
+    host = urlparse(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').hostname or 'huggingface.co'
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def quiet_hub():
+    """The hub's retry warnings kept out of the log while timm fetches weights (a failure is reported once)."""
+    hub = logging.getLogger('huggingface_hub')
+    level = hub.level
+    hub.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub.setLevel(level)

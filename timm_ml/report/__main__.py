@@ -10,11 +10,20 @@ import sys
 from timm_ml.entry_points import _run
 
 
+USAGE = ('usage: python -m timm_ml.report [<data>] --checkpoint CK [--split S] --out DIR [validate.py options]\n\n'
+         'The error-analysis page of a checkpoint on a split: validate.py ... --report DIR (the same evaluation, the '
+         'page beside validate.py\'s numbers; static, offline). Every validate.py option applies.')
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if '-h' in argv or '--help' in argv:
+        print(USAGE)
+        return
     if '--out' not in argv or argv.index('--out') + 1 >= len(argv):
-        sys.exit('usage: python -m timm_ml.report [<data>] --checkpoint CK [--split S] --out DIR '
-                 '[validate.py options]\nerror: --out DIR is required')
+        print(USAGE.split('\n')[0], file=sys.stderr)
+        print('error: --out DIR is required', file=sys.stderr)
+        sys.exit(2)
     argv[argv.index('--out')] = '--report'
     sys.argv = ['validate.py'] + argv
     _run('validate.py')
