@@ -14,6 +14,7 @@ only under its predicted parent) and `score_<class>` per class; or `--format jso
 import argparse
 import logging
 import os
+import tempfile
 
 import torch
 from timm import utils
@@ -27,7 +28,8 @@ from timm_ml.data.readers.csv_rows import read_csv_rows
 from timm_ml.data.readers.reader import LABEL_EXTENSIONS
 from timm_ml.deploy.predictions import group_names, thresholds_for, write_predictions_csv, write_predictions_json
 from timm_ml.eval_loop import run_prediction
-from timm_ml.utils.outputs import check_outputs_are_not_inputs, check_replaceable
+from timm_ml.utils.outputs import check_outputs_are_not_inputs, own_output_kind
+from timm_ml.utils.writer import check_writable
 from timm_ml.utils.amp import resolve_amp
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif')
@@ -133,15 +135,33 @@ def check_args(args):
     if args.results and args.export != 'hf':
         parser.error('--results feeds the model card of --export hf')
     if args.export == 'hf':
-        if os.path.exists(args.output) and (not os.path.isdir(args.output) or os.listdir(args.output)):
-            parser.error(f'--output {args.output}: --export hf writes a model folder; name a new or empty folder')
+        if os.path.exists(args.output) and (not os.path.isdir(args.output) or os.path.islink(args.output) or (
+                os.listdir(args.output) and own_output_kind(args.output) != 'hf-folder')):
+            parser.error(f'--output {args.output}: --export hf writes a model folder; name a new or empty folder (or '
+                         'an earlier export of ours)')
         return
-    if args.export:
+    if args.export:  # the files an export writes, each new or an earlier export of ours (checked before any work)
+        for path, kind in export_outputs(args):
+            check_writable(path, '--output', kinds=(kind,))
         return
+    check_writable(args.output, '--output', kinds=('predictions',))
     if not args.input:
         parser.error('input (image, folder or label file) is required')
     if not os.path.exists(args.input):
         parser.error(f'input {args.input!r} does not exist (an image, a folder of images, a label file or a list)')
+
+
+def export_outputs(args):
+    """(path, kind) of every file `--export onnx | openvino [--int8]` writes: the ONNX file named, or the IR (.xml and
+    its .bin) named; --int8 adds <name>_int8.xml / .bin and the comparison <name>_int8.json."""
+    base, ext = os.path.splitext(args.output)
+    if args.export == 'onnx':
+        return [(base + '.onnx' if ext.lower() != '.onnx' else args.output, 'onnx')]
+    out = [(base + '.xml', 'openvino'), (base + '.bin', 'openvino-weights')]
+    if args.int8:
+        out += [(base + '_int8.xml', 'openvino'), (base + '_int8.bin', 'openvino-weights'),
+                (base + '_int8.json', 'int8-comparison')]
+    return out
 
 
 def predict(model, run, root, paths, args, device):
@@ -173,16 +193,17 @@ def main():
         return
     if args.export:
         from timm_ml.deploy.export import export_onnx, export_openvino
-        base = os.path.splitext(args.output)[0]
-        onnx_path = export_onnx(model.cpu().eval(), config, base + '.onnx')
-        if args.export == 'openvino':
-            xml = export_openvino(onnx_path, base + '.xml', config)
-            print(f'wrote {xml} (from {onnx_path})')
-            if args.int8:
-                from timm_ml.deploy.int8 import export_int8
-                export_int8(xml, base + '_int8.xml', run, args.calibration_size, args.benchmark_seconds)
-        else:
-            print(f'wrote {onnx_path}')
+        outputs = [p for p, _ in export_outputs(args)]
+        if args.export == 'onnx':
+            print(f'wrote {export_onnx(model.cpu().eval(), config, outputs[0])}')
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # the ONNX step of the IR is not an output: never beside it
+            xml = export_openvino(export_onnx(model.cpu().eval(), config, os.path.join(tmp, 'model.onnx')), outputs[0],
+                                  config)
+        print(f'wrote {xml} and {outputs[1]}')
+        if args.int8:
+            from timm_ml.deploy.int8 import export_int8
+            export_int8(xml, outputs[2], run, args.calibration_size, args.benchmark_seconds)
         return
     model.to(device)
     if args.channels_last:
@@ -190,7 +211,7 @@ def main():
     root, paths, listing = list_inputs(args.input, config)
     check_outputs_are_not_inputs([args.output], [listing], '--output')
     check_output_is_not_an_image(args.output, root, paths)
-    check_replaceable([args.output], '--output', ('predictions',))  # only an earlier predictions file is replaced
+    check_writable(args.output, '--output', kinds=('predictions',))  # only an earlier predictions file is replaced
     unknown = sorted(set(args.column_names) - set(group_names(schema)))
     if unknown:
         parser.error(f'--column-names {unknown}: not groups of this model (its groups: '
