@@ -16,7 +16,8 @@ from timm.data import FastCollateMixup, Mixup
 from timm_ml.config import CheckpointConfig, LossConfig, TrainConfig
 from timm_ml.data import (LabelSet, MultiLabelDataset, PartialLabelFastCollateMixup, PartialLabelMixup,
                           check_per_class, class_difference, create_eval_label_set, create_label_sets,
-                          create_ml_dataset, create_ml_loader, create_train_sampler, data_record, read_class_list)
+                          create_ml_dataset, create_ml_loader, create_train_sampler, data_card, data_record,
+                          read_class_list)
 from timm_ml.loss import create_ml_losses
 from timm_ml.metrics import MultiLabelEvaluator, headline_metric, metric_names, read_thresholds
 from timm_ml.models import (create_ml_model, create_model_from_config, label_graph_kwargs, load_checkpoint_weights,
@@ -165,7 +166,13 @@ class MLRun:
             data_config={k: list(v) if isinstance(v, tuple) else v for k, v in data_config.items()},
             loss=self.loss_type,
             data=data_record(self.cfg.labels, self.train_labels, self.val_labels),
+            data_card=self.data_card,
         )
+
+    @property
+    def data_card(self) -> Dict[str, Any]:
+        """Per split and class, the positive / negative / unknown counts and the declared value meanings."""
+        return data_card([('train', self.train_labels), ('val', self.val_labels)])
 
     def create_task(self, model: nn.Module, criterion: nn.Module, data_config: Dict[str, Any],
                     device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,

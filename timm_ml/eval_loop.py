@@ -53,7 +53,8 @@ def run_evaluation(model, loader, evaluator, device, amp_autocast=suppress, chan
         _logger.info(f'Eval{log_suffix}: ' + '  '.join(
             f'{k}: {v:.3f}' for k, v in metrics.items() if k in ('loss', 'map', 'CF1', 'OF1', 'attr_mean_acc')))
         if evaluator.result is not None and evaluator.result.excluded:
-            _logger.info(f'{len(evaluator.result.excluded)} classes without a known positive left out of the mAP: '
+            _logger.info(f'{len(evaluator.result.excluded)} classes without a known positive left out of mAP and '
+                         f'CP / CR / CF1 (OP / OR / OF1 count every entry): '
                          f'{evaluator.result.excluded[:10]}')
     return metrics
 

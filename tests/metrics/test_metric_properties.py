@@ -52,7 +52,9 @@ def test_f1_family_is_the_hand_formula_over_known_entries(seed, n, c, threshold)
     fp = ((pred & (target == 0)).sum(0)).astype(float)
     fn = ((~pred & (target == 1)).sum(0)).astype(float)
     ratio = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)  # noqa: E731 - 0/0 counts as 0
-    cp, cr = ratio(tp, tp + fp).mean(), ratio(tp, tp + fn).mean()
+    valid = (target == 1).sum(0) > 0  # mAP's rule: the per-class means over the classes with a known positive
+    cp = ratio(tp, tp + fp)[valid].mean() if valid.any() else 0.
+    cr = ratio(tp, tp + fn)[valid].mean() if valid.any() else 0.
     op = tp.sum() / (tp + fp).sum() if (tp + fp).sum() else 0.
     o_r = tp.sum() / (tp + fn).sum() if (tp + fn).sum() else 0.
     f1 = lambda p, r: 2 * p * r / (p + r) if p + r else 0.  # noqa: E731

@@ -213,4 +213,4 @@ def never_started(folder: str) -> bool:
         return False
     names = set(os.listdir(folder))
     return not any(n.endswith('.pth.tar') for n in names) and 'summary.csv' not in names and \
-        names <= {'args.yaml', 'split.csv', '.lock', 'tensorboard'}
+        names <= {'args.yaml', 'split.csv', 'data_card.json', '.lock', 'tensorboard'}

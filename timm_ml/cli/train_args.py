@@ -67,6 +67,12 @@ def add_ml_args(parser):
                             '(default: 0)')
     group.add_argument('--split-fractions', type=float, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'),
                        help='shares of that split (default: 0.7 0.15 0.15)')
+    group.add_argument('--value-map', default=None, type=str, metavar='MAP',
+                       help="what value-coded label cells mean, e.g. '1=pos,-1=neg' (CelebA) or '1=pos,0=neg,-1=unc,"
+                            "blank=unk' (default: the format's declared meanings, printed in the data card)")
+    group.add_argument('--uncertain', default=None, choices=('ignore', 'positive', 'negative'),
+                       help='how uncertain cells (-1.0 of CheXpert-style CSVs) are read: ignore = unknown (default), '
+                            'positive (U-Ones) or negative (U-Zeros)')
     group.add_argument('--allow-outside-root', action='store_true', default=None,
                        help='image paths of a label file may be absolute or climb above its folder (default: refused, '
                             'so a label file from someone else cannot make the tools read any file of this machine)')

@@ -7,6 +7,7 @@ folder's records). docs/architecture.md lists every hook and the timm line it st
     ml = prepare(args, parser)               # the labels are read: args.num_classes, args.eval_metric, ...
     model = ml.create_model(args.model, ...)  # timm's create_model arguments
 """
+import json
 import logging
 import math
 import os
@@ -191,6 +192,8 @@ class TrainScript:
             self.run_folder.check_epochs_left(start_epoch, num_epochs)
             self.run_folder.reconcile_summary(start_epoch)
             write_text(os.path.join(self.run_folder.path, 'args.yaml'), self.args_text or '', 'run folder', kinds=None)
+            write_text(os.path.join(self.run_folder.path, 'data_card.json'), json.dumps(self.run.data_card, indent=1),
+                       'run folder', kinds=None)
             self.run_folder.write_split_record(self.run.train_labels, self.run.val_labels)
         check_recipe_fits(self.args, updates_per_epoch, num_epochs, log=self.is_primary)
         if self.args.early_stop_patience > 0:

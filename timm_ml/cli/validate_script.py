@@ -57,6 +57,12 @@ def add_ml_args(parser):
                        help='CSV column with image paths (default: training\'s)')
     group.add_argument('--labels-column', default=None, type=str,
                        help='CSV column with label lists (default: training\'s)')
+    group.add_argument('--value-map', default=None, type=str, metavar='MAP',
+                       help="what value-coded label cells mean, e.g. '1=pos,-1=neg' (CelebA) or '1=pos,0=neg,-1=unc,"
+                            "blank=unk' (default: the format's declared meanings, printed in the data card)")
+    group.add_argument('--uncertain', default=None, choices=('ignore', 'positive', 'negative'),
+                       help='how uncertain cells (-1.0 of CheXpert-style CSVs) are read: ignore = unknown (default), '
+                            'positive (U-Ones) or negative (U-Zeros)')
     group.add_argument('--allow-outside-root', action='store_true', default=None,
                        help='image paths of a label file may be absolute or climb above its folder (default: '
                             'training\'s choice)')
@@ -170,7 +176,8 @@ def checkpoint_config(args) -> CheckpointConfig:
                             label_format=args.label_format, label_delimiter=args.label_delimiter,
                             unknown_values=tuple(args.unknown_values) if args.unknown_values else None,
                             image_dir=args.image_dir, path_column=args.path_column, labels_column=args.labels_column,
-                            allow_outside_root=args.allow_outside_root, class_map=args.class_map,
+                            allow_outside_root=args.allow_outside_root, value_map=args.value_map,
+                            uncertain=args.uncertain, class_map=args.class_map,
                             bad_images=args.bad_images, input_key=args.input_key,
                             target_key=args.target_key, trust_remote_code=args.dataset_trust_remote_code),
         eval=EvalConfig(threshold=args.threshold, topk=args.topk),

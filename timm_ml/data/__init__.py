@@ -1,4 +1,5 @@
 from .dataset import BadImageError, ImageListDataset, MultiLabelDataset, load_image
+from .data_card import data_card, format_card, log_card
 from .dataset_factory import create_ml_dataset
 from .label_set import LabelSet, check_per_class, class_difference
 from .label_sets import create_eval_label_set, create_label_sets, data_record, read_split, reader_options, saved_for_root

@@ -20,6 +20,7 @@ class LabelSet:
         source: The label file (or source) read.
         format: The reader that read it.
         split: The split name as found on disk (e.g. 'train2017' for the split asked as 'train').
+        meanings: What the label file's cell values were read as (declared by its reader or by --value-map).
     """
     schema: LabelSchema
     paths: List[str]
@@ -29,6 +30,7 @@ class LabelSet:
     source: str = ''
     format: str = ''
     split: str = ''
+    meanings: str = ''
 
     def __post_init__(self):
         if self.targets.num_classes != self.schema.num_classes:
@@ -50,7 +52,7 @@ class LabelSet:
 
     def subset(self, rows: Sequence[int]) -> 'LabelSet':
         out = LabelSet(self.schema, [self.paths[i] for i in rows], self.targets.subset(rows), self.root,
-                       list(self.skipped), self.source, self.format, self.split)
+                       list(self.skipped), self.source, self.format, self.split, self.meanings)
         if getattr(self, 'images', None) is not None:
             out.images = self.images
         return out

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 from timm_ml.config import LABEL_OPTIONS, LabelsConfig
 from timm_ml.schema import LabelSchema
 
+from .data_card import data_card, log_card
 from .label_set import LabelSet, class_difference
 from .partial import simulate_partial
 from .readers import LabelFileError, LabelOptions, read_class_list, read_label_set
@@ -46,7 +47,7 @@ def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional
         labels_column=opts.get('labels_column'), attribute_columns=opts.get('attribute_columns'),
         tree_columns=opts.get('tree_columns'), unknown_values=tuple(opts.get('unknown_values') or ()),
         image_dir=opts.get('image_dir'), on_bad=on_bad, allow_outside_root=bool(opts.get('allow_outside_root')),
-        **extra)
+        value_map=opts.get('value_map'), uncertain=opts.get('uncertain'), **extra)
     return opts.get('label_format') or 'auto', options
 
 
@@ -117,6 +118,7 @@ def create_label_sets(cfg: LabelsConfig, ml_head: Optional[str] = None, sampler:
         raise LabelFileError(f'{val.source}: no known positive in the validation split: every metric would be '
                              'undefined (reported as 0 it would look like a result). Annotate it or choose another '
                              '--val-split.')
+    log_card(data_card([('train', train), ('val', val)]), grouped=bool(train.schema.groups), log=log)
     if log:
         for name, labels in (('train', train), ('val', val)):
             if labels is not None:
@@ -176,4 +178,5 @@ def create_eval_label_set(cfg: LabelsConfig, split: str, config: Dict[str, Any],
     if labels.classes != config['classes']:
         raise LabelFileError(f'{labels.source} ({labels.format}) does not hold the classes of the checkpoint: '
                              f'{class_difference(config["classes"], labels.classes)}')
+    log_card(data_card([('evaluated', labels)]), grouped=bool(options.schema and options.schema.groups), log=log)
     return labels

@@ -25,11 +25,13 @@ def confusion_counts(pred: torch.Tensor, target: torch.Tensor, dim: int = 0) -> 
     return torch.stack([tp, (pred & neg).sum(dim), pos.sum(dim) - tp]).double()
 
 
-def precision_recall_f1(counts: torch.Tensor, prefix: str = '') -> 'OrderedDict[str, float]':
-    """CP, CR, CF1, OP, OR, OF1 in percent from (3, C) TP / FP / FN counts."""
+def precision_recall_f1(counts: torch.Tensor, prefix: str = '', per_class=None) -> 'OrderedDict[str, float]':
+    """CP, CR, CF1, OP, OR, OF1 in percent from (3, C) TP / FP / FN counts; the per-class means (CP, CR) over the
+    columns `per_class` selects (mAP's rule: the classes with a known positive), the overall ones over all."""
     tp, fp, fn = counts
-    cp = _ratio(tp, tp + fp).mean().item()
-    cr = _ratio(tp, tp + fn).mean().item()
+    ctp, cfp, cfn = counts[:, per_class] if per_class is not None else counts
+    cp = _ratio(ctp, ctp + cfp).mean().item() if ctp.numel() else 0.
+    cr = _ratio(ctp, ctp + cfn).mean().item() if ctp.numel() else 0.
     op = (tp.sum() / (tp + fp).sum()).item() if (tp + fp).sum() > 0 else 0.
     o_r = (tp.sum() / (tp + fn).sum()).item() if (tp + fn).sum() > 0 else 0.
     return OrderedDict((prefix + k, 100 * v) for k, v in (

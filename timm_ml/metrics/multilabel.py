@@ -233,11 +233,12 @@ def summarize(stats, schema: LabelSchema, scoring: LabelSchema, threshold: float
 
     mean_over = valid & scored
     summary = OrderedDict(map=100 * ap[mean_over].mean().item() if mean_over.any() else float('nan'))
-    summary.update(precision_recall_f1(counts['thr'][:, scored]))
+    # CP / CR / CF1 average over the classes mAP averages over (a known positive), OP / OR / OF1 over every entry
+    summary.update(precision_recall_f1(counts['thr'][:, scored], per_class=valid[scored]))
     if ml_mask.any():
-        summary.update(precision_recall_f1(counts['top'][:, ml_mask], prefix=f'top{topk}_'))
+        summary.update(precision_recall_f1(counts['top'][:, ml_mask], prefix=f'top{topk}_', per_class=valid[ml_mask]))
     if thresholds is not None:
-        summary.update(precision_recall_f1(counts['pcthr'][:, scored], prefix='thr_'))
+        summary.update(precision_recall_f1(counts['pcthr'][:, scored], prefix='thr_', per_class=valid[scored]))
 
     attributes, levels = {}, {}
     if found is not None:

@@ -50,6 +50,8 @@ class LabelOptions:
         on_bad: 'error' (LabelFileError naming file and row) or 'skip' (dropped, counted, logged).
         split_seed / split_fractions: The seeded split of a layout without split files (train, val, test shares).
         allow_outside_root: Image paths may be absolute or climb above the image root (--allow-outside-root).
+        value_map / uncertain: What value-coded cells mean (--value-map '1=pos,0=neg,-1=unk') and how uncertain ones
+            are read (--uncertain ignore | positive | negative); None: the format's declared meanings.
     """
     classes: Optional[List[str]] = None
     schema: Optional[LabelSchema] = None
@@ -64,6 +66,8 @@ class LabelOptions:
     split_seed: int = 0
     split_fractions: Tuple[float, float, float] = (0.7, 0.15, 0.15)
     allow_outside_root: bool = False
+    value_map: Optional[str] = None
+    uncertain: Optional[str] = None
 
     def __post_init__(self):
         if self.on_bad not in ('error', 'skip'):
@@ -79,8 +83,10 @@ class LabelOptions:
 
 class LabelReader:
     """ One label format. Subclasses set `name` (the --label-format value) and `layout` (one line for messages and the
-    README) and implement read(); locate() / recognise() make the format recognisable with --label-format auto."""
+    README) and implement read(); locate() / recognise() make the format recognisable with --label-format auto.
+    `meanings` declares what the format's values mean (shown in the data card)."""
     name = ''
+    meanings = ''
     layout = ''
     split_aliases: Dict[str, Sequence[str]] = {}
 

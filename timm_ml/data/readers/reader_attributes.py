@@ -185,6 +185,7 @@ def read_attribute_rows(path, header, rows, path_col, cols, tree_cols, tags_col,
 
 class AttributeCsvReader(LabelReader):
     name = 'attributes'
+    meanings = "a cell's value = positive, the attribute's other values = negative, #N/A / empty / NaN = the attribute unknown"
     layout = ('`<split>.csv` (or one `attributes.csv`, split by seed): `filename,neck,sleeve_length,pattern`, one '
               'value per cell; `#N/A` / empty / NaN = unknown; one softmax per attribute')
 

@@ -16,6 +16,7 @@ def coco_annotation_file(root: str, split: str) -> str:
 
 class CocoReader(LabelReader):
     name = 'coco'
+    meanings = "an annotation of the class = positive, none = negative (COCO's instances are exhaustive)"
     layout = '`annotations/instances_<split>.json`, images in `<split>/` (2014 / 2017 names found for train / val)'
     split_aliases = {'train': ('train2017', 'train2014'), 'val': ('val2017', 'val2014'),
                      'validation': ('val', 'val2017', 'val2014'), 'test': ('test2017', 'test2014')}

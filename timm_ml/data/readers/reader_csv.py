@@ -120,6 +120,7 @@ def split_cell(cell: str, delimiter: Optional[str], known) -> List[str]:
 
 class LabelListCsvReader(LabelReader):
     name = 'csv'
+    meanings = 'a listed label = positive, an unlisted one = negative, #N/A / empty / NaN cell = the row unknown'
     layout = ('`<split>.csv` with a path column and a `labels` / `tags` / `label_names` / `categories` column; '
               '`#N/A` cell = unannotated image, empty = no positives')
 

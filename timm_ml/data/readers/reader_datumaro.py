@@ -93,6 +93,7 @@ def datumaro_schema(path: str, label_cat: dict) -> LabelSchema:
 
 class DatumaroReader(LabelReader):
     name = 'datumaro'
+    meanings = "a label = positive, `ignored_labels` = unknown, other labels of the image's groups = negative"
     layout = ('`annotations/<split>.json`, images under `images/<split>/`; exclusive `label_groups` are softmax groups '
               '(under their labels\' `parent`: OTX h-label), other labels multi-label; `ignored_labels` = unknown')
     split_aliases = {'val': ('validation',), 'validation': ('val',)}

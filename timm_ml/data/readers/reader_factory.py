@@ -251,6 +251,7 @@ def read_label_set(
         raise LabelFileError(f'{source}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
     label_set.format = reader.name
     label_set.split = label_set.split or split
+    label_set.meanings = label_set.meanings or reader.meanings
     if not whole and source and os.path.isfile(source) and not os.path.isfile(split) and \
             reader.name in ('otx', 'csv', 'multihot', 'attributes', 'tsv', 'datumaro'):
         label_set.split = os.path.splitext(os.path.basename(source))[0]  # the name found on disk (val for validation)

@@ -118,6 +118,7 @@ def read_openimages(root: str, split: str, classes=None, on_bad: str = 'error') 
 
 class OpenImagesReader(LabelReader):
     name = 'openimages'
+    meanings = 'Confidence 1 = positive, 0 = verified negative, a class not listed for an image = unknown'
     layout = ('`<split>-annotations-human-imagelabels*.csv`, `*class-descriptions*.csv`, images `<split>/<ImageID>.jpg`; '
               'Confidence 1 / 0 / unlisted = positive / verified negative / unknown')
     split_aliases = {'val': ('validation',), 'validation': ('val',)}

@@ -8,6 +8,7 @@ from .reader import LabelFileError, LabelListRows, LabelOptions, LabelReader, ha
 
 class OtxReader(LabelReader):
     name = 'otx'
+    meanings = 'a listed class = positive, the other classes = negative'
     layout = '`<split>.json`: `{"classes": [...], "images": [["img/a.jpg", ["dog"]], ...]}`'
 
     def locate(self, root, split):

@@ -51,6 +51,7 @@ def styles_rows(path: str, policy: RowPolicy):
 
 class ProductsReader(LabelReader):
     name = 'products'
+    meanings = "a cell's value = positive, the attribute's other values = negative, empty = unknown"
     layout = ('`styles.csv` + `images/<id>.jpg` (Kaggle fashion products): gender / articleType / baseColour, or '
               '`--tree-columns masterCategory subCategory articleType`; split by seed')
 

@@ -9,6 +9,7 @@ from .reader import (CLASS_LIST_FILES, LabelFileError, LabelListRows, LabelOptio
 
 class TsvReader(LabelReader):
     name = 'tsv'
+    meanings = 'a listed label = positive, an unlisted one = negative'
     layout = '`<split>.tsv`: `path<TAB>l1,l2`, class list in `label.txt` beside it'
 
     def locate(self, root, split):

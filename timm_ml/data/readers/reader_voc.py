@@ -104,6 +104,7 @@ def read_voc(root: str, split: str, classes=None, on_bad: str = 'error') -> Labe
 
 class VocReader(LabelReader):
     name = 'voc'
+    meanings = 'an object of the class = positive, only `difficult` objects = unknown, none = negative'
     layout = '`Annotations/*.xml`, `ImageSets/Main/<split>.txt`, `JPEGImages/`; a class whose only objects are `difficult` is unknown'
     split_aliases = {'train': ('trainval',)}
 
