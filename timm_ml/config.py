@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 # label-parsing options a checkpoint records and validate.py / infer.py reuse unless given again
 LABEL_OPTIONS = ('label_format', 'label_delimiter', 'path_column', 'labels_column', 'unknown_values',
                  'attribute_columns', 'tree_columns', 'image_dir', 'split_seed', 'split_fractions', 'allow_outside_root',
-                 'value_map', 'uncertain')
+                 'value_map', 'uncertain', 'top_classes')
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class LabelsConfig:
         allow_outside_root: Image paths of a label file may be absolute or climb above its image root.
         value_map / uncertain: What value-coded cells mean ('1=pos,0=neg,-1=unk') and how uncertain ones are read
             ('ignore', 'positive', 'negative'); None: the format's declared meanings.
+        top_classes: Keep the N most frequent names as the classes (Visual Genome; None: the format's default).
         class_map: A class list file fixing the class order.
         bad_images: 'error' or 'skip'. verify_images: None, 'none', 'header' or 'full'.
         simulate_partial: 'rps:P' / 'fpc:N', hiding training annotations (seeded by `seed`).
@@ -50,6 +51,7 @@ class LabelsConfig:
     allow_outside_root: Optional[bool] = None
     value_map: Optional[str] = None
     uncertain: Optional[str] = None
+    top_classes: Optional[int] = None
     class_map: str = ''
     bad_images: str = 'error'
     verify_images: Optional[str] = None

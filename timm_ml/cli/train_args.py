@@ -70,6 +70,8 @@ def add_ml_args(parser):
     group.add_argument('--value-map', default=None, type=str, metavar='MAP',
                        help="what value-coded label cells mean, e.g. '1=pos,-1=neg' (CelebA) or '1=pos,0=neg,-1=unc,"
                             "blank=unk' (default: the format's declared meanings, printed in the data card)")
+    group.add_argument('--top-classes', default=None, type=int, metavar='N',
+                       help='Visual Genome: the N most frequent object names are the classes (default: 500, "VG500")')
     group.add_argument('--uncertain', default=None, choices=('ignore', 'positive', 'negative'),
                        help='how uncertain cells (-1.0 of CheXpert-style CSVs) are read: ignore = unknown (default), '
                             'positive (U-Ones) or negative (U-Zeros)')

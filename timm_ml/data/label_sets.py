@@ -47,7 +47,7 @@ def reader_options(opts: Dict[str, Any], on_bad: str = 'error', schema: Optional
         labels_column=opts.get('labels_column'), attribute_columns=opts.get('attribute_columns'),
         tree_columns=opts.get('tree_columns'), unknown_values=tuple(opts.get('unknown_values') or ()),
         image_dir=opts.get('image_dir'), on_bad=on_bad, allow_outside_root=bool(opts.get('allow_outside_root')),
-        value_map=opts.get('value_map'), uncertain=opts.get('uncertain'), **extra)
+        value_map=opts.get('value_map'), uncertain=opts.get('uncertain'), top_classes=opts.get('top_classes'), **extra)
     return opts.get('label_format') or 'auto', options
 
 

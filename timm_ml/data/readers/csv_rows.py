@@ -104,15 +104,17 @@ def known_cells(rows, header, col: int, unknown_values=()):
 METADATA_WORDS = {'id', 'uid', 'sex', 'gender', 'age', 'view', 'position', 'date', 'patient', 'study', 'subject',
                   'width', 'height', 'spacing', 'follow', 'frontal', 'lateral', 'ap', 'pa', 'index', 'url', 'split',
                   'fold', 'dicom', 'series', 'scanner', 'site', 'bmi', 'race', 'ethnicity', 'filename', 'path'}
+IDENTIFIER_WORDS = {'id', 'uid', 'date', 'patient', 'study', 'subject', 'index', 'url', 'split', 'fold', 'dicom', 'series',
+                    'filename', 'path'}  # never a label; demographics and views may be attributes (gender, view)
 _DATE = re.compile(r'^\d{4}[-/]\d{1,2}[-/]\d{1,2}|^\d{1,2}[-/]\d{1,2}[-/]\d{2,4}')
 
 
-def metadata_reason(name: str, cells) -> Optional[str]:
-    """Why a column looks like metadata, not a label (None: it may be one): its name (ids, paths, demographics,
-    acquisition, dates), or its values (numbers with many distinct values, dates, free text with many distinct
-    values)."""
+def metadata_reason(name: str, cells, name_words=METADATA_WORDS) -> Optional[str]:
+    """Why a column looks like metadata, not a label (None: it may be one): its name (one of name_words: ids, paths,
+    demographics, acquisition, dates), or its values (numbers with many distinct values, dates, free text with many
+    distinct values)."""
     words = {w for w in re.split(r'[^a-z0-9]+', name.lower()) if w}
-    if words & METADATA_WORDS:
+    if words & name_words:
         return f'its name ({name!r})'
     known = [c.strip() for c in cells if c.strip()]
     if not known:
@@ -171,25 +173,3 @@ def one_hot_columns(header, path_col: int, rows, value_map, unknown_values=()):
 def holds_separators(cells) -> int:
     """How many cells hold one of the label-list separators , ; |"""
     return sum(any(d in c for d in DELIMITER_CANDIDATES[:3]) for c in cells)
-
-
-def is_multi_hot(header, path_col, rows, unknown_values=()) -> bool:
-    """The non-path columns hold 0 / 1 / true / false (and -1 or unknown cells), all but a typo's share of them: one
-    column per class, not attributes. Every column must hold a 1-like or 0-like value somewhere."""
-    if len(header) < 2:
-        return False
-    total = fitting = 0
-    seen_columns = set()
-    for r in rows:
-        if len(r) != len(header):
-            continue
-        for c in range(len(header)):
-            if c == path_col or is_unknown(r[c], unknown_values):
-                continue
-            total += 1
-            if r[c].strip().lower() in MULTI_HOT_VALUES:
-                fitting += 1
-                seen_columns.add(c)
-    bad = total - fitting
-    return fitting > bad and bad <= max(MULTI_HOT_TYPOS[0], MULTI_HOT_TYPOS[1] * total) and \
-        len(seen_columns) == len(header) - 1

@@ -27,7 +27,7 @@ LABEL_LIST_COLUMNS = ('labels', 'tags', 'label_list', 'label_names', 'classes', 
 UNKNOWN_VALUES = ('#N/A', '', 'nan', 'NaN')  # only these (plus --unknown-values) mean "not annotated"
 CLASS_LIST_FILES = ('label.txt', 'labels.txt', 'classes.txt')
 LABEL_EXTENSIONS = ('.json', '.csv', '.tsv')
-COMMON_SPLIT_ALIASES = {'validation': ('val',), 'val': ('validation',)}
+COMMON_SPLIT_ALIASES = {'validation': ('val', 'valid'), 'val': ('validation', 'valid')}
 
 
 class LabelFileError(OutsideValueError):
@@ -52,6 +52,7 @@ class LabelOptions:
         allow_outside_root: Image paths may be absolute or climb above the image root (--allow-outside-root).
         value_map / uncertain: What value-coded cells mean (--value-map '1=pos,0=neg,-1=unk') and how uncertain ones
             are read (--uncertain ignore | positive | negative); None: the format's declared meanings.
+        top_classes: Keep the N most frequent names as the classes (Visual Genome; None: the format's default).
     """
     classes: Optional[List[str]] = None
     schema: Optional[LabelSchema] = None
@@ -68,6 +69,7 @@ class LabelOptions:
     allow_outside_root: bool = False
     value_map: Optional[str] = None
     uncertain: Optional[str] = None
+    top_classes: Optional[int] = None
 
     def __post_init__(self):
         if self.on_bad not in ('error', 'skip'):
@@ -87,6 +89,7 @@ class LabelReader:
     `meanings` declares what the format's values mean (shown in the data card)."""
     name = ''
     meanings = ''
+    specific = False  # recognises a published layout by its own file names: preferred over a generic reader
     layout = ''
     split_aliases: Dict[str, Sequence[str]] = {}
 

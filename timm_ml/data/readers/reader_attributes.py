@@ -6,6 +6,7 @@ column per attribute, one value per cell: one softmax head per attribute (an exc
 each value's children become a softmax group under it, the tree inferred from the rows and checked); with either,
 `--labels-column` adds a label-list column as a multi-label block of free tags.
 """
+import logging
 import os
 from typing import List, Optional
 
@@ -15,11 +16,14 @@ from timm_ml.schema import VALUE_SEP, LabelGroup, LabelSchema, attribute_class_n
 
 from ..label_set import LabelSet
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
-from .csv_rows import find_labels_column, holds_separators, image_rows, is_multi_hot, known_cells, pick_path_column, read_csv_rows
+from .csv_rows import (IDENTIFIER_WORDS, column_cells, find_labels_column, holds_separators, image_rows, known_cells, metadata_reason,
+                       one_hot_columns, pick_path_column, read_csv_rows)
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, has_extension, is_unknown, split_file
 from .reader_csv import cell_labels, choose_delimiter, is_list_literal
+from .reader_multihot import value_map_of
 
 WHOLE_SET_FILE = 'attributes.csv'
+_logger = logging.getLogger(__name__)
 
 
 def refuse_label_list_columns(path, header, columns, rows, unknown_values):
@@ -35,7 +39,10 @@ def refuse_label_list_columns(path, header, columns, rows, unknown_values):
                 'or --label-format attributes if each cell really is one value')
 
 
-def attribute_columns(path, header, path_col, names: Optional[List[str]]) -> List[int]:
+def attribute_columns(path, header, path_col, names: Optional[List[str]], rows=None, log: bool = False) -> List[int]:
+    """The attribute columns: --attribute-columns, else every column but the path column and those that look like
+    metadata (ids, dates, free text, many distinct numbers: left out and named; a softmax over sex or view is an
+    attribute)."""
     if names:
         missing = [n for n in names if n not in header]
         if missing:
@@ -44,7 +51,19 @@ def attribute_columns(path, header, path_col, names: Optional[List[str]]) -> Lis
     cols = [i for i in range(len(header)) if i != path_col]
     if not cols:
         raise LabelFileError(f'{path}: row 1: no attribute columns besides the path column {header[path_col]!r}')
-    return cols
+    if rows is None:
+        return cols
+    metadata = {c: why for c in cols
+                for why in [metadata_reason(header[c], column_cells(rows, header, c), IDENTIFIER_WORDS)] if why}
+    kept = [c for c in cols if c not in metadata]
+    if not kept:
+        raise LabelFileError(f'{path}: every column looks like metadata, not a label (' + ', '.join(
+            f'{header[c]}: {why}' for c, why in metadata.items()) + '): name the label columns with --attribute-columns '
+            'or --labels-column')
+    if metadata and log:
+        _logger.info(f'{path}: metadata columns left out (not attributes): ' + ', '.join(
+            f'{header[c]} ({why})' for c, why in metadata.items()) + '; --attribute-columns names the columns to read')
+    return kept
 
 
 def _tree_groups(path, header, rows, tree_cols, unknown_values):
@@ -203,12 +222,12 @@ class AttributeCsvReader(LabelReader):
             return None
         header, rows = read_csv_rows(source)
         path_col = pick_path_column(source, header, options.path_column)
-        cols = attribute_columns(source, header, path_col, options.attribute_columns)
+        cols = attribute_columns(source, header, path_col, options.attribute_columns, rows)
         if options.tree_columns:
             return f'--tree-columns {" ".join(options.tree_columns)}'
         if options.attribute_columns is None:
-            if is_multi_hot(header, path_col, rows, options.unknown_values):
-                return None
+            if one_hot_columns(header, path_col, rows, value_map_of(options), options.unknown_values) is not None:
+                return None  # one value-coded column per class: the one-hot reader reads it
             label_col = find_labels_column(header, path_col)
             if label_col is not None and (len(cols) == 1 or holds_separators(
                     known_cells(rows, header, label_col, options.unknown_values))):
@@ -219,11 +238,12 @@ class AttributeCsvReader(LabelReader):
     def read(self, source: str, split: str, options: LabelOptions) -> LabelSet:
         header, rows = read_csv_rows(source)
         path_col = pick_path_column(source, header, options.path_column)
-        return read_attribute_rows(source, header, rows, path_col, *selected_columns(source, header, path_col, options),
+        return read_attribute_rows(source, header, rows, path_col, *selected_columns(source, header, path_col, options,
+                                                                                   rows=rows),
                                    options, self.name, split)
 
 
-def selected_columns(source, header, path_col, options: LabelOptions, default_attributes=None):
+def selected_columns(source, header, path_col, options: LabelOptions, default_attributes=None, rows=None):
     """(attribute columns, tree columns, tags column) of a CSV under the options."""
     tree = [_column(source, header, c, '--tree-columns') for c in options.tree_columns or ()]
     tags = _column(source, header, options.labels_column, '--labels-column') if options.labels_column else None
@@ -234,7 +254,7 @@ def selected_columns(source, header, path_col, options: LabelOptions, default_at
     elif tree:
         attrs = []
     else:
-        attrs = attribute_columns(source, header, path_col, None)
+        attrs = attribute_columns(source, header, path_col, None, rows, log=True)
     return attrs, tree, tags
 
 

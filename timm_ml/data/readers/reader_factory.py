@@ -14,18 +14,26 @@ import re
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from ..label_set import LabelSet
 from .reader import LabelFileError, LabelOptions, LabelReader
 from .reader_attributes import AttributeCsvReader
+from .reader_celeba import CelebaReader
+from .reader_chestxray14 import ChestXray14Reader
 from .reader_coco import CocoReader
 from .reader_csv import LabelListCsvReader
 from .reader_datumaro import DatumaroReader
+from .reader_hfds import HfFolderReader
 from .reader_multihot import MultiHotCsvReader
+from .reader_nuswide import NusWideReader
 from .reader_openimages import OpenImagesReader, split_of_file
 from .reader_otx import OtxReader
+from .reader_planet import PlanetReader
 from .reader_products import ProductsReader
 from .reader_tsv import TsvReader
 from .reader_voc import VocReader
+from .reader_vg import VisualGenomeReader
 
 _logger = logging.getLogger(__name__)
 
@@ -41,8 +49,9 @@ def register_label_reader(reader: LabelReader) -> LabelReader:
     return reader
 
 
-READERS = [CocoReader(), DatumaroReader(), VocReader(), OpenImagesReader(), OtxReader(), LabelListCsvReader(),
-           MultiHotCsvReader(), AttributeCsvReader(), TsvReader(), ProductsReader()]
+READERS = [CocoReader(), DatumaroReader(), VocReader(), OpenImagesReader(), CelebaReader(), ChestXray14Reader(),
+           NusWideReader(), HfFolderReader(), OtxReader(), LabelListCsvReader(), MultiHotCsvReader(),
+           AttributeCsvReader(), TsvReader(), ProductsReader(), PlanetReader(), VisualGenomeReader()]
 for _reader in READERS:
     register_label_reader(_reader)
 
@@ -166,6 +175,12 @@ def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelS
         _logger.info(f'{label_set.source}: image paths resolve under {images}, not beside the label file: using it '
                      '(--image-dir sets the image folder explicitly)')
         label_set.root = images
+        return label_set
+    parent = os.path.dirname(os.path.abspath(label_set.root))  # CheXpert: paths start with the dataset folder's name
+    if all(p.split('/')[0] == os.path.basename(os.path.abspath(label_set.root)) and
+           os.path.exists(os.path.join(parent, p)) for p in sample):
+        _logger.info(f'{label_set.source}: image paths start with the name of its folder: read from {parent}')
+        label_set.root = parent
     return label_set
 
 
@@ -184,6 +199,24 @@ def check_paths_inside(labels: LabelSet, allow_outside: bool = False):
             raise LabelFileError(f'{labels.source}: image {i} is {path!r}, outside the image root '
                                  f'{labels.root or "."}; the paths of a label file are relative to its images. Pass '
                                  '--allow-outside-root if the files really live there.')
+
+
+def check_not_a_template(labels: LabelSet, min_rows: int = 20):
+    """A file whose every row carries the same labels holds no labels (a submission template, Kaggle's
+    sample_submission.csv): never a split."""
+    t = labels.targets
+    if len(labels) < min_rows:
+        return
+    lengths = np.diff(t.indptr)
+    if (lengths != lengths[0]).any():
+        return
+    width = int(lengths[0])
+    if width and (t.indices.reshape(-1, width) != t.indices[:width]).any() or \
+            width and (t.values.reshape(-1, width) != t.values[:width]).any():
+        return
+    raise LabelFileError(f'{labels.source}: every one of its {len(labels)} rows carries the same labels '
+                         f'({[labels.classes[i] for i in t.indices[:width][t.values[:width] == 1]][:5]}): a submission '
+                         'template or a file without labels, not a split. Name the labelled file (e.g. train_v2.csv).')
 
 
 def read_label_set(
@@ -235,6 +268,8 @@ def read_label_set(
             found = whole
     if not found:
         raise no_layout_error(root, split, options, split_flag)
+    if len(found) > 1 and sum(r.specific for r, _, _ in found) == 1:  # a published layout's own reader wins
+        found = [f for f in found if f[0].specific]
     if len(found) > 1:
         listing = ', '.join(f'{r.name} ({os.path.relpath(s, root) if root else s}: {w})' for r, s, w in found)
         raise LabelFileError(f'Split {split!r} in {root!r} matches several layouts: {listing}; choose one with '
@@ -263,6 +298,7 @@ def read_label_set(
         raise LabelFileError(f'{label_set.source}: no class is named in any row: give the class list (--class-map)')
     label_set = _resolve_image_root(label_set, options.image_dir)
     check_paths_inside(label_set, options.allow_outside_root)
+    check_not_a_template(label_set)
     if log:
         classes = label_set.classes
         _logger.info(f'{label_set.source}: label format {reader.name} ({why}); {len(classes)} '

@@ -8,6 +8,7 @@ class indices of each row, the class names coming from the ClassLabel feature; a
 the other classes are negatives. A target that is a list of floats of the class count is read as a vector of
 1 / 0 / -1 (class names then from `--class-map`). `--input-key` (default: the first Image feature) holds the images.
 """
+import glob
 import hashlib
 import io
 import logging
@@ -22,15 +23,30 @@ from timm_ml.schema import LabelSchema
 
 from ..label_set import LabelSet, class_difference
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
-from .reader import LabelFileError, LabelOptions
+from .reader import LabelFileError, LabelOptions, LabelReader
 
 _logger = logging.getLogger(__name__)
 
 
+def is_hf_folder(path: str) -> bool:
+    """A folder holding a Hugging Face dataset: save_to_disk's (dataset_dict.json, or state.json and dataset_info.json)
+    or the hub's parquet files (data/<split>-00000-of-00001.parquet, or *.parquet)."""
+    if not path or not os.path.isdir(path):
+        return False
+    if os.path.isfile(os.path.join(path, 'dataset_dict.json')) or (
+            os.path.isfile(os.path.join(path, 'state.json')) and os.path.isfile(os.path.join(path, 'dataset_info.json'))):
+        return True
+    return bool(glob.glob(os.path.join(path, 'data', '*.parquet')) or glob.glob(os.path.join(path, '*.parquet')))
+
+
+def _saved_to_disk(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, 'dataset_dict.json')) or os.path.isfile(os.path.join(path, 'state.json'))
+
+
 def _load(name: str, split: str, trust_remote_code: bool = False):
-    import datasets
+    import datasets  # streams extra
     if os.path.isdir(name):
-        data = datasets.load_from_disk(name)
+        data = datasets.load_from_disk(name) if _saved_to_disk(name) else datasets.load_dataset(name)
         if isinstance(data, datasets.DatasetDict):
             names = list(data)
             alias = {'val': 'validation', 'validation': 'val'}.get(split)
@@ -45,7 +61,7 @@ def _load(name: str, split: str, trust_remote_code: bool = False):
 
 def _class_label(feature):
     """The ClassLabel inside a Sequence / List feature, or None."""
-    import datasets
+    import datasets  # streams extra
     inner = getattr(feature, 'feature', None)
     if inner is None and isinstance(feature, list) and feature:
         inner = feature[0]
@@ -93,9 +109,28 @@ def _negative_index(feature, classes, name):
     return {i: position[n] for i, n in enumerate(label.names)}
 
 
+class HfFolderReader(LabelReader):
+    """A Hugging Face dataset folder given as the data root (no --dataset needed): save_to_disk's layout or the hub's
+    parquet files, read as --dataset hfds/<folder> reads it."""
+    name = 'hf'
+    specific = True
+    meanings = ('a class index in the target feature = positive, one in `<target>_negatives` = verified negative; the '
+                'others negative, or unknown when a negatives feature exists')
+    layout = 'a Hugging Face dataset folder: `dataset_dict.json` (save_to_disk) or `data/<split>-00000-of-00001.parquet`'
+
+    def locate(self, root, split):
+        return root if is_hf_folder(root) else None
+
+    def recognise(self, source, options=None):
+        return 'a Hugging Face dataset folder' if is_hf_folder(source) else None
+
+    def read(self, source: str, split: str, options: LabelOptions) -> LabelSet:
+        return read_hf_split(source, split, options)
+
+
 def read_hf_split(name: str, split: str, options: LabelOptions, input_key: Optional[str] = None,
                   target_key: Optional[str] = None, trust_remote_code: bool = False) -> LabelSet:
-    import datasets
+    import datasets  # streams extra
     data, split = _load(name, split, trust_remote_code)
     features = data.features
     image_key = input_key or next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
