@@ -191,6 +191,9 @@ def test_an_attribute_named_label_beside_other_attributes_is_an_attribute(tmp_pa
     (tmp_path / 'lists.csv').write_text('filename,labels,colour\na.png,"cat,dog",red\nb.png,cat,blue\n')
     with pytest.raises(LabelFileError, match=r"holds label lists, but the file has other columns \['colour'\]"):
         read(str(tmp_path / 'lists.csv'))
+    (tmp_path / 'nih.csv').write_text('Image Index,Finding Labels,Patient Age\na.png,Edema|Mass,40\nb.png,Mass|Hernia,50\n')
+    with pytest.raises(LabelFileError, match=r"pass --labels-column 'Finding Labels' to read"):  # pasted as one flag
+        read(str(tmp_path / 'nih.csv'))
 
 
 def test_a_label_spelled_like_an_unannotated_cell_is_refused(tmp_path):

@@ -8,6 +8,7 @@ each value's children become a softmax group under it, the tree inferred from th
 """
 import logging
 import os
+import shlex
 from typing import List, Optional
 
 import numpy as np
@@ -16,8 +17,8 @@ from timm_ml.schema import VALUE_SEP, LabelGroup, LabelSchema, attribute_class_n
 
 from ..label_set import LabelSet
 from ..targets import NEGATIVE, POSITIVE, UNKNOWN, SparseTargets, SparseTargetsBuilder
-from .csv_rows import (IDENTIFIER_WORDS, column_cells, find_labels_column, holds_separators, image_rows, known_cells, metadata_reason,
-                       one_hot_columns, pick_path_column, read_csv_rows)
+from .csv_rows import (IDENTIFIER_WORDS, column_cells, find_labels_column, holds_separators, image_rows, known_cells,
+                       metadata_reason, one_hot_columns, pick_path_column, read_csv_rows)
 from .reader import LabelFileError, LabelOptions, LabelReader, RowPolicy, has_extension, is_unknown, split_file
 from .reader_csv import cell_labels, choose_delimiter, is_list_literal
 from .reader_multihot import value_map_of
@@ -35,7 +36,8 @@ def refuse_label_list_columns(path, header, columns, rows, unknown_values):
         if cells and (listed > 0.5 * len(cells) or (listed > 0.1 * len(cells) and len(set(cells)) > 10)):
             raise LabelFileError(
                 f'{path}: column {header[col]!r} looks like a label list ({len(set(cells))} distinct values, {listed} '
-                f'cells holding , ; or |), not an attribute: pass --labels-column {header[col]} to read it as labels, '
+                f'cells holding , ; or |), not an attribute: pass --labels-column {shlex.quote(header[col])} to read '
+                'it as labels, '
                 'or --label-format attributes if each cell really is one value')
 
 

@@ -9,6 +9,7 @@ A '#N/A' labels cell marks an unannotated image (every class unknown); an empty 
 """
 import ast
 import os
+import shlex
 from typing import List, Optional, Sequence
 
 from ..label_set import LabelSet
@@ -136,7 +137,7 @@ class LabelListCsvReader(LabelReader):
         if options.labels_column is not None:
             if options.labels_column not in header:
                 raise LabelFileError(f'{source}: --labels-column {options.labels_column!r} not in the columns {header}')
-            return f'--labels-column {options.labels_column}'
+            return f'--labels-column {shlex.quote(options.labels_column)}'
         label_col = find_labels_column(header, path_col)
         if label_col is None:
             return None
@@ -147,8 +148,8 @@ class LabelListCsvReader(LabelReader):
                 return None  # e.g. an attribute named 'label' beside other attributes: the attribute reader decides
             raise LabelFileError(
                 f'{source}: column {header[label_col]!r} holds label lists, but the file has other columns {others}: '
-                f'pass --labels-column {header[label_col]} to read the label lists (the other columns are then '
-                'ignored), or --label-format attributes to read every column as one attribute')
+                f'pass --labels-column {shlex.quote(header[label_col])} to read the label lists (the other columns are '
+                'then ignored), or --label-format attributes to read every column as one attribute')
         return f'a label-list column {header[label_col]!r}'
 
     def read(self, source: str, split: str, options: LabelOptions) -> LabelSet:
