@@ -897,7 +897,7 @@ def main():
     validate_loss_fn = validate_loss_fn.to(device=device)
 
     # Setup training task (classification or distillation)
-    if args.kd_model_name is not None:
+    if args.kd_model_name is not None and not ml.distills:  # ml.create_task distils multi-label (--kd-*)
         # Create distillation task (teacher created internally from model name)
         if args.kd_distill_type == 'logit':
             task = LogitDistillationTask(

@@ -25,7 +25,8 @@ from timm_ml.models import (create_ml_model, create_model_from_config, label_gra
 from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
 from timm_ml.recipes import default_head, resolve_head_lr_scale, resolve_loss_type, scoring_for
 from timm_ml.schema import LabelSchema
-from timm_ml.task import MultiLabelTask
+from timm_ml.models.teacher import create_teacher
+from timm_ml.task import MultiLabelDistillationTask, MultiLabelFeatureDistillationTask, MultiLabelTask
 
 _logger = logging.getLogger('train')
 
@@ -167,6 +168,7 @@ class MLRun:
             loss=self.loss_type,
             data=data_record(self.cfg.labels, self.train_labels, self.val_labels),
             data_card=self.data_card,
+            distill=self.cfg.distill.settings() or None,
         )
 
     @property
@@ -177,10 +179,24 @@ class MLRun:
     def create_task(self, model: nn.Module, criterion: nn.Module, data_config: Dict[str, Any],
                     device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
                     verbose: bool = True) -> MultiLabelTask:
-        """timm's ClassificationTask(model=..., criterion=..., ...) as the multi-label task of this run."""
-        return MultiLabelTask(model=model, criterion=criterion, ml_config=self.ml_config(model, data_config),
-                              schema=self.schema, threshold=self.cfg.eval.threshold, topk=self.cfg.eval.topk, device=device, dtype=dtype,
-                              verbose=verbose)
+        """timm's ClassificationTask(model=..., criterion=..., ...) as the multi-label task of this run; with a teacher
+        (--kd-checkpoint / --kd-model-name), the multi-label distillation task of --kd-distill-type."""
+        common = dict(criterion=criterion, ml_config=self.ml_config(model, data_config), schema=self.schema,
+                      threshold=self.cfg.eval.threshold, topk=self.cfg.eval.topk, device=device, dtype=dtype,
+                      verbose=verbose)
+        kd = self.cfg.distill
+        if not kd.active:
+            return MultiLabelTask(model=model, **common)
+        teacher = create_teacher(kd, self.scoring, in_chans=data_config['input_size'][0], device=device,
+                                 log=self.log)
+        if kd.kd_distill_type == 'feature':
+            return MultiLabelFeatureDistillationTask(model, teacher=teacher, data_config=data_config,
+                                                     distill_loss_weight=kd.distill_loss_weight,
+                                                     task_loss_weight=kd.task_loss_weight, **common)
+        return MultiLabelDistillationTask(model, teacher=teacher, data_config=data_config,
+                                          temperature=kd.kd_temperature, distill_loss_weight=kd.distill_loss_weight,
+                                          task_loss_weight=kd.task_loss_weight, fill_unknown=kd.fill_unknown,
+                                          **common)
 
     def optimizer_kwargs(self, model: nn.Module, weight_decay: float) -> Dict[str, Any]:
         """create_optimizer_v2 keyword arguments of the head's learning-rate scale (--head-lr-scale / its recipe)."""

@@ -198,11 +198,51 @@ class SamplerConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """ Knowledge distillation (timm's --kd-* flags with a multi-label meaning) and teacher-filled unknowns.
+
+    Args:
+        kd_checkpoint: A timm_ml checkpoint as the teacher (any head; its classes matched to the student's by name).
+        kd_model_name: A stock timm model as the teacher (timm's --kd-model-name); its outputs named by kd_class_map.
+        kd_pretrained_path: Local weights of the stock timm teacher (nothing downloads).
+        kd_class_map: A text file naming the stock teacher's outputs in order, one name a line.
+        kd_teacher_activation: How the stock teacher's outputs become probabilities: 'sigmoid' or 'softmax'.
+        kd_distill_type: 'logit' (per-class sigmoid / per-group softmax distillation) or 'feature' (timm's pooled
+            feature MSE).
+        kd_temperature: Logit temperature T (loss scaled by T^2, as timm's).
+        kd_student_feature_dim / kd_teacher_feature_dim: Feature widths (None: detected, as timm's).
+        distill_loss_weight / task_loss_weight: timm's weighting modes (None: timm's defaults).
+        fill_unknown: 'none', 'teacher' (unknown targets take the teacher's probabilities) or 'teacher-hard' (its
+            decisions at its thresholds).
+    """
+    kd_checkpoint: Optional[str] = None
+    kd_model_name: Optional[str] = None
+    kd_pretrained_path: Optional[str] = None
+    kd_class_map: Optional[str] = None
+    kd_teacher_activation: str = 'sigmoid'
+    kd_distill_type: str = 'logit'
+    kd_temperature: float = 1.0
+    kd_student_feature_dim: Optional[int] = None
+    kd_teacher_feature_dim: Optional[int] = None
+    distill_loss_weight: Optional[float] = None
+    task_loss_weight: Optional[float] = None
+    fill_unknown: str = 'none'
+
+    @property
+    def active(self) -> bool:
+        return bool(self.kd_checkpoint or self.kd_model_name)
+
+    def settings(self) -> Dict[str, Any]:
+        """What changes train_loss's meaning (compared on an in-place resume)."""
+        return asdict(self) if self.active else {}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """ Everything multi-label a training run is built from (timm's own options stay timm's).
 
     Args:
-        labels, head, loss, eval, sampler: The parts above.
+        labels, head, loss, eval, sampler, distill: The parts above.
         gc / gc_conv_only: Gradient centralization (weights with ndim > 1 / conv kernels only).
         estimate_prior: Write CSL's class prior after training.
         early_stop_patience / early_stop_min_delta: Early stopping on the eval metric (0: off).
@@ -213,6 +253,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     gc: bool = False
     gc_conv_only: bool = False
     estimate_prior: bool = False

@@ -291,7 +291,7 @@ def make_openimages_v6(root):
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, 'oidv6-class-descriptions.csv'), 'w') as f:
         f.write('LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Car\n')
-    for split, name, n in (('train', 'oidv6-train', 24), ('validation', 'validation', 12), ('test', 'test', 6)):
+    for split, name, n in (('train', 'oidv6-train', 24), ('validation', 'oidv7-validation', 12), ('test', 'test', 6)):
         rows = [(f'{split}{i}', f'/m/0{1 + (i + k) % 3}', int(k == 0)) for i in range(n) for k in range(2)]
         frame = pd.DataFrame(rows, columns=['ImageID', 'LabelName', 'Confidence'])
         frame.insert(1, 'Source', 'verification')

@@ -10,7 +10,8 @@ LAYOUT_FLAGS = dict(batch_size='-b', grad_accum_steps='--grad-accum-steps', seed
                     sampler_cap='--sampler-cap')
 MEANING_FLAGS = dict(threshold='--threshold', val_split='--val-split (the evaluated labels)',
                      eval_metric='--eval-metric', loss='--loss (train_loss / eval_loss)',
-                     loss_settings='the loss options (train_loss / eval_loss)')
+                     loss_settings='the loss options (train_loss / eval_loss)',
+                     distill='the teacher and its --kd-* / --fill-unknown options (train_loss)')
 # where checkpoints written before the run state moved to the saver kept it (the task state)
 _LEGACY_KEYS = dict(layout='run_layout', meaning='summary_meaning', early_stop='early_stop',
                     summary_row='summary_row')

@@ -5,18 +5,20 @@ import math
 import os
 from typing import Sequence
 
-from timm_ml.config import (EvalConfig, HeadConfig, LabelsConfig, LossConfig, SamplerConfig, TrainConfig,
+from timm_ml.config import (DistillConfig, EvalConfig, HeadConfig, LabelsConfig, LossConfig, SamplerConfig, TrainConfig,
                             config_from)
 from timm_ml.data import label_formats, parse_partial_spec
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES
 from timm_ml.recipes import ML_HEADS, resolve_head_lr_scale
+from timm_ml.task import FILL_MODES
 
 _logger = logging.getLogger('train')
 
 # timm's defaults that are single-label ImageNet recipes: no smoothing (towards 0.5 it moves every known negative of a
 # multi-label set, and none of the methods here uses it); the headline metric of the labels (map or attr_mean_acc);
-# the CPU when there is no CUDA device
-DEFAULTS = dict(smoothing=0.0, eval_metric=None, device=None)
+# the CPU when there is no CUDA device; distillation temperature 1 (timm's 4 flattens a sigmoid's probabilities towards
+# 0.5, turning every confident negative into a soft target)
+DEFAULTS = dict(smoothing=0.0, eval_metric=None, device=None, kd_temperature=1.0)
 
 NOT_APPLICABLE = {
     'dataset_download': '--dataset-download: nothing is downloaded; point the data folder at label files',
@@ -25,15 +27,8 @@ NOT_APPLICABLE = {
     'split_bn': '--split-bn needs --aug-splits, which multi-label training does not support',
     'torchscript': '--torchscript: the multi-label heads are not TorchScript-compatible; use --torchcompile',
     'naflex_loader': '--naflex-loader: the NaFlex loader and its mixup have no unknown-label (-1) handling',
-    'kd_model_name': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'kd_distill_type': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'kd_loss_type': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'distill_loss_weight': 'knowledge distillation (--distill-loss-weight) is not supported',
-    'task_loss_weight': 'knowledge distillation (--task-loss-weight) is not supported',
-    'kd_temperature': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'kd_student_feature_dim': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'kd_teacher_feature_dim': 'knowledge distillation (--kd-*) is not supported for multi-label training',
-    'kd_token_distill_type': 'knowledge distillation (--kd-*) is not supported for multi-label training',
+    'kd_token_distill_type': '--kd-token-distill-type: token distillation trains a distillation token with the '
+                             'teacher\'s softmax argmax, a single-label target; use --kd-distill-type logit',
     'train_num_samples': '--train-num-samples: streamed splits read every sample of their shards each epoch',
     'val_num_samples': '--val-num-samples: streamed splits read every sample of their shards',
 }
@@ -145,6 +140,21 @@ def add_ml_args(parser):
     group.add_argument('--aam-m', type=float, default=0., help='AAM margin m (default: 0, the published recipe)')
     group.add_argument('--aam-k', type=float, default=0.7, help='AAM positive weight k (default: 0.7)')
 
+    group = parser.add_argument_group('Multi-label distillation parameters (with timm\'s --kd-model-name, '
+                                      '--kd-distill-type, --kd-temperature, --distill-loss-weight, --task-loss-weight)')
+    group.add_argument('--kd-checkpoint', default=None, type=str, metavar='PATH',
+                       help='a timm_ml checkpoint as the teacher (any head; its classes matched to the labels\' by name)')
+    group.add_argument('--kd-pretrained-path', default=None, type=str, metavar='FILE',
+                       help='--kd-model-name: local weights of the stock timm teacher, classifier included')
+    group.add_argument('--kd-class-map', default=None, type=str, metavar='FILE',
+                       help='--kd-model-name: the teacher\'s output names in order, one a line (matched by name)')
+    group.add_argument('--kd-teacher-activation', default='sigmoid', choices=('sigmoid', 'softmax'),
+                       help='--kd-model-name: a sigmoid per output (a multi-label teacher, default) or one softmax '
+                            '(an ImageNet classifier)')
+    group.add_argument('--fill-unknown', default='none', choices=FILL_MODES,
+                       help='unknown targets take the teacher\'s probabilities (teacher) or its decisions at its '
+                            'thresholds (teacher-hard); known targets keep the truth (default: none)')
+
     group = parser.add_argument_group('Multi-label training and evaluation parameters')
     group.add_argument('--threshold', type=float, default=0.5, help='probability threshold for the F1 metrics')
     group.add_argument('--topk', type=int, default=3, help='k of the top-k F1 metrics (default: 3)')
@@ -181,10 +191,43 @@ def train_config(args) -> TrainConfig:
         loss=config_from(LossConfig, args),
         eval=config_from(EvalConfig, args),
         sampler=config_from(SamplerConfig, args),
+        distill=config_from(DistillConfig, args),
         gc=args.gc, gc_conv_only=args.gc_conv_only, estimate_prior=args.estimate_prior,
         early_stop_patience=args.early_stop_patience, early_stop_min_delta=args.early_stop_min_delta,
         log_tensorboard=args.log_tensorboard,
     )
+
+
+def distill_problems(args):
+    """What cannot work among the distillation flags."""
+    problems = []
+    teacher = args.kd_checkpoint or args.kd_model_name
+    if args.kd_checkpoint and args.kd_model_name:
+        problems.append('--kd-checkpoint and --kd-model-name both name a teacher: give one')
+    if not teacher:
+        given = [f for f, v in (('--fill-unknown', args.fill_unknown != 'none'), ('--kd-class-map', args.kd_class_map),
+                                ('--kd-pretrained-path', args.kd_pretrained_path),
+                                ('--distill-loss-weight', args.distill_loss_weight is not None),
+                                ('--task-loss-weight', args.task_loss_weight is not None)) if v]
+        if given:
+            problems.append(f'{", ".join(given)} need a teacher: --kd-checkpoint PATH or --kd-model-name NAME')
+    if args.kd_checkpoint and (args.kd_class_map or args.kd_pretrained_path):
+        problems.append('--kd-class-map / --kd-pretrained-path describe a stock timm teacher (--kd-model-name); a '
+                        '--kd-checkpoint carries its classes and weights')
+    if teacher and args.kd_distill_type == 'token':
+        problems.append('--kd-distill-type token trains a distillation token on the teacher\'s softmax argmax, a '
+                        'single-label target: use logit (per class / per group) or feature')
+    if args.kd_loss_type != 'kl':
+        problems.append(f'--kd-loss-type {args.kd_loss_type!r}: only kl (per class / per group) is available')
+    if teacher and args.kd_distill_type == 'feature' and args.fill_unknown != 'none':
+        problems.append('--fill-unknown needs the teacher\'s scores: use --kd-distill-type logit')
+    if args.kd_temperature <= 0:
+        problems.append(f'--kd-temperature {args.kd_temperature}: must be > 0')
+    for flag, value in (('--distill-loss-weight', args.distill_loss_weight), ('--task-loss-weight',
+                                                                             args.task_loss_weight)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            problems.append(f'{flag} {value}: a finite weight >= 0')
+    return problems
 
 
 def check_train_args(args, parser):
@@ -193,6 +236,7 @@ def check_train_args(args, parser):
                 if getattr(args, name) not in (None, False, 0, '', [], parser.get_default(name))]
     if any(getattr(args, name) != parser.get_default(name) for name in NAFLEX_FLAGS) and not args.naflex_loader:
         problems.append('--naflex-* options apply to --naflex-loader, which multi-label training does not support')
+    problems += distill_problems(args)
     if args.amp_impl != 'native':
         problems.append(f'--amp-impl {args.amp_impl!r}: only "native" (torch.amp) is available')
     if args.model_dtype not in (None, 'float32', 'float16', 'bfloat16'):

@@ -7,6 +7,8 @@ folder's records). docs/architecture.md lists every hook and the timm line it st
     ml = prepare(args, parser)               # the labels are read: args.num_classes, args.eval_metric, ...
     model = ml.create_model(args.model, ...)  # timm's create_model arguments
 """
+import csv
+import io
 import json
 import logging
 import math
@@ -25,7 +27,8 @@ from timm_ml.loss import estimate_and_write_class_prior
 from timm_ml.metrics.average_precision import NonFiniteScoresError
 from timm_ml.optim import check_resumed_lr, optimizer_settings
 from timm_ml.utils.checkpoint_io import check_training_checkpoint, load_checkpoint_file
-from timm_ml.utils.distributed import gather_loss_meters, install_process_group_timeout, stop_requested
+from timm_ml.utils.distributed import (gather_loss_meters, gather_objects, install_process_group_timeout, reduce_counts,
+                                      stop_requested)
 from timm_ml.utils.early_stop import EarlyStopping
 from timm_ml.utils.writer import write_text
 
@@ -91,7 +94,7 @@ class TrainScript:
                         sampler_power=args.sampler_power, sampler_cap=args.sampler_cap),
             meaning=dict(threshold=args.threshold, eval_metric=args.eval_metric,
                          val_split=evaluated_split_name(run.val_labels), loss=run.loss_type,
-                         loss_settings=run.cfg.loss.settings()))
+                         loss_settings=run.cfg.loss.settings(), distill=run.cfg.distill.settings()))
         self.run_folder = None
         self.saver = None
         self.trackers = None
@@ -104,6 +107,7 @@ class TrainScript:
         self.args_text = None
         self._given_optimizer = None
         self._train_dataset = None
+        self.filled = None  # per-class counts of teacher-filled targets in the last epoch (--fill-unknown)
 
     # timm's factories, multi-label
     def create_model(self, model_name, **kwargs):
@@ -133,9 +137,17 @@ class TrainScript:
     def create_losses(self, mixup_active: bool):
         return self.run.create_losses(mixup_active)
 
+    @property
+    def distills(self) -> bool:
+        """A teacher was named: the multi-label distillation task replaces timm's (train.py's --kd-* branch)."""
+        return self.run.cfg.distill.active
+
     def create_task(self, **kwargs):
         self.task = self.run.create_task(**kwargs)
         return self.task
+
+    def _fills(self) -> bool:
+        return self.run.cfg.distill.active and self.run.cfg.distill.fill_unknown != 'none'
 
     def optimizer_kwargs(self, model):
         return self.run.optimizer_kwargs(model, self.args.weight_decay)
@@ -164,7 +176,7 @@ class TrainScript:
     def get_outdir(self, output_base: str, exp_name: str) -> str:
         """timm's get_outdir: one writer per folder (a lock); --resume continues in place only in the resumed
         checkpoint's own folder, whose summary must have this run's columns and meaning."""
-        columns = ['epoch', 'train_loss', 'train_skipped_images'] + \
+        columns = ['epoch', 'train_loss', 'train_skipped_images'] + (['train_filled'] if self._fills() else []) + \
             (['eval_' + n for n in self.run.metric_names] if self.run.val_labels is not None else []) + ['lr']
         self.run_folder = open_run_folder(output_base, exp_name, self.run_state, resume=self.args.resume,
                                           summary_columns=columns)
@@ -222,6 +234,8 @@ class TrainScript:
             if recovery.get('meters'):
                 losses_m.sum, losses_m.count = recovery['meters'][args.rank]
                 losses_m.avg = losses_m.sum / max(losses_m.count, 1)
+            if recovery.get('filled') and self._fills():
+                self.task.fill_counts.copy_(torch.tensor(recovery['filled'][args.rank]))
             if hasattr(loader.dataset, 'set_skip_batches'):
                 loader.dataset.set_skip_batches(skip_batches, recovery.get('stream'))
                 skip_batches, first_batch = 0, skip_batches
@@ -230,6 +244,8 @@ class TrainScript:
                 continue
             utils.random_seed(args.seed + 1000003 * (epoch + 1) + batch_idx, args.rank)
             yield batch_idx, batch
+        if self._fills():  # every rank, at the epoch's end
+            self.filled = reduce_counts(self.task.take_fill_counts(), args.distributed)
 
     def loss_value(self, loss, epoch: int, batch_idx: int) -> float:
         """loss.item(); a NaN / inf loss stops the run, naming the step and the last good checkpoint."""
@@ -254,10 +270,12 @@ class TrainScript:
             return
         stream = getattr(loader.dataset, 'stream_position', None)
         meters = gather_loss_meters(losses_m, args.distributed, args.world_size)
+        filled = gather_objects(self.task.fill_counts.tolist(), args.distributed, args.world_size) \
+            if self._fills() else None  # the epoch's filled-target counts so far, per rank
         saved = ''
         if saver is not None:
             self.run_state.recovery = dict(updates=update_idx + 1, stream=stream(batch_idx + 1) if stream else None,
-                                           meters=[[float(a), int(b)] for a, b in meters])
+                                           meters=[[float(a), int(b)] for a, b in meters], filled=filled)
             try:
                 saver.save_recovery(epoch, batch_idx=update_idx)
             finally:
@@ -293,8 +311,24 @@ class TrainScript:
         summary.csv once the epoch's checkpoint is (so an interruption between the two loses no row)."""
         train_metrics['skipped_images'] = len(getattr(self._train_dataset, 'skipped', [])) + \
             len(self.run.train_labels.skipped)
+        if self.filled is not None:
+            train_metrics['filled'] = int(self.filled.sum())
+            self._log_filled(epoch)
         self.run_folder.add_summary_row(epoch, train_metrics, eval_metrics, lr, log_wandb=log_wandb)
         self.trackers.log_epoch(epoch, train_metrics, eval_metrics, lr)
+
+    def _log_filled(self, epoch: int):
+        counts = self.filled.tolist()
+        classes = self.run.schema.classes
+        top = sorted(range(len(counts)), key=lambda c: -counts[c])[:10]
+        _logger.info(f'Epoch {epoch}: {sum(counts)} unknown targets filled by the teacher '
+                     f'({self.run.cfg.distill.fill_unknown}); most in: '
+                     + ', '.join(f'{classes[c]} {counts[c]}' for c in top if counts[c]))
+        if self.run_folder is not None:
+            table = io.StringIO()
+            csv.writer(table, lineterminator='\n').writerows([('class', 'filled_last_epoch'), *zip(classes, counts)])
+            write_text(os.path.join(self.run_folder.path, 'filled_per_class.csv'), table.getvalue(), 'run folder',
+                       kinds=None)
 
     def epoch_done(self, epoch: int, metric: float, train_loss: Optional[float] = None) -> bool:
         """On every rank, before the epoch's checkpoint: a non-finite metric stops the run (it would rank checkpoints

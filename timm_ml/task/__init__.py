@@ -1,1 +1,2 @@
-from .multilabel import MultiLabelTask
+from .distillation import FILL_MODES, MultiLabelDistillationTask, MultiLabelFeatureDistillationTask, loss_weights
+from .multilabel import MultiLabelTask, MultiLabelTaskState

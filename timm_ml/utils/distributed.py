@@ -34,11 +34,23 @@ def stop_requested(stop, distributed: bool, device) -> bool:
     return bool(t.item())
 
 
-def gather_loss_meters(meter, distributed: bool, world_size: int):
-    """[(loss sum, count)] of every rank's running train-loss meter, in rank order (a collective under DDP)."""
-    mine = (float(meter.sum), int(meter.count))
+def gather_objects(mine, distributed: bool, world_size: int) -> list:
+    """[every rank's `mine`] in rank order (a collective under DDP)."""
     if not distributed:
         return [mine]
     out = [None] * world_size
     dist.all_gather_object(out, mine)
     return out
+
+
+def gather_loss_meters(meter, distributed: bool, world_size: int):
+    """[(loss sum, count)] of every rank's running train-loss meter, in rank order (a collective under DDP)."""
+    return gather_objects((float(meter.sum), int(meter.count)), distributed, world_size)
+
+
+def reduce_counts(counts: torch.Tensor, distributed: bool) -> torch.Tensor:
+    """The sum of every rank's counts (a collective under DDP), on the CPU."""
+    if distributed:
+        counts = counts.clone()
+        dist.all_reduce(counts)
+    return counts.cpu()

@@ -10,6 +10,7 @@ import csv
 import glob
 import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -24,14 +25,14 @@ _logger = logging.getLogger(__name__)
 
 
 def openimages_label_files(root: str, split: str):
-    """The image-level label files of a split, V6 names included (oidv6-train-annotations-human-imagelabels.csv)."""
+    """The image-level label files of a split, V6 / V7 names included (oidv7-train-annotations-human-imagelabels.csv)."""
     return sorted(glob.glob(os.path.join(root, f'{split}-annotations-human-imagelabels*.csv')) +
-                  glob.glob(os.path.join(root, f'oidv6-{split}-annotations-human-imagelabels*.csv')))
+                  glob.glob(os.path.join(root, f'oidv[0-9]-{split}-annotations-human-imagelabels*.csv')))
 
 
 def split_of_file(path: str) -> str:
     name = os.path.basename(path).split('-annotations-human-imagelabels')[0]
-    return name[len('oidv6-'):] if name.startswith('oidv6-') else name
+    return re.sub(r'^oidv[0-9]-', '', name)
 
 
 def _one(paths, what, root):
