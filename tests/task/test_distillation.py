@@ -12,7 +12,7 @@ from timm.task import DistillationTeacher
 from timm_ml.loss.distill import MultiLabelDistillationLoss
 from timm_ml.models.teacher import Teacher
 from timm_ml.schema import LabelGroup, LabelSchema
-from timm_ml.task import MultiLabelDistillationTask, loss_weights
+from timm_ml.task import MultiLabelDistillationTask, MultiLabelFeatureDistillationTask, loss_weights
 
 
 def _sigmoid(x):
@@ -137,3 +137,26 @@ def test_the_step_trains_the_student_only_and_reports_both_losses():
     assert all(p.grad is None for p in task.teacher.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, task.teacher.parameters()))
     assert 'teacher' not in ' '.join(task.get_checkpoint_state()['state_dict'])  # only the student is saved
+
+
+def test_feature_distillation_is_timms_task_with_the_multilabel_state():
+    student = LabelSchema(['dog', 'cat'])
+    model = timm.create_model('test_resnet', num_classes=2)
+    teacher_model = timm.create_model('test_efficientnet', num_classes=2)
+    teacher = Teacher(DistillationTeacher(teacher_model), ['dog', 'cat'], student, [0.5, 0.5], student, 'test')
+    config = dict(classes=student.classes, ml_head='linear', schema=student.to_dict())
+    task = MultiLabelFeatureDistillationTask(model, torch.nn.BCEWithLogitsLoss(), config, teacher,
+                                             dict(mean=(0.2, 0.3, 0.4), std=(0.5, 0.5, 0.5)), verbose=False)
+    assert task.student_mean.flatten().tolist() == pytest.approx([0.2, 0.3, 0.4])  # the loader's, not the model's
+    out = task(torch.randn(2, 3, 32, 32), torch.tensor([[1., 0.], [0., 1.]]))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        student_features = task.trainable_module(x)[1]
+        teacher_features = teacher.module(task.teacher.normalize_input(x, task.student_mean, task.student_std),
+                                          return_features=True)
+    assert out['kd_loss'].item() > 0 and student_features.shape == teacher_features.shape  # projected to the teacher
+    state = task.get_checkpoint_state()
+    assert set(state['task_state']) == {'projection', 'ml_config'} and not any('teacher' in k for k in state['state_dict'])
+    with pytest.raises(ValueError, match='must be timm classifiers'):
+        MultiLabelFeatureDistillationTask(torch.nn.Linear(2, 2), torch.nn.BCEWithLogitsLoss(), config, teacher,
+                                          dict(mean=(0.5,) * 3, std=(0.5,) * 3))
