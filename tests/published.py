@@ -184,3 +184,57 @@ def clinical_csv(parent, n=40):
         with open(_mk(os.path.join(root, f'{split}.csv')), 'w') as f:
             f.write('\n'.join(lines) + '\n')
     return root, CLINICAL_FINDINGS, truth
+
+
+def deepfashion(root, n=30, attrs=('a-line', 'abstract chevron', 'floral', 'v-neck')):
+    """DeepFashion's attribute benchmark: count and header lines, space-padded names holding spaces, 1 / -1 / 0."""
+    rng = np.random.default_rng(3)
+    values = rng.choice([1, -1, 0], size=(n, len(attrs)), p=[0.3, 0.5, 0.2])
+    values[0], values[1] = 1, -1
+    paths = [f'img/Print_Dress_{i % 3}/img_{i + 1:08d}.jpg' for i in range(n)]
+    status = ['train'] * (n - 12) + ['val'] * 6 + ['test'] * 6
+    for i, p in enumerate(paths):
+        _image(os.path.join(root, p), i)
+    with open(_mk(os.path.join(root, 'Anno', 'list_attr_cloth.txt')), 'w') as f:
+        f.write(f'{len(attrs)}\nattribute_name  attribute_type\n' + ''.join(f'{a:<30}{1 + k % 5}\n'
+                                                                         for k, a in enumerate(attrs)))
+    with open(os.path.join(root, 'Anno', 'list_attr_img.txt'), 'w') as f:
+        f.write(f'{n}\nimage_name  attribute_labels\n' + ''.join(
+            f'{p:<45}' + ' '.join(f'{v:2d}' for v in values[i]) + '\n' for i, p in enumerate(paths)))
+    with open(_mk(os.path.join(root, 'Eval', 'list_eval_partition.txt')), 'w') as f:
+        f.write(f'{n}\nimage_name  evaluation_status\n' + ''.join(f'{p:<45}{s}\n' for p, s in zip(paths, status)))
+    dense = np.select([values == 1, values == -1], [1, 0], -1)
+    rows = {s: [i for i, t in enumerate(status) if t == k] for s, k in (('train', 'train'), ('validation', 'val'),
+                                                                        ('test', 'test'))}
+    return root, list(attrs), {s: dense[r] for s, r in rows.items()}
+
+
+def image_folder(root, classes=('bird', 'cat', 'dog'), per_class=(6, 3)):
+    """timm's ImageFolder layout: train/<class>/*.jpg, val/<class>/*.jpg; truth = each split's class indices."""
+    truth = {}
+    for split, n in zip(('train', 'val'), per_class):
+        truth[split] = []
+        for k, c in enumerate(classes):
+            for i in range(n):
+                _image(os.path.join(root, split, c, f'{c}_{i}.jpg'), 10 * k + i)
+                truth[split].append(k)
+    return root, list(classes), truth
+
+
+def kaggle_ids(root, n=30, classes=('healthy', 'rust', 'scab')):
+    """A Kaggle competition root: train.csv with image ids without extension and 0 / 1 columns, images/<id>.jpg, a
+    test.csv of ids and a sample_submission.csv whose rows all carry the same placeholder."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 2, (n, len(classes)))
+    values[0], values[1] = 1, 0
+    ids = [f'Train_{i}' for i in range(n)]
+    for i, name in enumerate(ids):
+        _image(os.path.join(root, 'images', name + '.jpg'), i)
+    with open(_mk(os.path.join(root, 'train.csv')), 'w') as f:
+        f.write('image_id,' + ','.join(classes) + '\n' + ''.join(
+            f'{name},' + ','.join(map(str, v)) + '\n' for name, v in zip(ids, values)))
+    with open(os.path.join(root, 'test.csv'), 'w') as f:
+        f.write('image_id\n' + ''.join(f'Test_{i}\n' for i in range(5)))
+    with open(os.path.join(root, 'sample_submission.csv'), 'w') as f:
+        f.write('image_id,' + ','.join(classes) + '\n' + ''.join(f'Test_{i},1,0,0\n' for i in range(5)))
+    return root, list(classes), dict(zip([n + '.jpg' for n in ids], values.tolist()))

@@ -67,8 +67,12 @@ def test_planet_names_without_extension_resolve_and_the_submission_template_is_n
     for p in parts:
         assert [sorted(p.classes[i] for i in np.flatnonzero(row == 1)) for row in p.targets.dense()] == \
             [truth[q] for q in p.paths]
-    with pytest.raises(LabelFileError, match='every one of its 40 rows carries the same labels.*submission template'):
+    with pytest.raises(LabelFileError, match='a submission template .its name.'):
         _read(None, str(tmp_path / 'sample_submission_v2.csv'), label_delimiter=' ')
+    renamed = tmp_path / 'holdout.csv'  # the same placeholders under another name: refused by its rows
+    renamed.write_bytes((tmp_path / 'sample_submission_v2.csv').read_bytes())
+    with pytest.raises(LabelFileError, match='every one of its 40 rows carries the same labels.*submission template'):
+        _read(None, str(renamed), label_delimiter=' ')
 
 
 def test_nuswide_backslash_paths_and_one_file_per_concept(tmp_path):
@@ -123,12 +127,73 @@ def test_a_clinical_csv_trains_on_its_findings_only_and_reads_uncertain_as_decla
     assert 'uncertain' in card['meanings']
 
 
+def test_deepfashion_reads_one_minus_one_zero_as_has_has_not_unknown(tmp_path):
+    root, attrs, truth = published.deepfashion(str(tmp_path))
+    for split in ('train', 'validation', 'test'):
+        labels = _read(root, split)
+        assert labels.format == 'deepfashion' and labels.classes == attrs  # names with spaces kept whole
+        assert labels.targets.dense().tolist() == truth[split].tolist()
+    assert 'unknown' in _read(root, 'train').meanings
+
+
+def test_a_folder_per_class_is_one_softmax_and_a_label_file_beside_it_wins(tmp_path):
+    root, classes, truth = published.image_folder(str(tmp_path))
+    for split in ('train', 'validation'):
+        labels = _read(root, split)
+        assert labels.format == 'folder' and [g.values for g in labels.schema.groups] == [classes]
+        assert labels.targets.dense().argmax(1).tolist() == truth['val' if split == 'validation' else split]
+    (tmp_path / 'train.csv').write_text('path,labels\n' + ''.join(f'train/{c}/{c}_0.jpg,{c}\n' for c in classes))
+    assert _read(root, 'train').format == 'csv'
+
+
+def test_kaggle_ids_find_their_images_and_a_submission_template_is_never_a_split(tmp_path):
+    root, classes, truth = published.kaggle_ids(str(tmp_path))
+    labels = _read(root, 'train')
+    assert labels.classes == classes and {p: r for p, r in zip(labels.paths, labels.targets.dense().tolist())} == truth
+    assert labels.root.endswith('images')
+    with pytest.raises(LabelFileError) as e:
+        _read(root, 'validation', )
+    message = str(e.value)
+    assert 'sample_submission.csv: a submission template (no labels): never a split' in message
+    assert '--val-split train' not in message  # validating on the training images is no advice
+    with pytest.raises(LabelFileError, match='a submission template .* never a split'):
+        _read(root, str(tmp_path / 'sample_submission.csv'))  # named on the command line: refused all the same
+
+
+def test_space_separated_class_ids_are_a_label_list_never_attribute_values(tmp_path):
+    """Human Protein Atlas: Id,Target with '25 0': read as one attribute it trains each combination as a class."""
+    rng = np.random.default_rng(1)
+    rows = [' '.join(map(str, sorted(rng.choice(28, size=rng.integers(1, 4), replace=False)))) for _ in range(40)]
+    (tmp_path / 'train.csv').write_text('Id,Target\n' + ''.join(f'img{i}.png,{r}\n' for i, r in enumerate(rows)))
+    with pytest.raises(LabelFileError, match=r"--labels-column Target --label-delimiter ' ' to read it as labels"):
+        _read(str(tmp_path), 'train')
+    labels = _read(str(tmp_path), 'train', labels_column='Target', label_delimiter=' ')
+    assert sorted(labels.classes, key=int) == sorted({t for r in rows for t in r.split()}, key=int)
+    assert [sorted(labels.classes[j] for j in np.flatnonzero(row == 1)) for row in labels.targets.dense()] == \
+        [sorted(r.split()) for r in rows]
+    # values made of words, such as colours, stay attribute values
+    colours = ['blue', 'light blue', 'dark blue', 'green', 'light green', 'dark green', 'red'] * 6
+    (tmp_path / 'c.csv').write_text('path,colour\n' + ''.join(f'i{i}.png,{c}\n' for i, c in enumerate(colours)))
+    assert _read(str(tmp_path), str(tmp_path / 'c.csv')).format == 'attributes'
+
+
+def test_every_reason_in_the_no_labels_listing_is_whole(tmp_path):
+    long_names = ','.join(f'column_with_a_long_name_{i}' for i in range(8))
+    (tmp_path / 'full_df.csv').write_text(f'path,labels,{long_names}\n' + ''.join(
+        f'i{i}.png,"a,b",' + ','.join('x' for _ in range(8)) + '\n' for i in range(3)))
+    with pytest.raises(LabelFileError) as e:
+        _read(str(tmp_path), 'train')
+    assert "or --label-format attributes to read every column as one attribute" in str(e.value)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize('layout', ['celeba', 'chestxray14', 'planet', 'nuswide', 'vg', 'hf', 'clinical'])
+@pytest.mark.parametrize('layout', ['celeba', 'chestxray14', 'planet', 'nuswide', 'vg', 'hf', 'clinical', 'deepfashion',
+                                    'folder'])
 def test_each_published_layout_trains_validates_and_infers_with_no_label_flags(tmp_path, layout):
     maker = dict(celeba=published.celeba, chestxray14=published.chestxray14, planet=published.planet,
                  nuswide=published.nuswide, vg=published.visual_genome, hf=published.hf_parquet,
-                 clinical=published.clinical_csv)[layout]
+                 clinical=published.clinical_csv, deepfashion=published.deepfashion,
+                 folder=published.image_folder)[layout]
     root = maker(str(tmp_path / 'data'))[0]
     flags = ['--model', 'test_resnet', '--input-size', '3', '16', '16', '-b', '8', '-j', '0', '--epochs', '1',
              '--warmup-epochs', '0', '--opt', 'adamw', '--lr', '3e-3']

@@ -245,3 +245,17 @@ def test_simulate_partial_spec_errors_name_the_flag():
             parse_partial_spec(spec)
     with pytest.raises(ValueError, match='needs 0 <= P <= 1'):
         parse_partial_spec('rps:2')
+
+
+@pytest.mark.parametrize('rows', [5, 100])
+def test_a_label_list_csv_of_any_length_is_read_as_label_lists(tmp_path, rows):
+    """Regression: from 20 rows on, a label-list column of many combinations was taken for free-text metadata and the
+    whole file refused ('every column looks like metadata')."""
+    rng = np.random.default_rng(rows)
+    names = ['cat', 'dog', 'car', 'tree', 'sky', 'person', 'boat', 'bus']
+    lists = [sorted(rng.choice(names, size=rng.integers(1, 5), replace=False)) for _ in range(rows)]
+    (tmp_path / 'train.csv').write_text('path,labels\n' + ''.join(f'i{i}.jpg,{"|".join(t)}\n'
+                                                                  for i, t in enumerate(lists)))
+    ls = read(str(tmp_path / 'train.csv'))
+    assert ls.format == 'csv'
+    assert [sorted(ls.classes[j] for j in np.flatnonzero(r == 1)) for r in ls.targets.dense()] == lists

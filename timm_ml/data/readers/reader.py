@@ -90,6 +90,7 @@ class LabelReader:
     name = ''
     meanings = ''
     specific = False  # recognises a published layout by its own file names: preferred over a generic reader
+    fallback = False  # reads the folders alone (no label file): any label file that fits is preferred
     layout = ''
     split_aliases: Dict[str, Sequence[str]] = {}
 

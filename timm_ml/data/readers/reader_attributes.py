@@ -33,6 +33,18 @@ def refuse_label_list_columns(path, header, columns, rows, unknown_values):
     for col in columns:
         cells = known_cells(rows, header, col, unknown_values)
         listed = holds_separators(cells)
+        tokens = [c.split() for c in cells]
+        spaced = sum(len(t) > 1 for t in tokens)
+        words = {t for ts in tokens if len(ts) > 1 for t in ts}
+        alone = {ts[0] for ts in tokens if len(ts) == 1}
+        if spaced > 0.1 * len(cells) and len(set(cells)) >= 5 and len(words | alone) < len(set(cells)) and \
+                (all(w.isdigit() for w in words) or len(words & alone) >= 0.8 * len(words)):
+            # the cells are combinations of class ids ('25 0', '17 16 0') or of words that also stand alone, unlike
+            # values such as 'light blue' / 'dark blue' / 'blue'
+            raise LabelFileError(
+                f'{path}: column {header[col]!r} looks like a space-separated label list ({len(set(cells))} distinct '
+                f'cells made of {len({t for ts in tokens for t in ts})} distinct words), not an attribute: pass '
+                f'--labels-column {shlex.quote(header[col])} --label-delimiter \' \' to read it as labels')
         if cells and (listed > 0.5 * len(cells) or (listed > 0.1 * len(cells) and len(set(cells)) > 10)):
             raise LabelFileError(
                 f'{path}: column {header[col]!r} looks like a label list ({len(set(cells))} distinct values, {listed} '
@@ -41,7 +53,8 @@ def refuse_label_list_columns(path, header, columns, rows, unknown_values):
                 'or --label-format attributes if each cell really is one value')
 
 
-def attribute_columns(path, header, path_col, names: Optional[List[str]], rows=None, log: bool = False) -> List[int]:
+def attribute_columns(path, header, path_col, names: Optional[List[str]], rows=None, log: bool = False,
+                      unknown_values=()) -> List[int]:
     """The attribute columns: --attribute-columns, else every column but the path column and those that look like
     metadata (ids, dates, free text, many distinct numbers: left out and named; a softmax over sex or view is an
     attribute)."""
@@ -55,6 +68,7 @@ def attribute_columns(path, header, path_col, names: Optional[List[str]], rows=N
         raise LabelFileError(f'{path}: row 1: no attribute columns besides the path column {header[path_col]!r}')
     if rows is None:
         return cols
+    refuse_label_list_columns(path, header, cols, rows, unknown_values)  # a list is no attribute, nor metadata
     metadata = {c: why for c in cols
                 for why in [metadata_reason(header[c], column_cells(rows, header, c), IDENTIFIER_WORDS)] if why}
     kept = [c for c in cols if c not in metadata]
@@ -224,16 +238,18 @@ class AttributeCsvReader(LabelReader):
             return None
         header, rows = read_csv_rows(source)
         path_col = pick_path_column(source, header, options.path_column)
-        cols = attribute_columns(source, header, path_col, options.attribute_columns, rows)
         if options.tree_columns:
+            attribute_columns(source, header, path_col, options.attribute_columns)
             return f'--tree-columns {" ".join(options.tree_columns)}'
         if options.attribute_columns is None:
             if one_hot_columns(header, path_col, rows, value_map_of(options), options.unknown_values) is not None:
                 return None  # one value-coded column per class: the one-hot reader reads it
             label_col = find_labels_column(header, path_col)
-            if label_col is not None and (len(cols) == 1 or holds_separators(
+            if label_col is not None and (len(header) == 2 or holds_separators(
                     known_cells(rows, header, label_col, options.unknown_values))):
                 return None  # a label-list file: the label-list reader reads it (or names the flag)
+        cols = attribute_columns(source, header, path_col, options.attribute_columns, rows,
+                                 unknown_values=options.unknown_values)
         refuse_label_list_columns(source, header, cols, rows, options.unknown_values)
         return f'one value per cell in {len(cols)} attribute columns'
 

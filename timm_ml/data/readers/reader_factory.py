@@ -24,6 +24,8 @@ from .reader_chestxray14 import ChestXray14Reader
 from .reader_coco import CocoReader
 from .reader_csv import LabelListCsvReader
 from .reader_datumaro import DatumaroReader
+from .reader_deepfashion import DeepFashionReader
+from .reader_folder import ImageFolderReader
 from .reader_hfds import HfFolderReader
 from .reader_multihot import MultiHotCsvReader
 from .reader_nuswide import NusWideReader
@@ -51,7 +53,8 @@ def register_label_reader(reader: LabelReader) -> LabelReader:
 
 READERS = [CocoReader(), DatumaroReader(), VocReader(), OpenImagesReader(), CelebaReader(), ChestXray14Reader(),
            NusWideReader(), HfFolderReader(), OtxReader(), LabelListCsvReader(), MultiHotCsvReader(),
-           AttributeCsvReader(), TsvReader(), ProductsReader(), PlanetReader(), VisualGenomeReader()]
+           AttributeCsvReader(), TsvReader(), ProductsReader(), PlanetReader(), VisualGenomeReader(), DeepFashionReader(),
+           ImageFolderReader()]
 for _reader in READERS:
     register_label_reader(_reader)
 
@@ -124,11 +127,14 @@ def _label_files(root: str) -> List[str]:
 def _how_to_read(path: str, options: LabelOptions, split_flag: str = '--train-split') -> str:
     """What reads a label file found in the root, and the flag that selects it."""
     base = os.path.basename(path)
+    if is_template_name(path):
+        return 'a submission template (no labels): never a split'
     for reader in _READERS.values():
         try:
             why = reader.recognise(path, options)
         except (LabelFileError, ValueError) as e:
-            return f'{reader.name}, but: {str(e)[:200]}'
+            reason = str(e)
+            return f'{reader.name}, but: {reason[len(path) + 2:] if reason.startswith(path + ": ") else reason}'
         if not why:
             continue
         if reader.name == 'coco' and base.startswith('instances_'):
@@ -139,8 +145,21 @@ def _how_to_read(path: str, options: LabelOptions, split_flag: str = '--train-sp
             return 'products (the fashion-product styles.csv): read as it is, split by seed'
         else:
             name = os.path.splitext(base)[0]
+        if split_flag == '--val-split' and name.lower() in ('train', 'training', 'trainval', 'train_val'):
+            return (f'{reader.name}: the training labels, no validation (--val-split "" trains without evaluation; '
+                    f'a held-out file of its own evaluates)')
         return f'{reader.name}: {split_flag} {name}'
     return 'not a label file timm_ml recognises (--label-format names a format)'
+
+
+OWN_FORMAT = ('or write your labels as a CSV beside the images, `path,labels` with `a.jpg,cat|dog` per row (README: '
+              '"Your own data")')
+TEMPLATE_NAMES = ('submission', 'sample_sub')
+
+
+def is_template_name(path: str) -> bool:
+    """A Kaggle submission template by its name (sample_submission.csv, sample_submission_v2.csv): no labels."""
+    return any(word in os.path.basename(path).lower() for word in TEMPLATE_NAMES)
 
 
 def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: str) -> LabelFileError:
@@ -154,12 +173,12 @@ def no_layout_error(root: str, split: str, options: LabelOptions, split_flag: st
                                   + ', '.join(inside) + f' (give one of them as the data root, e.g. '
                                   f'{os.path.join(root, inside[0])})')
         return LabelFileError(f'No labels for split {split!r} in {root!r}: no label files there at all (looked for '
-                              f'{looked})')
+                              f'{looked}); {OWN_FORMAT}')
     listing = '\n'.join(f'  {os.path.relpath(p, root)}: {_how_to_read(p, options, split_flag)}' for p in files)
     return LabelFileError(
         f'No labels for split {split!r} in {root!r}. Label files there, and what reads each:\n{listing}\n'
         f'(a label file path also works as the split; converters: python -m fashion_attrs.products / '
-        f'fashion_attrs.split)')
+        f'fashion_attrs.split; {OWN_FORMAT})')
 
 
 def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelSet:
@@ -181,9 +200,19 @@ def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelS
            os.path.exists(os.path.join(parent, p)) for p in sample):
         _logger.info(f'{label_set.source}: image paths start with the name of its folder: read from {parent}')
         label_set.root = parent
+        return label_set
+    if not any(os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS for p in sample):  # ids, not file names (Kaggle)
+        for folder in (label_set.root, images):
+            fitting = [e for e in IMAGE_EXTENSIONS if all(os.path.isfile(os.path.join(folder, p + e)) for p in sample)]
+            if len(fitting) == 1:
+                _logger.info(f'{label_set.source}: its image ids name the files {folder}/<id>{fitting[0]}')
+                label_set.paths = [p + fitting[0] for p in label_set.paths]
+                label_set.root = folder
+                break
     return label_set
 
 
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.tif', '.tiff', '.gif')
 _ABSOLUTE = re.compile(r'^(/|[A-Za-z]:[/\\]|\\\\)')
 
 
@@ -203,7 +232,11 @@ def check_paths_inside(labels: LabelSet, allow_outside: bool = False):
 
 def check_not_a_template(labels: LabelSet, min_rows: int = 20):
     """A file whose every row carries the same labels holds no labels (a submission template, Kaggle's
-    sample_submission.csv): never a split."""
+    sample_submission.csv): never a split. A file named like a submission template is refused whatever it holds."""
+    if labels.source and os.path.isfile(labels.source) and is_template_name(labels.source):
+        raise LabelFileError(f'{labels.source}: a submission template (its name), whose labels are placeholders: '
+                             'never a split. Name a labelled file, or leave the split out (a split of the labelled '
+                             'file is seeded)')
     t = labels.targets
     if len(labels) < min_rows:
         return
@@ -268,6 +301,8 @@ def read_label_set(
             found = whole
     if not found:
         raise no_layout_error(root, split, options, split_flag)
+    if len(found) > 1 and not all(r.fallback for r, _, _ in found):  # a label file wins over the folders alone
+        found = [f for f in found if not f[0].fallback]
     if len(found) > 1 and sum(r.specific for r, _, _ in found) == 1:  # a published layout's own reader wins
         found = [f for f in found if f[0].specific]
     if len(found) > 1:

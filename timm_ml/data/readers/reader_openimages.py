@@ -24,6 +24,9 @@ from .reader import LabelFileError, LabelOptions, LabelReader, open_text
 _logger = logging.getLogger(__name__)
 
 
+IMAGE_FOLDER_ALIASES = {'val': ('validation',), 'validation': ('val',)}
+
+
 def openimages_label_files(root: str, split: str):
     """The image-level label files of a split, V6 / V7 names included (oidv7-train-annotations-human-imagelabels.csv)."""
     return sorted(glob.glob(os.path.join(root, f'{split}-annotations-human-imagelabels*.csv')) +
@@ -113,7 +116,9 @@ def read_openimages(root: str, split: str, classes=None, on_bad: str = 'error') 
     indptr = np.zeros(len(images) + 1, dtype=np.int64)
     np.cumsum(np.bincount(image_codes[order], minlength=len(images)), out=indptr[1:])
     targets = SparseTargets(len(classes), indptr, cls[order].astype(np.int32), values[order], UNKNOWN)
-    paths = [f'{split}/{image_id}.jpg' for image_id in images]
+    folder = next((f for f in (split, *IMAGE_FOLDER_ALIASES.get(split, ())) if os.path.isdir(os.path.join(root, f))),
+                  split)  # V7 names its val labels oidv7-val-*, its images validation/
+    paths = [f'{folder}/{image_id}.jpg' for image_id in images]
     return LabelSet(LabelSchema(list(classes)), paths, targets, root, skipped, label_file, 'openimages', split)
 
 
