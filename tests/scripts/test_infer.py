@@ -183,8 +183,9 @@ def test_openvino_export_matches_onnx_runtime(exported, mosaic_data):
     ov = pytest.importorskip('openvino')
     ck, tmp = exported
     run_script(['infer.py', '--checkpoint', ck, '--export', 'openvino', '--output', os.path.join(tmp, 'ov.xml')])
+    assert sorted(f for f in os.listdir(tmp) if f.startswith('ov.')) == ['ov.bin', 'ov.xml']  # only what was named
     from timm_ml.deploy.onnx_predict import OnnxMultiLabelModel
-    onnx_model = OnnxMultiLabelModel(os.path.join(tmp, 'ov.onnx'))
+    onnx_model = OnnxMultiLabelModel(os.path.join(tmp, 'model.onnx'))  # the same checkpoint's ONNX export
     folder = os.path.join(mosaic_data, 'test')
     batch = np.stack([onnx_model.preprocess(__import__('PIL.Image').Image.open(os.path.join(folder, f)))
                       for f in sorted(os.listdir(folder))[:16]])
