@@ -167,7 +167,7 @@ def test_hostile_class_names_in_the_charts_page_and_card(tmp_path, names):
 ])
 def test_checkpoint_thresholds_are_finite_probabilities_one_per_class(thresholds, message):
     """NaN, 5.0 or -1 thresholds in a checkpoint were accepted (NaN also written into the exported config.json)."""
-    config = dict(model='m', ml_head='linear', classes=['a', 'b'], thresholds=thresholds)
+    config = dict(model='test_resnet', ml_head='linear', classes=['a', 'b'], thresholds=thresholds)
     with pytest.raises(CheckpointError, match=message):
         check_ml_config(config, 'ck.pth.tar')
     assert check_ml_config(dict(config, thresholds=[0.2, 0.9]), 'ck.pth.tar')['thresholds'] == \
@@ -282,3 +282,189 @@ def test_every_writer_refuses_a_symlink_a_foreign_file_a_read_only_folder_and_a_
     after = path.read_bytes() if path.exists() else None
     assert after == before  # the earlier file (if any) intact, no partial one
     assert [n for n in os.listdir(out) if n.endswith('.tmp')] == []
+
+
+# a run folder and folder outputs someone else prepared -------------------------------------------------------------
+
+def _victim(tmp_path, victims):
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    victims.append((str(victim), b'precious'))
+    return victim
+
+
+@pytest.mark.parametrize('plant', ['lock', 'checkpoint', 'dangling', 'folder'])
+def test_a_planted_symlink_never_makes_a_run_write_through_it(sentinel, tmp_path, plant):
+    """A `.lock` link made the lock write its holder line into the link's target; links at checkpoint names made
+    timm's saver copy a checkpoint through them (a dangling one created a file outside); a linked run folder took the
+    whole run elsewhere."""
+    from timm_ml.cli.run_folder import RunFolderError, open_run_folder
+    from timm_ml.cli.run_state import RunState
+    from timm_ml.utils.lock import LockedError, RunLock
+    victim = _victim(tmp_path, sentinel)
+    out = tmp_path / 'out'
+    (out / 'run').mkdir(parents=True)
+    if plant == 'lock':
+        os.symlink(victim, out / 'run' / '.lock')
+        with pytest.raises(LockedError, match='a symlink is never followed'):
+            RunLock(str(out / 'run'))
+        return
+    if plant == 'folder':
+        (out / 'run').rmdir()
+        (tmp_path / 'elsewhere').mkdir()
+        os.symlink(tmp_path / 'elsewhere', out / 'run')
+    else:
+        target = victim if plant == 'checkpoint' else tmp_path / 'planted.pth.tar'
+        os.symlink(target, out / 'run' / 'checkpoint-3.pth.tar')
+    with pytest.raises(RunFolderError, match='symlink'):  # continuing in place (--resume <run>/last.pth.tar)
+        open_run_folder(str(out), 'run', RunState({}, {}), resume=str(out / 'run' / 'last.pth.tar'))
+    assert not (tmp_path / 'planted.pth.tar').exists()
+
+
+def test_a_users_folder_is_never_taken_for_a_run_that_failed_to_start(tmp_path):
+    """A folder holding only a user's args.yaml was reused and its args.yaml overwritten."""
+    from timm_ml.cli.run_folder import never_started
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'args.yaml').write_text('my: notes\n')
+    assert not never_started(str(tmp_path / 'mine'))
+    (tmp_path / 'mine' / '.lock').write_text('train.py pid 1 on host\n')  # what a failed start of ours leaves
+    assert never_started(str(tmp_path / 'mine'))
+
+
+def test_replacing_a_folder_output_never_deletes_a_file_someone_put_there(tmp_path):
+    """One marked file (a copied index.html) made a user's folder count as ours: replaced, thesis.tex deleted."""
+    from timm_ml.utils.writer import MANIFEST, replace_folder
+    out = tmp_path / 'report'
+
+    def build(folder):
+        open(os.path.join(folder, 'index.html'), 'w').write('<meta name="generator" content="timm_ml">page')
+        os.makedirs(os.path.join(folder, 'img'))
+        open(os.path.join(folder, 'img', 'a.png'), 'w').write('x')
+    replace_folder(str(out), build, kinds=('report',))
+    assert json.load(open(out / MANIFEST))['files'] == ['img/a.png', 'index.html']
+    replace_folder(str(out), build, kinds=('report',))  # our own earlier output: replaced
+    (out / 'thesis.tex').write_text('years of work')
+    with pytest.raises(OutputError, match=r'holds files this output did not write \(thesis\.tex\)'):
+        replace_folder(str(out), build, kinds=('report',))
+    assert (out / 'thesis.tex').read_text() == 'years of work' and not [p for p in os.listdir(tmp_path)
+                                                                          if p.endswith('.tmp')]
+
+
+def test_outputs_get_the_modes_the_umask_gives(tmp_path):
+    """mkstemp / mkdtemp left every output 0600 / 0700: a report or export nobody else could read."""
+    from timm_ml.utils.writer import replace_folder
+    old = os.umask(0o022)
+    try:
+        write_text(str(tmp_path / 'a.csv'), 'x')
+        replace_folder(str(tmp_path / 'f'), lambda d: open(os.path.join(d, 'x'), 'w').close(), kinds=('report',))
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / 'a.csv').st_mode & 0o777) == '0o644'
+    assert oct(os.stat(tmp_path / 'f').st_mode & 0o777) == '0o755'
+
+
+@pytest.mark.parametrize('folder', [False, True])
+def test_a_full_disk_in_a_third_party_writer_is_one_output_error(tmp_path, folder):
+    """safetensors reports a full disk as its own SafetensorError: it came out as a traceback."""
+    from timm_ml.utils.writer import replace_folder, write_file
+
+    class ThirdPartyError(Exception):
+        pass
+
+    def fail(path):
+        raise ThirdPartyError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                              '"No space left on device" })')
+    with pytest.raises(OutputError, match='not written, No space left on device'):
+        replace_folder(str(tmp_path / 'hf'), fail, kinds=('hf-folder',)) if folder else \
+            write_file(str(tmp_path / 'a.bin'), fail)
+    assert os.listdir(tmp_path) == []
+
+
+def test_to_shards_never_copies_a_file_a_symlink_leads_out_of_the_root(sentinel, tmp_path):
+    from PIL import Image
+
+    from timm_ml.data.to_shards import convert
+    root = tmp_path / 'data'
+    root.mkdir()
+    Image.new('RGB', (8, 8)).save(root / 'a.png')
+    Image.new('RGB', (8, 8), 'red').save(tmp_path / 'secret.png')
+    os.symlink(tmp_path / 'secret.png', root / 'link.png')
+    (root / 'train.csv').write_text('path,labels\na.png,cat\nlink.png,dog\n')
+    with pytest.raises(Exception, match=r"link\.png' links to .*secret\.png, outside the data root"):
+        convert(str(root), str(tmp_path / 'shards'), ['train'], log=lambda *a: None)
+    assert not [f for f in os.listdir(tmp_path / 'shards') if f.endswith('.tar')]
+
+
+# values a checkpoint carries -----------------------------------------------------------------------------------------
+
+GOOD_DATA_CONFIG = dict(input_size=[3, 32, 32], mean=[0.5] * 3, std=[0.5] * 3, interpolation='bilinear',
+                        crop_pct=0.95, crop_mode='center')
+
+
+@pytest.mark.parametrize('change,message', [
+    (dict(model='hf-hub:attacker/evil'), 'not a timm model of this install'),
+    (dict(timm_kwargs={'checkpoint_path': '/tmp/victim.txt'}), "holds 'checkpoint_path'"),
+    (dict(timm_kwargs={'pretrained_cfg_overlay': 'x'}), "holds 'pretrained_cfg_overlay'"),
+    (dict(head_args={'num_groups': [1, 2]}), "holds 'num_groups'"),
+    (dict(data_config=dict(GOOD_DATA_CONFIG, interpolation='<img src=x onerror=alert(1)>')), 'interpolation'),
+    (dict(data_config=dict(GOOD_DATA_CONFIG, crop_pct='<script>')), 'crop_pct'),
+    (dict(data_config=dict(GOOD_DATA_CONFIG, mean=['<b>x</b>', 0.5, 0.5])), 'mean'),
+    (dict(data_config=dict(GOOD_DATA_CONFIG, std=[0.5, 0.0, 0.5])), 'std .* <= 0'),
+    (dict(data_config=dict(GOOD_DATA_CONFIG, input_size=[3, 32])), 'input_size'),
+])
+def test_a_checkpoint_opens_nothing_and_carries_only_sane_preprocessing(change, message):
+    """A checkpoint's model name and model arguments went to timm.create_model unchecked (a hub download, a file
+    opened); its preprocessing reached the model card raw and crashed validate / infer (std 0: NaN scores, exit 0)."""
+    config = dict(dict(model='test_resnet', ml_head='linear', classes=['a', 'b'], data_config=GOOD_DATA_CONFIG),
+                  **change)
+    with pytest.raises(CheckpointError, match=message):
+        check_ml_config(config, 'ck.pth.tar')
+    assert check_ml_config(dict(config, **{k: v for k, v in dict(
+        model='test_resnet', timm_kwargs={'drop_rate': 0.1}, head_args={}, data_config=GOOD_DATA_CONFIG).items()}),
+        'ck.pth.tar')
+
+
+def test_a_checkpoint_never_turns_the_path_guard_off(tmp_path):
+    from timm_ml.data.label_sets import saved_for_root
+    saved = saved_for_root(dict(allow_outside_root=True, root=str(tmp_path), label_format='csv'), str(tmp_path))
+    assert 'allow_outside_root' not in saved and saved['label_format'] == 'csv'
+
+
+# names that reach outputs ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('names,message', [
+    (['ca\x00t', 'dog'], 'control characters'), (['cat', '\x1b[31mdog'], 'control characters'),
+    (['cat', 'c\u200bat'], 'differ only in Unicode form or invisible characters'),
+    (['caf\u00e9', 'cafe\u0301'], 'differ only in Unicode form'),
+])
+def test_class_names_that_hide_or_control_are_refused(names, message):
+    with pytest.raises(SchemaError, match=message):
+        LabelSchema(names)
+
+
+def test_names_holding_the_csv_label_separator_are_refused_for_csv_predictions(tmp_path):
+    from timm_ml.deploy.predictions import write_predictions_csv
+    schema = LabelSchema(['a;b', 'a', 'b'])
+    with pytest.raises(ValueError, match='write --format json'):
+        write_predictions_csv(str(tmp_path / 'p.csv'), ['x.png'], np.array([[0.9, 0.9, 0.1]]), schema, [0.5] * 3)
+    assert not (tmp_path / 'p.csv').exists()
+
+
+def test_a_users_table_is_never_taken_for_a_results_file(tmp_path):
+    from timm_ml.utils.outputs import own_output_kind
+    (tmp_path / 'runs.csv').write_text('model,checkpoint,notes\nresnet50,best.pth,my notes\n')
+    (tmp_path / 'runs.json').write_text('{"model": "resnet50", "notes": "mine"}')
+    assert own_output_kind(str(tmp_path / 'runs.csv')) is None and own_output_kind(str(tmp_path / 'runs.json')) is None
+
+
+def test_a_title_holding_a_placeholder_is_shown_as_written():
+    from timm_ml.report.error_analysis import _page
+    page = _page(dict(title='x __DATA__ y', classes=[]))
+    title = re.search(r'<title>(.*?)</title>', page, re.S).group(1)
+    assert title == 'x __DATA__ y'
+
+
+def test_an_error_line_stays_short_and_keeps_its_advice():
+    from timm_ml.cli.errors import MAX_ERROR_CHARS, _one_line
+    text = _one_line(ValueError('columns: ' + ', '.join(f'c{i}' for i in range(200000)) + '; pass --labels-column x'))
+    assert len(text) < MAX_ERROR_CHARS + 100 and text.endswith('pass --labels-column x')

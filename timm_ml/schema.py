@@ -15,6 +15,7 @@ a search over every path and its leaf can contradict the most likely top level.
 
 Only numpy is imported, so the torch-free deployment reader decodes with the same code.
 """
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -23,6 +24,11 @@ import numpy as np
 from timm_ml.utils.outside import RESERVED_RECORD_FIELDS, reserved_group_names
 
 VALUE_SEP = '='
+
+
+def _look(name: str) -> str:
+    """How a name looks: NFKC form, format characters (zero-width spaces, direction marks) removed."""
+    return ''.join(ch for ch in unicodedata.normalize('NFKC', name) if unicodedata.category(ch) != 'Cf')
 
 
 class SchemaError(ValueError):
@@ -76,6 +82,16 @@ class LabelSchema:
         if len(index) != len(self.classes):
             dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
             raise SchemaError(f'duplicate class names {dup[:5]}')
+        control = [c for c in self.classes if any(unicodedata.category(ch) == 'Cc' for ch in c)]
+        if control:  # NUL, ESC, BEL, newlines: they reach terminals, CSV headers and model cards
+            raise SchemaError(f'class names hold control characters: {control[:3]}; rename them in the label file')
+        seen = {}
+        for c in self.classes:
+            key = _look(c)
+            if key in seen:
+                raise SchemaError(f'class names {seen[key]!r} and {c!r} differ only in Unicode form or invisible '
+                                  'characters: they would look like one class in every output; make them one name')
+            seen[key] = c
         owner = np.full(len(self.classes), -1, dtype=np.int64)
         for g_idx, g in enumerate(self.groups):
             if len(g.values) < 1 or g.start < 0 or g.end > len(self.classes):

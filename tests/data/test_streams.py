@@ -89,8 +89,8 @@ def test_a_conversion_that_fails_leaves_no_info_to_read_the_shards_through(mosai
     convert(mosaic_data, out, ['val'], shard_size=40, log=lambda *a: None)
     real = to_shards.write_split
 
-    def fail_after_a_shard(labels, split, out_, shard_size, progress, log=print):
-        real(labels, split, out_, shard_size, progress, log)
+    def fail_after_a_shard(labels, split, out_, shard_size, progress, log=print, allow_outside=False):
+        real(labels, split, out_, shard_size, progress, log, allow_outside)
         raise OSError('disk full')
     monkeypatch.setattr(to_shards, 'write_split', fail_after_a_shard)
     with pytest.raises(OSError):

@@ -35,7 +35,9 @@ def test_a_folder_stock_timm_loads_gives_the_same_outputs(tmp_path, schema, head
     config = dict(model.ml_config, data_config=DATA_CONFIG, thresholds=thresholds, loss='bce')
     out = str(tmp_path / 'my-model')
     export_hf(model, config, str(tmp_path / 'model_best.pth.tar'), out)
-    assert sorted(os.listdir(out)) == ['README.md', 'config.json', 'model.safetensors']
+    assert sorted(os.listdir(out)) == ['.timm_ml_files.json', 'README.md', 'config.json', 'model.safetensors']
+    assert json.load(open(os.path.join(out, '.timm_ml_files.json')))['files'] == ['README.md', 'config.json',
+                                                                                  'model.safetensors']
     loaded = timm.create_model(f'local-dir:{out}', pretrained=True).eval()
     x = torch.randn(3, 3, 40, 40)
     with torch.no_grad():

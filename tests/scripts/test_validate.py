@@ -101,3 +101,33 @@ def test_per_class_report_beside_the_results(trained, mosaic_data, tmp_path):
     from PIL import Image
     png = Image.open(tmp_path / 'r_per_class.png')
     assert png.format == 'PNG' and png.size[1] > 200
+
+
+def test_flag_mistakes_are_one_error_line_as_before_the_reshape(trained, tmp_path):
+    """Regressions of the reshape onto timm's validate.py: --use-ema --no-ema and --results-format xml were accepted
+    (raw weights used, CSV written into r.xml), a checkpoint that is not one was a traceback, --log-interval gone."""
+    ck = os.path.join(trained[0], 'model_best.pth.tar')
+    (tmp_path / 'summary.pth.tar').write_text('epoch,loss\n0,1\n')
+    for extra, message in ((['--use-ema', '--no-ema'], 'contradicts --no-ema'),
+                           (['--results-format', 'xml', '--results-file', str(tmp_path / 'r.xml')],
+                            "--results-format 'xml': csv or json")):
+        proc = run_script(['validate.py', '--checkpoint', ck, *extra], check=False)
+        assert proc.returncode == 2 and message in proc.stderr
+    proc = run_script(['validate.py', '--checkpoint', str(tmp_path / 'summary.pth.tar')], check=False)
+    assert proc.returncode == 2 and 'cannot read it as a timm_ml checkpoint' in proc.stderr
+    assert 'Traceback' not in proc.stderr and not (tmp_path / 'r.xml').exists()
+    proc = run_script(['validate.py', '--checkpoint', ck, '-j', '0', '-b', '16', '--log-interval', '1'])
+    assert proc.stderr.count('Test: [') > 2  # a line per batch
+
+
+def test_a_folder_holding_a_thresholds_copy_validates_every_checkpoint(trained, mosaic_data, tmp_path):
+    """The copy --estimate-thresholds writes has thr_* columns the others lack: the results CSV crashed."""
+    folder = tmp_path / 'cks'
+    folder.mkdir()
+    shutil.copy(os.path.join(trained[0], 'model_best.pth.tar'), folder / 'model_best.pth.tar')
+    run_script(['validate.py', mosaic_data, '--checkpoint', str(folder / 'model_best.pth.tar'), '-j', '0',
+                '--estimate-thresholds'])
+    run_script(['validate.py', mosaic_data, '--checkpoint', str(folder), '-j', '0', '--results-file',
+                str(tmp_path / 'r.csv')])
+    rows = list(csv.DictReader(open(tmp_path / 'r.csv')))
+    assert len(rows) == 2 and sum(bool(r.get('thr_CF1')) for r in rows) == 1

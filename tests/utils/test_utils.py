@@ -33,6 +33,10 @@ def test_dist_timeout_reaches_the_process_group(monkeypatch):
     (['-b', '0'], '-b 0: the batch size must be >= 1'), (['--lr', '-1'], '--lr -1.0: a learning rate must be >= 0 and finite'), (['--lr', 'inf'], '--lr inf'),
     (['--mean', '0.5', '0.5'], '--mean has 2 values for 3 input channels: give 1 or 3'),
     (['--std', '0'], '--std 0.0: every std must be > 0'),
+    (['--grad-accum-steps', '0'], '--grad-accum-steps 0: at least 1'),
+    (['--fill-unknown', 'teacher'], '--fill-unknown need a teacher'),
+    (['--kd-checkpoint', 'a', '--kd-model-name', 'b'], 'both name a teacher'),
+    (['--kd-model-name', 'b', '--kd-distill-type', 'token'], 'single-label target'),
 ])
 def test_zero_and_contradictory_values_are_refused(flags, message, capsys):
     import train
@@ -52,6 +56,8 @@ def test_defaults_that_cannot_fit_the_run_are_said_with_the_value_that_would():
     assert any('--model-ema-decay 0.9999 averages over ~10000 updates but the run has 120' in n and
                '--model-ema-decay 0.9167' in n for n in notes)
     assert any('--warmup-epochs 5 covers 100% of a 3-epoch run' in n and 'use --warmup-epochs 0' in n for n in notes)
+    tiny = check_recipe_fits(args, updates_per_epoch=2, num_epochs=3, log=False)  # 6 updates: 1 - 10 / 6 < 0
+    assert any('drop --model-ema' in n for n in tiny) and not any('-0.' in n for n in tiny)
     fitting = SimpleNamespace(model_ema=True, model_ema_warmup=False, model_ema_decay=0.99, warmup_epochs=1,
                               sched='cosine')
     assert check_recipe_fits(fitting, updates_per_epoch=400, num_epochs=30, log=False) == []

@@ -136,6 +136,9 @@ def _looks_internal(e: Exception) -> bool:
     return not (last and (last.startswith(here) or os.path.dirname(last) == root))
 
 
+MAX_ERROR_CHARS = 4000
+
+
 def _one_line(e: Exception) -> str:
     """The message of `e` on one line; an exception a DataLoader worker raised (torch re-raises it with the worker's
     whole traceback as its message) is reduced to the original message."""
@@ -146,4 +149,8 @@ def _one_line(e: Exception) -> str:
         last = [line for line in text.splitlines() if line.strip()][-1].strip()
         name, sep, message = last.partition(': ')
         text = message if sep and name.split('.')[-1] == type(e).__name__ else last
-    return ' '.join(line.strip() for line in text.splitlines() if line.strip())
+    text = ' '.join(line.strip() for line in text.splitlines() if line.strip())
+    if len(text) > MAX_ERROR_CHARS:  # a million column names listed is no error line; its advice is at the end
+        left_out = len(text) - MAX_ERROR_CHARS
+        text = text[:MAX_ERROR_CHARS - 800] + f' ... [{left_out} characters left out] ... ' + text[-800:]
+    return text

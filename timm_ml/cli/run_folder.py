@@ -199,18 +199,43 @@ def open_run_folder(output_base: str, exp_name: str, run_state: RunState, resume
     in_place = bool(resume) and os.path.abspath(target) == os.path.abspath(os.path.dirname(resume))
     if not in_place and never_started(target):  # a run that failed before its first epoch: its rerun takes the folder
         _logger.info(f'{target}: a run that stopped before its first epoch; this run writes there again')
-        return RunFolder(get_outdir(output_base, exp_name, inc=False), run_state, '', summary_columns)
-    path = get_outdir(output_base, exp_name, inc=not in_place)
+        return RunFolder(_run_dir(output_base, exp_name, inc=False), run_state, '', summary_columns)
+    path = _run_dir(output_base, exp_name, inc=not in_place)
     if os.path.abspath(path) != os.path.abspath(target):
-        _logger.warning(f'{target} holds another run: this run writes {path}')
+        last = os.path.join(target, 'last.pth.tar')
+        _logger.warning(f'{target} holds another run: this run writes {path}'
+                        + (f' (to continue that run: --resume {last})' if os.path.isfile(last) else ''))
     return RunFolder(path, run_state, resume if in_place else '', summary_columns)
 
 
+def _run_dir(output_base: str, exp_name: str, inc: bool) -> str:
+    """timm's get_outdir, never into a symlinked folder nor into one holding symlinks (a planted link at a name the
+    saver writes, checkpoint-N.pth.tar or last.pth.tar, would make its copy write through it); a folder that cannot be
+    made is one error naming it."""
+    target = os.path.join(output_base, exp_name)
+    for folder in (output_base, target):
+        if os.path.islink(folder):
+            raise RunFolderError(f'{folder} is a symlink: a run folder is never written through one; give --output '
+                                 'a real folder')
+    try:
+        path = get_outdir(output_base, exp_name, inc=inc)
+    except OSError as e:
+        raise RunFolderError(f'--output {output_base}: cannot make the run folder {target} ({e.strerror})') from None
+    links = sorted(n for n in os.listdir(path) if os.path.islink(os.path.join(path, n)))
+    if links:
+        raise RunFolderError(f'{path} holds symlinks ({", ".join(links[:5])}): the run would write through them; '
+                             'remove them or choose another --experiment')
+    return path
+
+
 def never_started(folder: str) -> bool:
-    """A run folder holding nothing a finished epoch writes (no checkpoint, no summary row): what a run that failed
-    while starting leaves (args.yaml, split.csv, its lock)."""
-    if not os.path.isdir(folder):
+    """A run folder of ours holding nothing a finished epoch writes (no checkpoint, no summary row): what a run that
+    failed while starting leaves (its lock, args.yaml, split.csv, data_card.json). A folder without our lock file is a
+    user's, never taken over."""
+    if not os.path.isdir(folder) or os.path.islink(folder):
         return False
     names = set(os.listdir(folder))
-    return not any(n.endswith('.pth.tar') for n in names) and 'summary.csv' not in names and \
+    lock = os.path.join(folder, '.lock')
+    return '.lock' in names and os.path.isfile(lock) and not os.path.islink(lock) and \
+        not any(n.endswith('.pth.tar') for n in names) and 'summary.csv' not in names and \
         names <= {'args.yaml', 'split.csv', 'data_card.json', '.lock', 'tensorboard'}

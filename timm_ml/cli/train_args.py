@@ -7,7 +7,8 @@ from typing import Sequence
 
 from timm_ml.config import (DistillConfig, EvalConfig, HeadConfig, LabelsConfig, LossConfig, SamplerConfig, TrainConfig,
                             config_from)
-from timm_ml.data import label_formats, parse_partial_spec
+from timm_ml.data import parse_partial_spec
+from timm_ml.data.label_args import add_label_args
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES
 from timm_ml.recipes import ML_HEADS, resolve_head_lr_scale
 from timm_ml.task import FILL_MODES
@@ -19,6 +20,16 @@ _logger = logging.getLogger('train')
 # the CPU when there is no CUDA device; distillation temperature 1 (timm's 4 flattens a sigmoid's probabilities towards
 # 0.5, turning every confident negative into a soft target)
 DEFAULTS = dict(smoothing=0.0, eval_metric=None, device=None, kd_temperature=1.0)
+DEFAULT_HELP = dict(
+    smoothing='label smoothing (default: 0, multi-label: smoothing moves every known negative towards 0.5)',
+    eval_metric='best metric, a summary.csv eval column (default: map, or attr_mean_acc for exclusive groups)',
+    device='device (accelerator) to use (default: cuda when available, else cpu)',
+    kd_temperature='distillation temperature of the sigmoids / group softmaxes (default: 1; the loss is scaled by T^2)',
+    kd_model_name='a stock timm model as the teacher (its outputs named by --kd-class-map; --kd-checkpoint for a '
+                  'timm_ml teacher)',
+    kd_distill_type='logit (per class / per group KL, default) or feature (timm\'s pooled-feature MSE); token is '
+                    'single-label')
+
 
 NOT_APPLICABLE = {
     'dataset_download': '--dataset-download: nothing is downloaded; point the data folder at label files',
@@ -38,41 +49,7 @@ NAFLEX_FLAGS = ('naflex_patchify_channels_first', 'naflex_train_seq_lens', 'nafl
 
 def add_ml_args(parser):
     """The multi-label flags (groups of their own) and the defaults that differ from timm's."""
-    group = parser.add_argument_group('Multi-label data parameters')
-    group.add_argument('--label-format', default=None, choices=label_formats(),
-                       help='label layout (default: auto, recognised from the files and logged)')
-    group.add_argument('--label-delimiter', default=None, type=str,
-                       help='separator inside a label-list cell (default: read off the cells; ambiguity is an error)')
-    group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
-                       help='more cell spellings meaning "not annotated", besides #N/A, empty and NaN')
-    group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
-                       help='folder the image paths are relative to (default: beside the label file, or an images/ '
-                            'folder there)')
-    group.add_argument('--path-column', default=None, type=str, help='CSV column with image paths')
-    group.add_argument('--labels-column', default=None, type=str, help='CSV column with label lists')
-    group.add_argument('--attribute-columns', default=None, nargs='+', metavar='COLUMN',
-                       help='attribute CSV / styles.csv: the columns to read as attributes (default: all / '
-                            'gender articleType baseColour)')
-    group.add_argument('--tree-columns', default=None, nargs='+', metavar='COLUMN',
-                       help='attribute CSV / styles.csv: columns forming a label tree, top level first (e.g. '
-                            'masterCategory subCategory articleType); with --labels-column a label-list column adds '
-                            'free tags')
-    group.add_argument('--split-seed', type=int, default=None,
-                       help='seed of the split of a layout without split files (attributes.csv, styles.csv) '
-                            '(default: 0)')
-    group.add_argument('--split-fractions', type=float, nargs=3, default=None, metavar=('TRAIN', 'VAL', 'TEST'),
-                       help='shares of that split (default: 0.7 0.15 0.15)')
-    group.add_argument('--value-map', default=None, type=str, metavar='MAP',
-                       help="what value-coded label cells mean, e.g. '1=pos,-1=neg' (CelebA) or '1=pos,0=neg,-1=unc,"
-                            "blank=unk' (default: the format's declared meanings, printed in the data card)")
-    group.add_argument('--top-classes', default=None, type=int, metavar='N',
-                       help='Visual Genome: the N most frequent object names are the classes (default: 500, "VG500")')
-    group.add_argument('--uncertain', default=None, choices=('ignore', 'positive', 'negative'),
-                       help='how uncertain cells (-1.0 of CheXpert-style CSVs) are read: ignore = unknown (default), '
-                            'positive (U-Ones) or negative (U-Zeros)')
-    group.add_argument('--allow-outside-root', action='store_true', default=None,
-                       help='image paths of a label file may be absolute or climb above its folder (default: refused, '
-                            'so a label file from someone else cannot make the tools read any file of this machine)')
+    group = add_label_args(parser.add_argument_group('Multi-label data parameters'))
     group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                        help='unreadable images / malformed label rows: error (default) or counted, logged skip')
     group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),
@@ -177,7 +154,16 @@ def add_ml_args(parser):
     group.add_argument('--debug', action='store_true', default=False,
                        help='show the full traceback of errors (TIMM_ML_DEBUG=1 does the same)')
     parser.set_defaults(**DEFAULTS)
+    restate_defaults(parser, DEFAULT_HELP)
     return parser
+
+
+def restate_defaults(parser, helps):
+    """timm's help texts of the options whose default or meaning differs here, restated (a --help that says
+    'default: 0.1' for a default of 0 would mislead)."""
+    for action in parser._actions:
+        if action.dest in helps:
+            action.help = helps[action.dest]
 
 
 def train_config(args) -> TrainConfig:
@@ -237,6 +223,8 @@ def check_train_args(args, parser):
     if any(getattr(args, name) != parser.get_default(name) for name in NAFLEX_FLAGS) and not args.naflex_loader:
         problems.append('--naflex-* options apply to --naflex-loader, which multi-label training does not support')
     problems += distill_problems(args)
+    if args.grad_accum_steps < 1:
+        problems.append(f'--grad-accum-steps {args.grad_accum_steps}: at least 1 (the batches per optimizer update)')
     if args.amp_impl != 'native':
         problems.append(f'--amp-impl {args.amp_impl!r}: only "native" (torch.amp) is available')
     if args.model_dtype not in (None, 'float32', 'float16', 'bfloat16'):
@@ -337,9 +325,10 @@ def check_recipe_fits(args, updates_per_epoch: int, num_epochs: int, log: bool =
         window = 1. / max(1e-12, 1. - args.model_ema_decay)
         if window > total / 3:
             fit = 1. - 10. / total
+            advice = f'Use --model-ema-decay {fit:.4g} (about a tenth of the run) or --model-ema-warmup.' \
+                if total >= 50 else f'An EMA over {total} updates averages too little to help: drop --model-ema.'
             notes.append(f'--model-ema-decay {args.model_ema_decay} averages over ~{window:.0f} updates but the run has '
-                         f'{total}: the EMA would stay near its initial weights. Use --model-ema-decay {fit:.4g} '
-                         '(about a tenth of the run) or --model-ema-warmup.')
+                         f'{total}: the EMA would stay near its initial weights. {advice}')
     if args.warmup_epochs and args.sched not in ('none', None) and args.warmup_epochs >= 0.5 * num_epochs:
         fit = max(0, num_epochs // 10)
         notes.append(f'--warmup-epochs {args.warmup_epochs} covers {100 * min(1., args.warmup_epochs / num_epochs):.0f}% '

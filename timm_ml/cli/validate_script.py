@@ -1,6 +1,7 @@
 """ The multi-label hooks of validate.py: timm's validate.py calls these where it would call timm's factories. The model,
 its classes and schema, head, data config, data root, validation split and label-parsing options come from the
 checkpoint; timm's flags override the data config where given. docs/architecture.md lists every hook."""
+import argparse
 import csv
 import glob
 import json
@@ -16,7 +17,7 @@ from timm.utils.checkpoint_saver import load_checkpoint_metadata
 
 from timm_ml.builder import CheckpointRun, build_ml_run
 from timm_ml.config import CheckpointConfig, EvalConfig, LabelsConfig
-from timm_ml.data import label_formats
+from timm_ml.data.label_args import add_label_args, label_options_of
 from timm_ml.metrics import compute_multilabel_metrics, estimate_thresholds, save_thresholds
 from timm_ml.models import read_checkpoint_config
 from timm_ml.report import write_error_report, write_per_class_report
@@ -25,10 +26,19 @@ from timm_ml.utils.checkpoint_io import ML_CONFIG_KEY, save_checkpoint_atomic
 from timm_ml.utils.outputs import check_outputs_are_not_inputs, check_replaceable
 from timm_ml.utils.writer import check_writable, write_file
 
+from .train_args import restate_defaults
+
 _logger = logging.getLogger('validate')
 
 # timm's defaults that differ: the checkpoint decides the model and the split; the CPU without CUDA
 DEFAULTS = dict(model=None, split=None, device=None, results_format=None)
+DEFAULT_HELP = dict(
+    model='model architecture (default: the checkpoint\'s; given, it must match it)',
+    split='split to validate (default: the split the checkpoint\'s training evaluated)',
+    device='device (accelerator) to use (default: cuda when available, else cpu)',
+    results_format='csv or json (default: from the --results-file extension)',
+    pretrained='not used: the weights are the checkpoint\'s')
+
 
 NOT_SUPPORTED = {
     'dataset_download': '--dataset-download', 'pretrained': '--pretrained (weights come from --checkpoint)',
@@ -44,30 +54,11 @@ NOT_SUPPORTED = {
 
 def add_ml_args(parser):
     """The multi-label flags of validate.py and the defaults that differ from timm's."""
-    group = parser.add_argument_group('Multi-label parameters')
-    group.add_argument('--label-format', default=None, choices=label_formats(),
-                       help='label layout (default: the one training used)')
-    group.add_argument('--label-delimiter', default=None, type=str,
-                       help='separator inside a label-list cell (default: the one training used)')
-    group.add_argument('--unknown-values', default=None, nargs='+', metavar='VALUE',
-                       help='more cell spellings meaning "not annotated" (default: the ones training used)')
-    group.add_argument('--image-dir', default=None, type=str, metavar='DIR',
-                       help='folder the image paths are relative to (default: training\'s, or beside the label file)')
-    group.add_argument('--path-column', default=None, type=str,
-                       help='CSV column with image paths (default: training\'s)')
-    group.add_argument('--labels-column', default=None, type=str,
-                       help='CSV column with label lists (default: training\'s)')
-    group.add_argument('--value-map', default=None, type=str, metavar='MAP',
-                       help="what value-coded label cells mean, e.g. '1=pos,-1=neg' (CelebA) or '1=pos,0=neg,-1=unc,"
-                            "blank=unk' (default: the format's declared meanings, printed in the data card)")
-    group.add_argument('--uncertain', default=None, choices=('ignore', 'positive', 'negative'),
-                       help='how uncertain cells (-1.0 of CheXpert-style CSVs) are read: ignore = unknown (default), '
-                            'positive (U-Ones) or negative (U-Zeros)')
-    group.add_argument('--allow-outside-root', action='store_true', default=None,
-                       help='image paths of a label file may be absolute or climb above its folder (default: '
-                            'training\'s choice)')
+    group = add_label_args(parser.add_argument_group('Multi-label parameters'), default='the one training used')
     group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                        help='unreadable images / malformed label rows: error (default) or counted skip')
+    group.add_argument('--log-interval', dest='log_freq', type=int, default=argparse.SUPPRESS,
+                       help='train.py\'s name of --log-freq')
     group.add_argument('--no-ema', action='store_true', default=False,
                        help='use the raw weights even when the checkpoint has EMA weights (EMA weights are preferred; '
                             '--use-ema makes their absence an error)')
@@ -96,6 +87,7 @@ def add_ml_args(parser):
     group.add_argument('--debug', action='store_true', default=False,
                        help='show the full traceback of errors (TIMM_ML_DEBUG=1 does the same)')
     parser.set_defaults(**DEFAULTS)
+    restate_defaults(parser, DEFAULT_HELP)
     return parser
 
 
@@ -120,12 +112,24 @@ def check_args(args, parser):
     if args.estimate_thresholds and os.path.isdir(args.checkpoint):
         parser.error('--estimate-thresholds tunes one checkpoint on one split; --checkpoint names a folder (bulk '
                      'validation): name the checkpoint file')
+    if args.use_ema and args.no_ema:
+        parser.error('--use-ema (the EMA weights, an error without them) contradicts --no-ema (the raw weights)')
+    if args.results_format not in (None, 'csv', 'json'):
+        parser.error(f'--results-format {args.results_format!r}: csv or json')
+    if args.estimate_thresholds:  # every output checked before the work: none is written if one cannot be
+        outputs = threshold_outputs(args.checkpoint)
+        check_outputs_are_not_inputs(outputs, [args.checkpoint, args.thresholds], '--estimate-thresholds output')
+        check_replaceable(outputs[:2], '--estimate-thresholds output', ('thresholds',))
+        check_replaceable(outputs[2:], '--estimate-thresholds output', ('checkpoint',))
     args.model_given = args.model  # checked against each checkpoint's model
     if args.model is None:  # timm's main reads a missing --model as a request to validate every pretrained model
         first = checkpoint_files(args.checkpoint)[:1] if os.path.isdir(args.checkpoint) else [args.checkpoint]
         if not first:
             parser.error(f'--checkpoint {args.checkpoint}: no *.pth.tar checkpoints in that folder')
-        args.model = checkpoint_model_name(first[0])
+        try:
+            args.model = checkpoint_model_name(first[0])
+        except (OSError, RuntimeError, ValueError, EOFError) as e:  # not a checkpoint: one line, as train.py's
+            parser.error(f'--checkpoint {first[0]}: cannot read it as a timm_ml checkpoint ({str(e).splitlines()[0]})')
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.amp and not args.device.startswith('cuda') and args.amp_dtype == 'float16':
@@ -143,6 +147,19 @@ def checkpoint_model_name(path: str) -> str:
     """The timm model a timm_ml checkpoint holds (its ml_config, read without its tensors)."""
     _, config = read_checkpoint_config(path, load_checkpoint_metadata(path) if os.path.isfile(path) else None)
     return config['model']
+
+
+def threshold_outputs(checkpoint: str):
+    """What --estimate-thresholds writes beside the checkpoint: thresholds.npy, thresholds.csv and the checkpoint copy
+    holding them (<name>_thresholds.pth.tar)."""
+    out_dir = os.path.dirname(os.path.abspath(checkpoint))
+    name = os.path.basename(checkpoint)
+    for ext in ('.pth.tar', '.pth', '.pt', '.bin'):
+        if name.endswith(ext):
+            name = name[:-len(ext)]
+            break
+    return [os.path.join(out_dir, 'thresholds.npy'), os.path.join(out_dir, 'thresholds.csv'),
+            os.path.join(out_dir, name + '_thresholds.pth.tar')]
 
 
 def checkpoint_files(folder: str):
@@ -173,13 +190,9 @@ def checkpoint_config(args) -> CheckpointConfig:
     return CheckpointConfig(
         checkpoint=args.checkpoint,
         labels=LabelsConfig(root=args.data or args.data_dir, dataset=args.dataset or '', val_split=args.split,
-                            label_format=args.label_format, label_delimiter=args.label_delimiter,
-                            unknown_values=tuple(args.unknown_values) if args.unknown_values else None,
-                            image_dir=args.image_dir, path_column=args.path_column, labels_column=args.labels_column,
-                            allow_outside_root=args.allow_outside_root, value_map=args.value_map,
-                            uncertain=args.uncertain, class_map=args.class_map,
-                            bad_images=args.bad_images, input_key=args.input_key,
-                            target_key=args.target_key, trust_remote_code=args.dataset_trust_remote_code),
+                            class_map=args.class_map, bad_images=args.bad_images, input_key=args.input_key,
+                            target_key=args.target_key, trust_remote_code=args.dataset_trust_remote_code,
+                            **{k: tuple(v) if isinstance(v, list) else v for k, v in label_options_of(args).items()}),
         eval=EvalConfig(threshold=args.threshold, topk=args.topk),
         thresholds=args.thresholds, use_ema=not args.no_ema, require_ema=args.use_ema, model=args.model_given,
         num_classes=args.num_classes, in_chans=in_chans,
@@ -241,6 +254,9 @@ class ValidateScript:
         metrics = evaluator.compute(distributed=args.distributed)
         result = evaluator.result
         labels = run.labels
+        if result is not None and result.excluded and utils.is_primary(args):
+            _logger.warning(f'{len(result.excluded)} classes without a known positive left out of mAP and CP / CR / '
+                            f'CF1 (OP / OR / OF1 count every entry): {result.excluded[:10]}')
         if args.estimate_thresholds and utils.is_primary(args):
             data = run.data
             if run.root and data.get('root') and os.path.abspath(run.root) == data['root'] and \
@@ -283,16 +299,7 @@ class ValidateScript:
         logits, target = logits.float().cpu(), target.cpu()
         estimated = estimate_thresholds(scores_from_logits(logits, scoring), target,
                                         columns=scoring.multilabel).float()
-        out_dir = os.path.dirname(os.path.abspath(args.checkpoint))
-        npy = os.path.join(out_dir, 'thresholds.npy')
-        name = os.path.basename(args.checkpoint)
-        for ext in ('.pth.tar', '.pth', '.pt', '.bin'):
-            if name.endswith(ext):
-                name = name[:-len(ext)]
-                break
-        ck_copy = os.path.join(out_dir, name + '_thresholds.pth.tar')
-        check_outputs_are_not_inputs([npy, npy[:-4] + '.csv', ck_copy], [args.checkpoint, args.thresholds],
-                                     '--estimate-thresholds output')
+        npy, _, ck_copy = threshold_outputs(args.checkpoint)
         csv_path = save_thresholds(npy, run.classes, estimated.numpy())
         checkpoint = dict(run.checkpoint)
         task_state = dict(checkpoint.get('task_state') or {})
@@ -377,7 +384,8 @@ def write_results(results_file, results, format=None):
                 json.dump(brief(results), cf, indent=4)
             elif rows:
                 scalar = [{k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in rows]
-                dw = csv.DictWriter(cf, fieldnames=scalar[0].keys())
+                columns = list(dict.fromkeys(k for r in scalar for k in r))  # rows of a folder differ (thr_* columns)
+                dw = csv.DictWriter(cf, fieldnames=columns, restval='')
                 dw.writeheader()
                 for r in scalar:
                     dw.writerow(r)

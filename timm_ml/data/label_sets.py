@@ -21,7 +21,9 @@ def saved_for_root(saved: Dict[str, Any], root: Optional[str], image_dir_given: 
                    log: bool = True) -> Dict[str, Any]:
     """The checkpoint's label options for reading `root`: an absolute --image-dir training used names the images of
     its own data root; on another root (new data, another label file) it would read the old images under the new
-    labels, so it is dropped (a relative one is relative to the new root, as it was to the old)."""
+    labels, so it is dropped (a relative one is relative to the new root, as it was to the old). --allow-outside-root
+    is never taken from a checkpoint (a checkpoint from someone else must not open this machine's files)."""
+    saved = {k: v for k, v in saved.items() if k != 'allow_outside_root'}  # only the user turns the path guard off
     image_dir = saved.get('image_dir')
     here = os.path.abspath(root) if root else ''
     if image_dir and not image_dir_given and os.path.isabs(image_dir) and here and saved.get('root') and \

@@ -24,11 +24,11 @@ import time
 
 import numpy as np
 
-from timm_ml.config import LABEL_OPTIONS
 from timm_ml.utils.lock import LOCK_FILE, LockedError, RunLock
 from timm_ml.utils.outputs import GENERATOR, OutputError, own_folder_kind
 from timm_ml.utils.writer import write_file, write_text
 
+from .label_args import add_label_args, label_options_of
 from .label_set import LabelSet
 from .label_sets import reader_options
 from .readers import LabelFileError, LabelOptions, read_label_set
@@ -74,7 +74,8 @@ def _shard_source_digest(labels: LabelSet, rows) -> str:
     return digest.hexdigest()
 
 
-def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progress: dict, log=print):
+def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progress: dict, log=print,
+                allow_outside: bool = False):
     """Shards of one split; returns (filenames, shard lengths)."""
     n = len(labels)
     names, lengths = [], []
@@ -102,6 +103,7 @@ def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progres
                     if ext not in IMAGE_EXTENSIONS:
                         raise LabelFileError(f'{labels.source}: image {labels.paths[i]!r}: extension .{ext} is not an '
                                              f'image format the stream reader decodes ({", ".join(IMAGE_EXTENSIONS)})')
+                    check_copy_inside(labels, i, allow_outside)
                     with open(path, 'rb') as f:
                         _add(tar, f'{key}.{ext}', f.read())
                     _add(tar, f'{key}.json', json.dumps(sample_meta(labels, i)).encode())
@@ -117,6 +119,18 @@ def write_split(labels: LabelSet, split: str, out: str, shard_size: int, progres
         _atomic_json(os.path.join(out, PROGRESS_FILE), progress)
         log(f'{split}: shard {shard + 1}/{-(-n // shard_size)} ({start + len(rows)}/{n} samples)')
     return names, lengths
+
+
+def check_copy_inside(labels: LabelSet, i: int, allow_outside: bool):
+    """An image copied into a shard must be a file inside the data root, symlinks resolved: a link planted in a data
+    folder from someone else must not copy this machine's files into an artifact (--allow-outside-root allows it)."""
+    if allow_outside:
+        return
+    root = os.path.realpath(labels.root or '.')
+    real = os.path.realpath(os.path.join(labels.root, labels.paths[i]))
+    if os.path.commonpath([root, real]) != root:
+        raise LabelFileError(f'{labels.source}: image {labels.paths[i]!r} links to {real}, outside the data root '
+                             f'{root}: not copied into the shards (--allow-outside-root copies it)')
 
 
 def verify_split(labels: LabelSet, split: str, out: str, names) -> int:
@@ -188,7 +202,7 @@ def _convert(root, out, splits, shard_size, label_format, options, verify, log):
         if first is None:
             first = labels
             info.update(classes=labels.classes, schema=labels.schema.to_dict())
-        names, lengths = write_split(labels, split, out, shard_size, progress, log)
+        names, lengths = write_split(labels, split, out, shard_size, progress, log, options.allow_outside_root)
         info['splits'][split] = dict(name=split, num_samples=len(labels), filenames=names, shard_lengths=lengths,
                                      class_counts=labels.targets.class_counts().tolist(), source=labels.source)
         if verify:
@@ -204,21 +218,11 @@ def main():
     parser.add_argument('--splits', nargs='+', default=['train', 'validation'])
     parser.add_argument('--shard-size', type=int, default=1000, help='samples per shard (default: 1000)')
     parser.add_argument('--verify', action='store_true', help='re-read every shard against the source')
-    for flag in ('--label-format', '--label-delimiter', '--path-column', '--labels-column', '--image-dir'):
-        parser.add_argument(flag, default=None)
-    parser.add_argument('--unknown-values', nargs='+', default=None)
-    parser.add_argument('--attribute-columns', nargs='+', default=None)
-    parser.add_argument('--tree-columns', nargs='+', default=None)
-    parser.add_argument('--split-seed', type=int, default=None)
-    parser.add_argument('--split-fractions', type=float, nargs=3, default=None)
-    parser.add_argument('--allow-outside-root', action='store_true', default=None,
-                        help='image paths of the label files may be absolute or climb above their folder (default: '
-                             'refused: a label file from someone else must not copy any file of this machine into '
-                             'the shards)')
+    add_label_args(parser)
     args = parser.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.data):
         sys.exit('error: --out must not be the data folder (the shards would sit among the source files)')
-    label_format, options = reader_options({k: getattr(args, k) for k in LABEL_OPTIONS})
+    label_format, options = reader_options(label_options_of(args))
     start = time.time()
     try:
         info = convert(args.data, args.out, args.splits, args.shard_size, label_format, options, args.verify)

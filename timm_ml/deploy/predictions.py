@@ -57,8 +57,13 @@ def write_predictions_csv(out_path, paths, scores, schema, thresholds, topk=3, c
         display = (column_names or {}).get(name, name)
         header += [f'Predicted {display}', f'Score {display}']
     header += [f'score_{c}' for c in schema.classes]
-    def write(tmp):
-        with open(tmp, 'w', newline='') as f:
+    holding = [c for c in schema.classes if ';' in c]
+    if holding:  # the labels / top-k cells join names with ';'
+        raise ValueError(f'class names {holding[:3]} hold ";", which joins the labels of a CSV cell: they could not be '
+                         'read back; write --format json or jsonl')
+
+    def write(tmp):  # a file name that is not UTF-8 is written back as its own bytes (surrogateescape)
+        with open(tmp, 'w', newline='', encoding='utf-8', errors='surrogateescape') as f:
             w = csv.writer(f)
             w.writerow(header)
             for r in prediction_records(paths, scores, schema, thresholds, topk, errors):

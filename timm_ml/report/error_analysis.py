@@ -187,7 +187,9 @@ def _json_for_script(data) -> str:
 
 
 def _page(data) -> str:
-    return PAGE.replace('__TITLE__', html_text(data['title'])).replace('__DATA__', _json_for_script(data))
+    head, _, rest = PAGE.partition('__TITLE__')  # one pass: nothing inserted is searched for a placeholder again
+    middle, _, tail = rest.partition('__DATA__')
+    return head + html_text(data['title']) + middle + _json_for_script(data) + tail
 
 
 PAGE = """<!DOCTYPE html>

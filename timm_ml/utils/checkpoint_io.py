@@ -6,12 +6,14 @@ folder (entries naming another place are dropped with a warning, never joined an
 import argparse
 import errno
 import logging
+import math
 import os
 import pickle
 import re
 from typing import Any, Dict, Optional
 
 import torch
+from timm.models import is_model
 from timm.utils import CheckpointSaver
 from timm.utils.checkpoint_saver import load_checkpoint_metadata
 
@@ -84,9 +86,65 @@ def check_ml_config(config: Dict[str, Any], path: str) -> Dict[str, Any]:
         if config.get('thresholds') is not None:
             config = dict(config, thresholds=check_probabilities(config['thresholds'], len(classes), 'thresholds',
                                                                  path).tolist())
+        _check_model_args(config, path)
+        if config.get('data_config'):
+            config = dict(config, data_config=check_data_config(config['data_config'], path))
     except OutsideValueError as e:
         raise CheckpointError(str(e)) from None
     return config
+
+
+# timm.create_model arguments that open a file or the network: never taken from a checkpoint
+_OPENING_WORDS = ('path', 'file', 'url', 'dir', 'pretrained', 'checkpoint', 'cache', 'hub')
+INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'box', 'hamming', 'lanczos', 'random')
+CROP_MODES = ('center', 'squash', 'border')
+
+
+def _check_model_args(config: Dict[str, Any], path: str):
+    """The model a checkpoint names must be a timm model of this install (no hub or folder prefix: rebuilding it must
+    not open the network or a file), and its stored model / head arguments plain values that open nothing."""
+    name = config['model']
+    if not is_model(name):
+        raise OutsideValueError(f'{path}: its model {name!r} is not a timm model of this install (timm '
+                                f'{__import__("timm").__version__}); a checkpoint cannot name a hub or folder model')
+    for field in ('timm_kwargs', 'head_args'):
+        values = config.get(field) or {}
+        if not isinstance(values, dict):
+            raise OutsideValueError(f'{path}: its {field} is not a mapping')
+        for key, value in values.items():
+            if not isinstance(key, str) or any(w in key.lower() for w in _OPENING_WORDS) or \
+                    not isinstance(value, (int, float, str, bool, type(None))) or \
+                    (isinstance(value, float) and not math.isfinite(value)):
+                raise OutsideValueError(f'{path}: its {field} holds {key!r}: {value!r}, which a model is not rebuilt '
+                                        'with from a file (plain sizes, rates and names only)')
+
+
+def check_data_config(data_config: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """A checkpoint's preprocessing, checked where it enters (validate, infer, exports and the model card read it):
+    input size, mean and std (finite, std > 0, one per channel), interpolation and crop of timm's known values."""
+    def bad(what):
+        return OutsideValueError(f'{path}: its preprocessing (data_config) {what}; the file was edited or damaged')
+    if not isinstance(data_config, dict):
+        raise bad('is not a mapping')
+    size = data_config.get('input_size')
+    if not (isinstance(size, (list, tuple)) and len(size) == 3 and all(isinstance(v, int) and 0 < v <= 16384
+                                                                      for v in size)):
+        raise bad(f'input_size {size!r} is not (channels, height, width)')
+    for key in ('mean', 'std'):
+        values = data_config.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == size[0] and
+                all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+            raise bad(f'{key} {values!r} is not {size[0]} finite numbers')
+    if any(v <= 0 for v in data_config['std']):
+        raise bad(f'std {data_config["std"]!r} has a value <= 0 (inputs are divided by it)')
+    if data_config.get('interpolation', 'bilinear') not in INTERPOLATIONS:
+        raise bad(f'interpolation {data_config.get("interpolation")!r} is none of {", ".join(INTERPOLATIONS)}')
+    crop = data_config.get('crop_pct', 1.0)
+    if not (isinstance(crop, (int, float)) and not isinstance(crop, bool) and math.isfinite(crop) and 0 < crop <= 4):
+        raise bad(f'crop_pct {crop!r} is not a number in (0, 4]')
+    if data_config.get('crop_mode', 'center') not in CROP_MODES:
+        raise bad(f'crop_mode {data_config.get("crop_mode")!r} is none of {", ".join(CROP_MODES)}')
+    return data_config
 
 
 def _is_disk_full(e: Exception) -> bool:

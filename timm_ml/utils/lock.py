@@ -25,7 +25,12 @@ class RunLock:
                  advice: str = 'two runs must not write one run folder (wait for it to end, or give this run another '
                                '--experiment)'):
         self.path = os.path.join(folder, LOCK_FILE)
-        self.file = open(self.path, 'a+')
+        try:  # never through a symlink: a planted .lock must not make the lock write to its target
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise LockedError(f'{self.path}: cannot be used as the lock ({e.strerror}; a symlink is never followed): '
+                              f'remove it or choose another folder') from None
+        self.file = os.fdopen(fd, 'a+')
         try:
             fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -99,7 +99,8 @@ def own_output_kind(path: str) -> Optional[str]:
     if text.lstrip().startswith('{') and '"int8"' in text and '"calibration_split"' in text:
         return 'int8-comparison'
     first_line = text.split('\n', 1)[0].strip()
-    if _RESULTS_JSON.match(text):
+    if _RESULTS_JSON.match(text) and (text.strip() in ('[]', '') or ('"checkpoint"' in text and '"split"' in text)
+                                      or '"error"' in text):
         return 'results'
     if text.lstrip().startswith('{"classes": ['):  # an OTX label file starts so too: predictions go on with thresholds
         return 'predictions' if _classes_then_thresholds(path) else None
@@ -112,7 +113,8 @@ def own_output_kind(path: str) -> Optional[str]:
             return 'predictions'  # JSON lines
         return None
     cells = next(csv.reader([first_line]), [])
-    if cells[:1] == ['model'] and ('checkpoint' in cells or cells == ['model', 'error']):
+    if cells[:1] == ['model'] and ({'checkpoint', 'split'} <= set(cells) or
+                                   cells == ['model', 'error']):  # the columns validate.py writes, not a user's table
         return 'results'
     if cells[:3] == ['index', 'name', 'ap']:
         return 'per-class'

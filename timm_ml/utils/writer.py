@@ -8,17 +8,43 @@
   path and the reason, checked before the work where it can be (check_writable).
 """
 import errno
+import json
 import os
 import resource
 import shutil
 import tempfile
 from typing import Callable, Optional, Sequence
 
-from .outputs import OutputError, own_output_kind
+from .outputs import GENERATOR, OutputError, own_output_kind
 
 # own_output_kind() values an output may replace when the caller names them
 ANY_OWN = ('results', 'per-class', 'predictions', 'onnx', 'openvino', 'openvino-weights', 'report', 'hf-folder',
            'shards', 'thresholds', 'prior', 'plot', 'int8-comparison', 'features', 'checkpoint')
+
+
+MANIFEST = '.timm_ml_files.json'  # the files a folder output holds, written with it: what a rewrite may replace
+_DISK_WORDS = ('No space left on device', 'Disk quota exceeded', 'File too large')
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _open_to_umask(path: str, folder: bool = False):
+    """mkstemp / mkdtemp make 0600 / 0700; an output gets the modes a plain open() / mkdir() would (the umask's)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
+def _disk_reason(e: BaseException) -> Optional[str]:
+    """A third-party writer's error (safetensors, onnx) that is a full disk or a size limit, as a reason."""
+    text = str(e)
+    return next((w for w in _DISK_WORDS if w in text), None)
+
+
+def _files(folder: str) -> set:
+    return {os.path.relpath(os.path.join(d, f), folder) for d, _, files in os.walk(folder) for f in files}
 
 
 def _reason(e: OSError, path: str) -> str:
@@ -92,6 +118,7 @@ def write_file(path: str, write: Callable[[str], None], flag: str = 'output',
         write(tmp)
         if os.path.islink(path):  # planted while the file was written
             raise OutputError(f'{flag} {path}: became a symbolic link while it was written; not replaced')
+        _open_to_umask(tmp)
         os.replace(tmp, path)
     except OSError as e:
         reason = _reason(e, tmp)
@@ -99,10 +126,11 @@ def write_file(path: str, write: Callable[[str], None], flag: str = 'output',
         raise OutputError(f'{flag} {path}: not written, {reason}; the earlier file (if any) is intact') from e
     except BaseException as e:
         limited = size_limit_reached(tmp)
+        disk = _disk_reason(e)
         _remove(tmp)
-        if limited:
-            raise OutputError(f'{flag} {path}: not written, the file-size limit (ulimit -f) was reached; the earlier '
-                              'file (if any) is intact') from e
+        if limited or disk:
+            raise OutputError(f'{flag} {path}: not written, {"the file-size limit (ulimit -f) was reached" if limited else disk}; '
+                              'the earlier file (if any) is intact') from e
         raise
     return path
 
@@ -125,8 +153,8 @@ def write_bytes(path: str, data: bytes, flag: str = 'output', kinds: Optional[Se
 def replace_folder(path: str, build: Callable[[str], None], flag: str = 'output',
                    kinds: Optional[Sequence[str]] = ('report', 'hf-folder', 'shards')) -> str:
     """ Write the folder `path` whole: `build(tmp_folder)` fills a new folder beside it, which then takes its place;
-    an existing folder is replaced only when it is an earlier output of `kinds` (own_output_kind), never through a
-    symlink.
+    an existing folder is replaced only when it is an earlier output of `kinds` (own_output_kind) holding nothing but
+    the files its manifest lists (a file a user put there since is never deleted), never through a symlink.
 
     Args:
         path: The output folder. build: Fills the temp folder. flag / kinds: as check_writable.
@@ -146,6 +174,16 @@ def replace_folder(path: str, build: Callable[[str], None], flag: str = 'output'
     old = None
     try:
         build(tmp)
+        built = _files(tmp)
+        with open(os.path.join(tmp, MANIFEST), 'w') as f:
+            json.dump(dict(writer=GENERATOR, files=sorted(built)), f)
+        if os.path.isdir(path) and os.listdir(path):
+            foreign = sorted(_files(path) - _listed(path, built) - {MANIFEST})
+            if foreign:
+                raise OutputError(f'{flag} {path}: it holds files this output did not write ({", ".join(foreign[:5])}'
+                                  f'{"..." if len(foreign) > 5 else ""}); replacing the folder would delete them. Move '
+                                  'them out, or name a new folder.')
+        _open_to_umask(tmp, folder=True)
         if os.path.exists(path):
             old = tmp + '.old'
             os.rename(path, old)
@@ -156,12 +194,26 @@ def replace_folder(path: str, build: Callable[[str], None], flag: str = 'output'
             old = None
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f'{flag} {path}: not written, {_reason(e, tmp)}; the earlier folder (if any) is intact') from e
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        disk = _disk_reason(e)
+        if disk:
+            raise OutputError(f'{flag} {path}: not written, {disk}; the earlier folder (if any) is intact') from e
         raise
     if old:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def _listed(folder: str, built: set) -> set:
+    """The files an earlier folder output of ours lists in its manifest; without one (written before manifests), the
+    names this build writes too."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as f:
+            manifest = json.load(f)
+        return set(manifest['files']) if manifest.get('writer') == GENERATOR else set()
+    except (OSError, ValueError, KeyError, TypeError):
+        return set(built)
 
 
 def _remove(path):

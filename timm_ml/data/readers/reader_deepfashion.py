@@ -5,7 +5,7 @@ attribute, -1 = does not have it, 0 = unknown, as the benchmark's README states)
 (`img/...jpg  train|val|test`) and the images under `img/`. The category, box and landmark files are not read. Each
 attribute is one class (a sigmoid each)."""
 import os
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 

@@ -5,6 +5,7 @@ A value map is written `1=pos,0=neg,-1=unk,blank=unk`: each cell value (numbers 
 `true` / `false`; `blank` for an empty cell) is `pos`, `neg`, `unk` (not annotated) or `unc` (uncertain, read as
 `--uncertain`: ignore = unknown, positive or negative).
 """
+import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -25,6 +26,8 @@ def cell_key(cell: str) -> str:
     try:
         number = float(text)
     except ValueError:
+        return text
+    if not math.isfinite(number):  # 'nan', 'inf': words, not numbers (NaN is an unknown spelling, inf no value)
         return text
     return str(int(number)) if number == int(number) else repr(number)
 
