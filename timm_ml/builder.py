@@ -6,6 +6,7 @@ unknown targets, the task, the optimizer's head groups). The labels are read fir
 the head, choose its default, and define the evaluation columns.
 """
 import logging
+import os
 from dataclasses import fields, replace
 from typing import Any, Dict, Optional
 
@@ -18,9 +19,11 @@ from timm_ml.data import (LabelSet, MultiLabelDataset, PartialLabelFastCollateMi
                           check_per_class, class_difference, create_eval_label_set, create_label_sets,
                           create_ml_dataset, create_ml_loader, create_train_sampler, data_card, data_record,
                           read_class_list)
+from timm_ml.data.feature_cache import (BACKBONE_FILE, FeatureDataset, FeatureLoader, feature_labels_config,
+                                       read_cache_info)
 from timm_ml.loss import create_ml_losses
 from timm_ml.metrics import MultiLabelEvaluator, headline_metric, metric_names, read_thresholds
-from timm_ml.models import (create_ml_model, create_model_from_config, label_graph_kwargs, load_checkpoint_weights,
+from timm_ml.models import (create_ml_model, head_on_features, create_model_from_config, label_graph_kwargs, load_checkpoint_weights,
                             load_initial_checkpoint, read_checkpoint_config, timm_model_of)
 from timm_ml.optim import ml_optimizer_kwargs, setup_gradient_centralization
 from timm_ml.recipes import default_head, resolve_head_lr_scale, resolve_loss_type, scoring_for
@@ -89,6 +92,13 @@ class MLRun:
             raise ValueError(f'--num-classes {num_classes} but {self.train_labels.source} has {self.num_classes} '
                              'classes')
         pretrained_path = (pretrained_cfg_overlay or {}).get('file')
+        if self.cfg.labels.features:  # the cache's own backbone, so the trained head joins the features it saw
+            info = read_cache_info(self.cfg.labels.features)
+            if model_name != info['model'] or pretrained or pretrained_path:
+                raise ValueError(f'--features {self.cfg.labels.features} holds {info["model"]} features: train with '
+                                 f'--model {info["model"]} and no --pretrained / --pretrained-path (the cache carries '
+                                 'its backbone weights)')
+            pretrained_path = os.path.join(self.cfg.labels.features, BACKBONE_FILE)
         if scriptable is not None:
             timm_kwargs['scriptable'] = scriptable
         timm_kwargs = {k: v for k, v in timm_kwargs.items() if v is not None}
@@ -102,6 +112,8 @@ class MLRun:
             loaded = load_initial_checkpoint(model, checkpoint_path)
             if self.log:
                 _logger.info(f'Loaded {loaded} tensors from {checkpoint_path}; the rest keep their initialisation.')
+        if self.cfg.labels.features:
+            head_on_features(model)
         return model
 
     def create_dataset(self, name: str, root: Optional[str] = None, split: str = 'validation',
@@ -118,6 +130,8 @@ class MLRun:
         else:
             raise ValueError(f'split {split!r}: the labels were read for {labels_cfg.train_split!r} and '
                              f'{labels_cfg.val_split!r}')
+        if labels_cfg.features:
+            return FeatureDataset(labels_cfg.features, labels, is_training)
         return create_ml_dataset(labels, is_training, input_img_mode=input_img_mode,
                                  bad_images=labels_cfg.bad_images, verify_images=labels_cfg.verify_images,
                                  repeats=repeats, seed=seed, batch_size=batch_size)
@@ -131,7 +145,12 @@ class MLRun:
                                                        'use_multi_epochs_loader'))
             sampler = create_train_sampler(self.cfg.sampler, dataset, self.seed, kwargs.get('distributed', False),
                                            self.rank, self.world_size, timm_batches, log=self.log)
-        loader = create_ml_loader(dataset, sampler=sampler, **kwargs)
+        if isinstance(dataset, FeatureDataset):
+            loader = FeatureLoader(dataset, kwargs['batch_size'], sampler, kwargs.get('num_workers', 0),
+                                   bool(kwargs.get('is_training')), kwargs.get('use_prefetcher', False),
+                                   kwargs.get('device'), kwargs.get('pin_memory', False))
+        else:
+            loader = create_ml_loader(dataset, sampler=sampler, **kwargs)
         if kwargs.get('is_training') and len(loader) == 0:  # no run that saves its random initialisation as best
             skipped = getattr(dataset, 'skipped', [])
             raise ValueError(
@@ -330,6 +349,8 @@ def build_ml_run(cfg, seed: int = 42, rank: int = 0, world_size: int = 1, log: b
     """
     if isinstance(cfg, CheckpointConfig):
         return CheckpointRun(cfg, log=log)
+    if cfg.labels.features:  # the data root and label options the cache was read with
+        cfg = replace(cfg, labels=feature_labels_config(cfg.labels))
     train, val = create_label_sets(cfg.labels, ml_head=cfg.head.ml_head, sampler=cfg.sampler.sampler, log=log)
     ml_head = cfg.head.ml_head
     if ml_head is None:

@@ -28,6 +28,7 @@ class LabelsConfig:
         value_map / uncertain: What value-coded cells mean ('1=pos,0=neg,-1=unk') and how uncertain ones are read
             ('ignore', 'positive', 'negative'); None: the format's declared meanings.
         top_classes: Keep the N most frequent names as the classes (Visual Genome; None: the format's default).
+        features: A feature cache (`python -m timm_ml.features`) to train on instead of the images.
         class_map: A class list file fixing the class order.
         bad_images: 'error' or 'skip'. verify_images: None, 'none', 'header' or 'full'.
         simulate_partial: 'rps:P' / 'fpc:N', hiding training annotations (seeded by `seed`).
@@ -60,6 +61,7 @@ class LabelsConfig:
     input_key: Optional[str] = None
     target_key: Optional[str] = None
     trust_remote_code: bool = False
+    features: Optional[str] = None
 
     def options(self) -> Dict[str, Any]:
         """The label-parsing options (LABEL_OPTIONS) as a dict, as a checkpoint records them."""

@@ -8,6 +8,7 @@ from typing import Sequence
 from timm_ml.config import (DistillConfig, EvalConfig, HeadConfig, LabelsConfig, LossConfig, SamplerConfig, TrainConfig,
                             config_from)
 from timm_ml.data import parse_partial_spec
+from timm_ml.data.feature_cache import read_cache_info
 from timm_ml.data.label_args import add_label_args
 from timm_ml.loss import ML_LOSSES, PARTIAL_MODES
 from timm_ml.recipes import ML_HEADS, resolve_head_lr_scale
@@ -50,6 +51,10 @@ NAFLEX_FLAGS = ('naflex_patchify_channels_first', 'naflex_train_seq_lens', 'nafl
 def add_ml_args(parser):
     """The multi-label flags (groups of their own) and the defaults that differ from timm's."""
     group = add_label_args(parser.add_argument_group('Multi-label data parameters'))
+    group.add_argument('--features', default=None, type=str, metavar='CACHE',
+                       help='train the head on a feature cache (python -m timm_ml.features) instead of the images: '
+                            'the backbone and preprocessing are the cache\'s; the checkpoint validates and exports on '
+                            'images like any run')
     group.add_argument('--bad-images', default='error', choices=('error', 'skip'),
                        help='unreadable images / malformed label rows: error (default) or counted, logged skip')
     group.add_argument('--verify-images', default=None, choices=('none', 'header', 'full'),
@@ -182,6 +187,31 @@ def train_config(args) -> TrainConfig:
         early_stop_patience=args.early_stop_patience, early_stop_min_delta=args.early_stop_min_delta,
         log_tensorboard=args.log_tensorboard,
     )
+
+
+def apply_feature_cache(args, parser):
+    """ --features: the model and preprocessing are the cache's (so the checkpoint records what the head saw); the
+    flags that act on images have nothing to act on and are refused; --channels-last does not apply to token
+    features (said in the log)."""
+    info = read_cache_info(args.features)
+    if args.model != parser.get_default('model') and args.model != info['model']:
+        parser.error(f'--model {args.model}: --features {args.features} holds {info["model"]} features')
+    args.model = info['model']
+    dc = info['data_config']
+    args.input_size, args.img_size = list(dc['input_size']), None
+    args.mean, args.std, args.interpolation = list(dc['mean']), list(dc['std']), dc['interpolation']
+    args.crop_pct, args.crop_mode = dc.get('crop_pct'), dc.get('crop_mode')
+    image_flags = [f for f, given in (('--mixup', args.mixup > 0), ('--cutmix', args.cutmix > 0),
+                                      ('--pretrained', args.pretrained), ('--pretrained-path', args.pretrained_path),
+                                      ('--aa', args.aa), ('--reprob', args.reprob > 0),
+                                      ('--grad-checkpointing', args.grad_checkpointing)) if given]
+    if image_flags:
+        parser.error(f'{", ".join(image_flags)} act on images or the backbone; --features trains the head on fixed '
+                     'features (augmented views are written into the cache: python -m timm_ml.features --views N)')
+    shapes = [v.get('feature_shape') for v in info['splits'].values()]
+    if args.channels_last and any(s and len(s) != 3 for s in shapes):
+        _logger.info('--channels-last: the cached features are tokens (N, D), not a map; not applied')
+        args.channels_last = False
 
 
 def distill_problems(args):

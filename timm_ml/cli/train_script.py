@@ -36,7 +36,7 @@ from .errors import Interrupted, StopRequest
 from .run_folder import open_run_folder
 from .run_state import RunState, evaluated_split_name
 from .tracking import Trackers
-from .train_args import add_ml_args, check_recipe_fits, check_train_args, resolve_eval_metric, train_config  # noqa: F401 (add_ml_args: train.py's hook)
+from .train_args import add_ml_args, apply_feature_cache, check_recipe_fits, check_train_args, resolve_eval_metric, train_config  # noqa: F401 (add_ml_args: train.py's hook)
 
 _logger = logging.getLogger('train')
 
@@ -66,6 +66,8 @@ def prepare(args, parser) -> 'TrainScript':
     is_primary = utils.is_primary(args)
     if args.no_cudnn_benchmark:
         torch.backends.cudnn.benchmark = False
+    if args.features:
+        apply_feature_cache(args, parser)
     run = build_ml_run(train_config(args), seed=args.seed, rank=args.rank, world_size=args.world_size, log=is_primary)
     if args.num_classes is not None and args.num_classes != run.num_classes:
         parser.error(f'--num-classes {args.num_classes} but {run.train_labels.source} has {run.num_classes} classes')

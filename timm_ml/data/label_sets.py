@@ -8,6 +8,7 @@ from timm_ml.config import LABEL_OPTIONS, LabelsConfig
 from timm_ml.schema import LabelSchema
 
 from .data_card import data_card, log_card
+from .feature_cache import cache_label_set
 from .label_set import LabelSet, class_difference
 from .partial import simulate_partial
 from .readers import LabelFileError, LabelOptions, read_class_list, read_label_set
@@ -57,6 +58,8 @@ def read_split(cfg: LabelsConfig, root: Optional[str], split: str, label_format:
                log: bool = True, split_flag: str = '--train-split'):
     """One split: label files in a folder (`dataset` empty), WebDataset shards (`wds/`) or a Hugging Face dataset
     (`hfds/<name or folder>`), timm's --dataset prefixes."""
+    if cfg.features:
+        return cache_label_set(cfg.features, split)
     dataset = cfg.dataset or ''
     prefix, _, name = dataset.partition('/')
     prefix = prefix.lower()
@@ -150,7 +153,7 @@ def shared_images(train, val) -> int:
 
 def data_record(cfg: LabelsConfig, train: LabelSet, val: Optional[LabelSet]) -> Dict[str, Any]:
     """What a checkpoint remembers of the data: root, splits as asked, the format found, the label options."""
-    record = dict(cfg.options(), label_format=train.format,
+    record = dict(cfg.options(), label_format=cfg.label_format if cfg.features else train.format,
                   root=os.path.abspath(cfg.root) if cfg.root else None, dataset=cfg.dataset or '',
                   train_split=cfg.train_split, val_split=cfg.val_split if val is not None else None,
                   image_root=os.path.abspath(train.root) if train.root else None)

@@ -85,6 +85,19 @@ class MultiLabelModel(nn.Module):
         return self.ml_config['timm_kwargs'].get('in_chans', 3)
 
 
+def head_on_features(model: nn.Module) -> nn.Module:
+    """ Train the head alone on cached backbone features: the backbone frozen (it stays the cache's), the model's
+    forward the head's (`forward_head`, on what `forward_features` returned). The state dict stays the whole model's,
+    so its checkpoint validates and exports on images like any run."""
+    classifier = model.get_classifier() if not isinstance(model, MultiLabelModel) else None
+    trainable = set(map(id, model.head.parameters() if isinstance(model, MultiLabelModel) else
+                        classifier.parameters()))
+    for p in model.parameters():
+        p.requires_grad = id(p) in trainable
+    model.forward = model.forward_head
+    return model
+
+
 def timm_model_of(model: nn.Module) -> nn.Module:
     """The timm model inside a multi-label model (the model itself for the linear head)."""
     return model.backbone.model if isinstance(model, MultiLabelModel) else model
