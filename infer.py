@@ -144,6 +144,10 @@ def check_args(args):
         for path, kind in export_outputs(args):
             check_writable(path, '--output', kinds=(kind,))
         return
+    if args.input and os.path.isdir(args.input) and os.path.isfile(args.output):
+        inside = os.path.relpath(os.path.realpath(args.output), os.path.realpath(args.input))
+        if not inside.startswith('..'):
+            check_output_is_not_an_image(args.output, args.input, [inside])  # the precise reason, before any work
     check_writable(args.output, '--output', kinds=('predictions',))
     if not args.input:
         parser.error('input (image, folder or label file) is required')

@@ -71,7 +71,7 @@ def test_infer_never_writes_over_an_input_image_and_names_unknown_groups(trained
     before = _digest(other)
     proc = run_script(['infer.py', str(images), '--checkpoint', ck, '--output', str(other), '--format', 'csv', '-j',
                        '0'], check=False)
-    _refused(proc, 'it is not a file of ours')
+    _refused(proc, 'that file exists and it holds checkpoint of ours; writing it would destroy it')
     assert _digest(other) == before
 
 

@@ -123,7 +123,7 @@ def test_opt_kwargs_epoch_repeats_and_eval_metric_spelling_take_effect(mosaic_da
 @pytest.mark.parametrize('flags,message', [
     (['--amp-impl', 'apex'], '--amp-impl'),
     (['--eval-metric', 'f1'], "--eval-metric 'f1' is not an evaluation column"),
-    (['--kd-model-name', 'resnet18'], 'knowledge distillation'),
+    (['--kd-model-name', 'resnet18'], '--kd-model-name resnet18: name its outputs with --kd-class-map'),
     (['-b', '256'], 'fewer than one batch of 256'),
 ])
 def test_flags_that_cannot_apply_stop_before_training(mosaic_data, tmp_path, flags, message):
