@@ -296,6 +296,12 @@ class CheckpointConfig:
     timm_kwargs: Dict[str, Any] = field(default_factory=dict)
 
 
+def label_options(values) -> Dict[str, Any]:
+    """The LABEL_OPTIONS of any object carrying them as attributes (a parsed command line): a missing one is an
+    error, lists become tuples (the configs are frozen)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ((k, getattr(values, k)) for k in LABEL_OPTIONS)}
+
+
 def config_from(cls, values, **overrides):
     """A config of `cls` from any object carrying its field names as attributes (an argparse namespace): a field with
     no attribute is an error (no default hides a renamed flag)."""

@@ -16,8 +16,8 @@ from timm.task import evaluation_sample_limit
 from timm.utils.checkpoint_saver import load_checkpoint_metadata
 
 from timm_ml.builder import CheckpointRun, build_ml_run
-from timm_ml.config import CheckpointConfig, EvalConfig, LabelsConfig
-from timm_ml.data.label_args import add_label_args, label_options_of
+from timm_ml.config import CheckpointConfig, EvalConfig, LabelsConfig, label_options
+from timm_ml.data.label_args import add_label_args
 from timm_ml.metrics import compute_multilabel_metrics, estimate_thresholds, save_thresholds
 from timm_ml.models import read_checkpoint_config
 from timm_ml.report import write_error_report, write_per_class_report
@@ -192,7 +192,7 @@ def checkpoint_config(args) -> CheckpointConfig:
         labels=LabelsConfig(root=args.data or args.data_dir, dataset=args.dataset or '', val_split=args.split,
                             class_map=args.class_map, bad_images=args.bad_images, input_key=args.input_key,
                             target_key=args.target_key, trust_remote_code=args.dataset_trust_remote_code,
-                            **{k: tuple(v) if isinstance(v, list) else v for k, v in label_options_of(args).items()}),
+                            **label_options(args)),
         eval=EvalConfig(threshold=args.threshold, topk=args.topk),
         thresholds=args.thresholds, use_ema=not args.no_ema, require_ema=args.use_ema, model=args.model_given,
         num_classes=args.num_classes, in_chans=in_chans,

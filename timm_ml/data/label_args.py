@@ -1,7 +1,5 @@
 """ The label-reading flags, defined once for every command that reads labels (train.py, validate.py, to_shards,
 the feature cache): one flag per LABEL_OPTIONS field, so a new option reaches every command at once."""
-from timm_ml.config import LABEL_OPTIONS
-
 from .readers import label_formats
 
 UNCERTAIN_POLICIES = ('ignore', 'positive', 'negative')
@@ -51,8 +49,3 @@ def add_label_args(group, default: str = 'recognised from the files'):
                             '(default: refused, so a label file from someone else cannot make the tools read any '
                             'file of this machine; never taken from a checkpoint)')
     return group
-
-
-def label_options_of(args) -> dict:
-    """The LABEL_OPTIONS values of a parsed namespace (a flag missing from the parser is an AttributeError)."""
-    return {k: getattr(args, k) for k in LABEL_OPTIONS}

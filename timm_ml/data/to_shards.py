@@ -24,11 +24,12 @@ import time
 
 import numpy as np
 
+from timm_ml.config import label_options
 from timm_ml.utils.lock import LOCK_FILE, LockedError, RunLock
 from timm_ml.utils.outputs import GENERATOR, OutputError, own_folder_kind
 from timm_ml.utils.writer import write_file, write_text
 
-from .label_args import add_label_args, label_options_of
+from .label_args import add_label_args
 from .label_set import LabelSet
 from .label_sets import reader_options
 from .readers import LabelFileError, LabelOptions, read_label_set
@@ -222,7 +223,7 @@ def main():
     args = parser.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.data):
         sys.exit('error: --out must not be the data folder (the shards would sit among the source files)')
-    label_format, options = reader_options(label_options_of(args))
+    label_format, options = reader_options(label_options(args))
     start = time.time()
     try:
         info = convert(args.data, args.out, args.splits, args.shard_size, label_format, options, args.verify)

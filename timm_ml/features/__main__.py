@@ -14,8 +14,8 @@ import logging
 from timm.utils import setup_default_logging
 
 from timm_ml.cli.errors import run_cli
-from timm_ml.config import LabelsConfig
-from timm_ml.data.label_args import add_label_args, label_options_of
+from timm_ml.config import LabelsConfig, label_options
+from timm_ml.data.label_args import add_label_args
 
 from .cache_writer import FeatureCacheSpec, write_feature_cache
 
@@ -54,7 +54,7 @@ def main(argv=None):
     setup_default_logging()
     args = parse_args(argv)
     labels = LabelsConfig(root=args.data, class_map=args.class_map, bad_images=args.bad_images,
-                          **{k: tuple(v) if isinstance(v, list) else v for k, v in label_options_of(args).items()})
+                          **label_options(args))
     spec = FeatureCacheSpec(model=args.model, pretrained_path=args.pretrained_path, pretrained=args.pretrained,
                             img_size=args.img_size, splits=tuple(args.splits), views=args.views,
                             shard_size=args.shard_size, batch_size=args.batch_size, workers=args.workers,
