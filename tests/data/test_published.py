@@ -1,6 +1,8 @@
 """ Published datasets as their owners ship them: each layout is read with no label flags, right (its data card equals
 the fixture's truth), or refused with one error naming the flag; a misread that the values cannot mean stops the run.
 The fixtures (tests/published.py) carry the published quirks."""
+import os
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,8 @@ def test_kaggle_ids_find_their_images_and_a_submission_template_is_never_a_split
     labels = _read(root, 'train')
     assert labels.classes == classes and {p: r for p, r in zip(labels.paths, labels.targets.dense().tolist())} == truth
     assert labels.root.endswith('images')
+    os.rename(tmp_path / 'images', tmp_path / 'train_images')  # Plant Pathology 2021's folder name
+    assert _read(root, 'train').root.endswith('train_images')
     with pytest.raises(LabelFileError) as e:
         _read(root, 'validation', )
     message = str(e.value)

@@ -202,7 +202,9 @@ def _resolve_image_root(label_set: LabelSet, image_dir: Optional[str]) -> LabelS
         label_set.root = parent
         return label_set
     if not any(os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS for p in sample):  # ids, not file names (Kaggle)
-        for folder in (label_set.root, images):
+        split = (label_set.split or '').split(' ')[0]
+        for folder in (label_set.root, images, os.path.join(label_set.root, f'{split}_images'),
+                       os.path.join(label_set.root, split)):  # Kaggle: images/, train_images/, train/
             fitting = [e for e in IMAGE_EXTENSIONS if all(os.path.isfile(os.path.join(folder, p + e)) for p in sample)]
             if len(fitting) == 1:
                 _logger.info(f'{label_set.source}: its image ids name the files {folder}/<id>{fitting[0]}')
