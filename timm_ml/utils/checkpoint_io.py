@@ -236,7 +236,7 @@ class MultiLabelCheckpointSaver(CheckpointSaver):
         history = []
         for entry in state_dict.get('checkpoint_files', []):
             name = entry[0] if isinstance(entry, (list, tuple)) and entry else None
-            if isinstance(name, str) and _HISTORY_NAME.match(name):
+            if isinstance(name, str) and _HISTORY_NAME.fullmatch(name):
                 history.append(tuple(entry))
             else:
                 _logger.warning(f'Ignoring checkpoint history entry {name!r}: not a checkpoint-<N>.pth.tar file of '

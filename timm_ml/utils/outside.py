@@ -27,7 +27,7 @@ class OutsideValueError(ValueError):
 
 def check_plain_name(name, what: str, source: str) -> str:
     """`name` as a plain file name (see PLAIN_NAME), else an error naming `source`."""
-    if not isinstance(name, str) or not PLAIN_NAME.match(name) or '..' in name:
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or '..' in name:
         raise OutsideValueError(f'{source}: {what} {name!r} is not a plain file name (letters, digits, "._+=,@%-"; no '
                                 'path, shell or control characters): refused, it would be joined to a path or a '
                                 'command')
@@ -96,10 +96,10 @@ def check_count(declared: int, found: int, what: str, source: str):
 def check_group_names(names: Iterable[str], source: str):
     """Group names become fields of prediction records: the records' own fields are refused."""
     for name in names:
-        if name in RESERVED_RECORD_FIELDS or _TOPK_FIELD.match(str(name)):
+        if name in RESERVED_RECORD_FIELDS or _TOPK_FIELD.fullmatch(str(name)):
             raise OutsideValueError(f'{source}: a label group is named {name!r}, a field every prediction record '
                                     f'has ({", ".join(RESERVED_RECORD_FIELDS)}, top<k>): rename the group')
 
 
 def reserved_group_names(names: Sequence[str]) -> List[str]:
-    return [n for n in names if n in RESERVED_RECORD_FIELDS or _TOPK_FIELD.match(str(n))]
+    return [n for n in names if n in RESERVED_RECORD_FIELDS or _TOPK_FIELD.fullmatch(str(n))]
