@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import timm
+from hypothesis import given, settings, strategies as st
 import torch
 from PIL import Image
 
@@ -132,11 +133,47 @@ def test_the_audit_ranks_injected_label_errors_first():
     added = neg[rng.choice(len(neg), len(pos) // 20, replace=False)]
     noisy[added[:, 0], added[:, 1]] = 1
     from timm_ml.features.audit import AuditSpec
-    scores = out_of_fold_scores(torch.from_numpy(x), torch.from_numpy(noisy).float(), AuditSpec(epochs=60, lr=1e-2))
+    scores = out_of_fold_scores(torch.from_numpy(x), torch.from_numpy(noisy).float(), AuditSpec())
     ranked = rank_suspects(scores, noisy)
     hit = lambda found, injected: len({tuple(e) for e in found} & {tuple(e) for e in injected}) / len(injected)  # noqa
     assert hit(ranked['missing'][:len(dropped)], dropped) > 0.6
     assert hit(ranked['wrong'][:len(added)], added) > 0.6
+
+
+def test_the_audit_does_not_saturate_on_a_rare_feature():
+    """Pooled ReLU features have dimensions that are zero for nearly every image (std ~1e-3 over the split); scaled
+    per dimension, the one image where such a dimension fires got z-scores in the thousands and a score of 1.0 on
+    every class (all 87 classes of one emoji ranked as missing tags). One image firing a rare dimension must not
+    outrank the real suspects."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    rare = np.zeros((400, 4), np.float32)
+    rare[7, :] = 3.0  # one image, four dimensions that fire nowhere else
+    x = np.concatenate([x, rare], 1)
+    y = (x[:, :3] > 0.5).astype(np.float32)
+    from timm_ml.features.audit import AuditSpec
+    scores = out_of_fold_scores(torch.from_numpy(x), torch.from_numpy(y), AuditSpec(folds=4))
+    assert np.isfinite(scores).all()
+    assert scores[7][y[7] == 0].max() < 0.9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 12), st.integers(1, 6), st.integers(0, 10_000))
+def test_the_audit_rankings_cover_every_entry_and_put_each_kind_top_first(n, c, seed):
+    """Every non-positive entry is ranked once as missing (descending score), every positive once as wrong
+    (ascending); the first image is one holding the top of a ranking; suspicion is a place in (0, 1]."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice([-1, 0, 1], size=(n, c)).astype(np.int8)
+    scores = rng.random((n, c)).astype(np.float32)
+    ranked = rank_suspects(scores, labels)
+    for kind, entries, sign in (('missing', labels != 1, -1), ('wrong', labels == 1, 1)):
+        got = ranked[kind]
+        assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, np.argwhere(entries).tolist()))
+        assert np.all(np.diff(sign * scores[got[:, 0], got[:, 1]]) >= 0) if len(got) else True
+    tops = {int(ranked[k][0][0]) for k in ('missing', 'wrong') if len(ranked[k])}
+    assert int(ranked['images'][0]) in tops
+    assert np.all((ranked['suspicion'] > 0) & (ranked['suspicion'] <= 1))
+    assert sorted(ranked['images'].tolist()) == list(range(n))
 
 
 @pytest.mark.slow
@@ -168,6 +205,6 @@ def test_cache_train_validate_search_and_audit_from_the_command_line(tiny, tmp_p
     assert len(runs) == 2 and f'| bce-linear | {chosen.lr:g} | {chosen.val_map:.2f}' in table  # chosen on val
     assert (tmp_path / 'search' / 'table.png').read_bytes()[:4] == b'\x89PNG'
     run_script(['-m', 'timm_ml.features.audit', cache, '--out', str(tmp_path / 'audit'), '--folds', '3',
-                '--epochs', '3'])
+                '--max-iter', '20'])
     audit = pd.read_csv(tmp_path / 'audit' / 'audit.csv')
     assert set(audit.kind) == {'missing', 'wrong'} and len(audit) == 24 * 3 and 'train0.png' in audit.path.values

@@ -25,14 +25,16 @@ from timm_ml.utils.writer import replace_folder
 @dataclass(frozen=True)
 class AuditSpec:
     """ Args:
-        folds: k of the k-fold split (seeded). epochs / lr / weight_decay / batch_size: Each fold's linear head.
-        seed: Fold assignment and initialisation.
+        folds: k of the k-fold split (seeded).
+        l2: Each fold's linear head minimises masked BCE + l2 * |W|^2 (full batch, L-BFGS: the textbook linear probe;
+            no lr or epoch count to tune, and a dimension that barely varies gets no weight, which Adam's per-weight
+            step sizes would give it).
+        max_iter: L-BFGS iterations per fold.
+        seed: Fold assignment.
     """
     folds: int = 5
-    epochs: int = 30
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 256
+    l2: float = 1e-4
+    max_iter: int = 200
     seed: int = 0
 
 
@@ -43,19 +45,20 @@ def pooled_features(dataset: FeatureDataset) -> torch.Tensor:
     return torch.stack([dataset.features(i).mean(dim=dims) for i in range(len(dataset))])
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, spec: AuditSpec, generator: torch.Generator) -> torch.nn.Linear:
+def _fit(x: torch.Tensor, y: torch.Tensor, spec: AuditSpec) -> torch.nn.Linear:
     head = torch.nn.Linear(x.shape[1], y.shape[1])
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     loss_fn = create_ml_loss('bce')
-    opt = torch.optim.AdamW(head.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    for _ in range(spec.epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), spec.batch_size):
-            idx = order[start:start + spec.batch_size]
-            opt.zero_grad()
-            loss_fn(head(x[idx]), y[idx]).backward()
-            opt.step()
+    opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=spec.max_iter, history_size=20,
+                            line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(head(x), y) + spec.l2 * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
     return head
 
 
@@ -64,11 +67,13 @@ def out_of_fold_scores(x: torch.Tensor, y: torch.Tensor, spec: AuditSpec) -> np.
     generator = torch.Generator().manual_seed(spec.seed)
     fold = torch.randperm(len(x), generator=generator) % spec.folds
     scores = torch.zeros_like(y)
-    mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
-    x = (x - mean) / std
+    # a dimension that fires for a handful of images (pooled ReLU maps) has a tiny std; scaled by it, one image
+    # gets z-scores in the thousands and every class saturates: no dimension is scaled up past the median one
+    std = x.std(0)
+    x = (x - x.mean(0)) / std.clamp(min=max(float(std.median()), 1e-6))
     for k in range(spec.folds):
         held = fold == k
-        head = _fit(x[~held], y[~held], spec, generator)
+        head = _fit(x[~held], y[~held], spec)
         with torch.no_grad():
             scores[held] = torch.sigmoid(head(x[held]))
     return scores.numpy()
@@ -76,13 +81,20 @@ def out_of_fold_scores(x: torch.Tensor, y: torch.Tensor, spec: AuditSpec) -> np.
 
 def rank_suspects(scores: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
     """Entries ranked most suspicious first: 'missing' (label 0 or -1, by score, descending) and 'wrong' (label 1, by
-    score, ascending), each as (row, class) pairs; and per image its most suspicious entry's suspicion."""
-    rows, cols = np.nonzero(labels != 1)
-    missing = np.stack([rows, cols], 1)[np.argsort(-scores[rows, cols], kind='stable')]
-    rows, cols = np.nonzero(labels == 1)
-    wrong = np.stack([rows, cols], 1)[np.argsort(scores[rows, cols], kind='stable')]
-    suspicion = np.where(labels == 1, 1 - scores, scores).max(1)
-    return dict(missing=missing, wrong=wrong, images=np.argsort(-suspicion, kind='stable'), suspicion=suspicion)
+    score, ascending), each as (row, class) pairs; and the images ranked by their most suspicious entry, measured as
+    its place in its own ranking (0..1): a missing tag and a wrong tag sit on different score scales (there are ~60x
+    more negatives than positives), so the raw score would let one kind crowd out the other."""
+    suspicion = np.zeros(scores.shape, dtype=np.float64)
+    ranked = {}
+    for kind, entries, order in (('missing', labels != 1, -1), ('wrong', labels == 1, 1)):
+        rows, cols = np.nonzero(entries)
+        first = np.argsort(order * scores[rows, cols], kind='stable')
+        ranked[kind] = np.stack([rows, cols], 1)[first]
+        place = np.empty(len(first))
+        place[first] = np.arange(len(first), 0, -1) / max(len(first), 1)
+        suspicion[rows, cols] = place
+    suspicion = suspicion.max(1)
+    return dict(**ranked, images=np.argsort(-suspicion, kind='stable'), suspicion=suspicion)
 
 
 def audit_cache(cache: str, split: str = 'train', spec: AuditSpec = AuditSpec(),
