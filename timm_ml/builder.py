@@ -19,7 +19,7 @@ from timm_ml.data import (LabelSet, MultiLabelDataset, PartialLabelFastCollateMi
                           check_per_class, class_difference, create_eval_label_set, create_label_sets,
                           create_ml_dataset, create_ml_loader, create_train_sampler, data_card, data_record,
                           read_class_list)
-from timm_ml.data.feature_cache import (BACKBONE_FILE, FeatureDataset, FeatureLoader, feature_labels_config,
+from timm_ml.data.feature_cache import (check_backbone_file, FeatureDataset, FeatureLoader, feature_labels_config,
                                        read_cache_info)
 from timm_ml.loss import create_ml_losses
 from timm_ml.metrics import MultiLabelEvaluator, headline_metric, metric_names, read_thresholds
@@ -98,7 +98,7 @@ class MLRun:
                 raise ValueError(f'--features {self.cfg.labels.features} holds {info["model"]} features: train with '
                                  f'--model {info["model"]} and no --pretrained / --pretrained-path (the cache carries '
                                  'its backbone weights)')
-            pretrained_path = os.path.join(self.cfg.labels.features, BACKBONE_FILE)
+            pretrained_path = check_backbone_file(self.cfg.labels.features, info)
         if scriptable is not None:
             timm_kwargs['scriptable'] = scriptable
         timm_kwargs = {k: v for k, v in timm_kwargs.items() if v is not None}

@@ -204,7 +204,9 @@ def apply_feature_cache(args, parser):
     image_flags = [f for f, given in (('--mixup', args.mixup > 0), ('--cutmix', args.cutmix > 0),
                                       ('--pretrained', args.pretrained), ('--pretrained-path', args.pretrained_path),
                                       ('--aa', args.aa), ('--reprob', args.reprob > 0),
-                                      ('--grad-checkpointing', args.grad_checkpointing)) if given]
+                                      ('--grad-checkpointing', args.grad_checkpointing),
+                                      ('--kd-checkpoint / --kd-model-name (the teacher sees images)',
+                                       args.kd_checkpoint or args.kd_model_name)) if given]
     if image_flags:
         parser.error(f'{", ".join(image_flags)} act on images or the backbone; --features trains the head on fixed '
                      'features (augmented views are written into the cache: python -m timm_ml.features --views N)')

@@ -6,6 +6,7 @@ and how the labels were read (so a head trained on the cache joins its backbone 
 Layout: `<cache>/features.json`, `<cache>/backbone.pth` (the backbone's weights), `<cache>/<split>/targets.npy`,
 `paths.json`, `features-00000.npy` ..., and `view<k>-00000.npy` ... for augmented views.
 """
+import hashlib
 import json
 import os
 from dataclasses import replace
@@ -17,6 +18,7 @@ import torch
 from timm_ml.config import LABEL_OPTIONS, LabelsConfig
 from timm_ml.schema import LabelSchema
 from timm_ml.utils.outputs import GENERATOR
+from timm_ml.utils.outside import OutsideValueError, resolve_inside
 
 from .label_set import LabelSet
 from .readers import LabelFileError
@@ -42,11 +44,57 @@ def read_cache_info(folder: str, need_complete: bool = True) -> Dict[str, Any]:
                                 'python -m timm_ml.features') from None
     if not isinstance(info, dict) or info.get('writer') != GENERATOR or info.get('format') != FORMAT:
         raise FeatureCacheError(f'{path}: not a feature cache of this version ({FORMAT})')
-    unfinished = [s for s, v in info.get('splits', {}).items() if not v.get('complete')]
+    splits = info.get('splits', {})
+    if not isinstance(splits, dict) or not all(isinstance(v, dict) for v in splits.values()):
+        raise FeatureCacheError(f'{path}: "splits" is not a mapping of split names to their records (damaged)')
+    unfinished = [s for s, v in splits.items() if not v.get('complete')]
     if need_complete and unfinished:
         raise FeatureCacheError(f'{folder}: splits {unfinished} are unfinished (the writer was stopped): run the same '
                                 'python -m timm_ml.features command again, it resumes')
     return info
+
+
+def state_digest(state: Dict[str, torch.Tensor]) -> str:
+    """A short digest of a backbone's weights (features.json's `backbone`)."""
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def images_digest(image_root: str, paths: List[str]) -> str:
+    """A short digest of a split's image list (which images, in which order, under which root)."""
+    return hashlib.sha1(json.dumps([image_root, paths]).encode()).hexdigest()[:16]
+
+
+def array_digest(array: np.ndarray) -> str:
+    """A short digest of an array's values (a split's targets)."""
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes() + str(array.shape).encode()).hexdigest()[:16]
+
+
+def check_backbone_file(folder: str, info: Dict[str, Any]) -> str:
+    """The cache's backbone.pth, checked against the digest features.json records (the weights that made the
+    features); returns its path."""
+    path = os.path.join(folder, BACKBONE_FILE)
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 (any unreadable file is the same error)
+        raise FeatureCacheError(f'{path}: unreadable ({type(e).__name__}); write the cache again') from None
+    if not isinstance(state, dict) or state_digest(state) != info.get('backbone'):
+        raise FeatureCacheError(f'{path}: not the backbone that made these features (its digest differs from '
+                                f'{FEATURES_FILE}\'s {info.get("backbone")!r}); a head trained on them would join '
+                                'other weights. Write the cache again.')
+    return path
+
+
+def cache_identity(folder: str) -> Dict[str, Any]:
+    """What the features of a cache are: backbone digest, size, and each split's images and labels (a search run
+    made on another cache at the same path is never reused)."""
+    info = read_cache_info(folder)
+    return dict(model=info.get('model'), img_size=info.get('img_size'), backbone=info.get('backbone'),
+                splits={k: [v.get('images_digest'), v.get('targets_digest'), v.get('images')]
+                        for k, v in info['splits'].items()})
 
 
 def cache_splits(info: Dict[str, Any]) -> List[str]:
@@ -62,20 +110,37 @@ def _split_info(folder: str, info: Dict[str, Any], split: str) -> Dict[str, Any]
     raise FeatureCacheError(f'{folder}: no split {split!r} in the cache (it holds {list(splits)})')
 
 
-def cache_label_set(folder: str, split: str) -> LabelSet:
-    """A split of the cache as a LabelSet: the cached targets and paths, the image root the cache was read from (the
-    paths stay valid for validate.py / infer.py on the images)."""
+def cache_label_set(folder: str, split: str, allow_outside_root: bool = False) -> LabelSet:
+    """ A split of the cache as a LabelSet: the cached targets and paths, the image root the cache was read from (the
+    paths stay valid for validate.py / infer.py on the images).
+
+    Args:
+        folder: The cache. split: Its split. allow_outside_root: The user's --allow-outside-root (never the file's):
+            image paths may be absolute or climb above the image root.
+    """
     info = read_cache_info(folder)
     split_info = _split_info(folder, info, split)
     base = os.path.join(folder, split_info['name'])
-    targets = np.load(os.path.join(base, 'targets.npy'))
-    with open(os.path.join(base, 'paths.json')) as f:
-        paths = json.load(f)
+    try:
+        targets = np.load(os.path.join(base, 'targets.npy'), allow_pickle=False)
+        with open(os.path.join(base, 'paths.json')) as f:
+            paths = json.load(f)
+    except (OSError, ValueError) as e:
+        raise FeatureCacheError(f'{base}: targets.npy / paths.json unreadable ({e}); write the cache again') from None
     schema = LabelSchema.from_dict(info['schema'])
     if targets.shape != (len(paths), schema.num_classes) or not np.isin(targets, (-1, 0, 1)).all():
         raise FeatureCacheError(f'{base}: targets.npy does not hold one 1 / 0 / -1 row per image for '
                                 f'{schema.num_classes} classes')
-    return LabelSet(schema, paths, SparseTargets.from_dense(targets), split_info.get('image_root') or '', [],
+    image_root = split_info.get('image_root') or ''
+    try:
+        for i, p in enumerate(paths):
+            if not isinstance(p, str):
+                raise OutsideValueError(f'{base}/paths.json, entry {i}: not a path')
+            resolve_inside(image_root or base, p, f'{base}/paths.json, entry {i}', allow_outside_root,
+                           '--allow-outside-root')
+    except OutsideValueError as e:
+        raise FeatureCacheError(str(e)) from None
+    return LabelSet(schema, paths, SparseTargets.from_dense(targets), image_root, [],
                     base, 'features', split_info['name'])
 
 
@@ -123,8 +188,29 @@ class FeatureDataset(torch.utils.data.Dataset):
     def _shard(self, prefix: str, shard: int) -> np.ndarray:
         key = f'{prefix}-{shard:05d}'
         if key not in self._shards:
-            self._shards[key] = np.load(os.path.join(self.base, key + '.npy'), mmap_mode='r')
+            self._shards[key] = self._checked_shard(key, shard)
         return self._shards[key]
+
+    def _checked_shard(self, key: str, shard: int) -> np.ndarray:
+        """A shard memory-mapped, checked once against features.json: rows, feature shape, float16, finite (a NaN in
+        the cache would read as a diverged model)."""
+        path = os.path.join(self.base, key + '.npy')
+        if os.path.islink(path):
+            raise FeatureCacheError(f'{path}: a symbolic link; a cache shard is a file of the cache')
+        try:
+            array = np.load(path, mmap_mode='r', allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FeatureCacheError(f'{path}: unreadable shard ({e}); run the python -m timm_ml.features command '
+                                    'again into a new folder') from None
+        rows = min(self.shard_size, len(self.label_set) - shard * self.shard_size)
+        shape = tuple(self.split_info.get('feature_shape') or array.shape[1:])
+        if array.dtype != np.float16 or array.shape != (rows, *shape):
+            raise FeatureCacheError(f'{path}: holds {array.dtype} {tuple(array.shape)}, {FEATURES_FILE} declares '
+                                    f'float16 {(rows, *shape)} (damaged or edited); write the cache again')
+        if not np.isfinite(array).all():
+            raise FeatureCacheError(f'{path}: holds NaN or infinite features (damaged, or the backbone overflowed '
+                                    'float16); write the cache again')
+        return array
 
     def features(self, index: int, view: Optional[int] = None) -> torch.Tensor:
         prefix = 'features' if not view else f'view{view}'

@@ -59,7 +59,7 @@ def read_split(cfg: LabelsConfig, root: Optional[str], split: str, label_format:
     """One split: label files in a folder (`dataset` empty), WebDataset shards (`wds/`) or a Hugging Face dataset
     (`hfds/<name or folder>`), timm's --dataset prefixes."""
     if cfg.features:
-        return cache_label_set(cfg.features, split)
+        return cache_label_set(cfg.features, split, bool(cfg.allow_outside_root))
     dataset = cfg.dataset or ''
     prefix, _, name = dataset.partition('/')
     prefix = prefix.lower()

@@ -4,7 +4,6 @@ image), its unpooled features (`forward_features`) stored as float16 shards besi
 backbone's weights. Resumable: a stopped run's finished shards are kept and a rerun of the same command writes the
 rest; a cache of other settings is never mixed into (the settings are compared first).
 """
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,8 @@ from tqdm import tqdm
 
 from timm_ml.config import LabelsConfig
 from timm_ml.data import MultiLabelDataset
-from timm_ml.data.feature_cache import BACKBONE_FILE, FEATURES_FILE, FORMAT, FeatureCacheError
+from timm_ml.data.feature_cache import (BACKBONE_FILE, FEATURES_FILE, FORMAT, FeatureCacheError, array_digest,
+                                        images_digest, state_digest)
 from timm_ml.data.label_sets import create_label_sets, data_record, reader_options, read_split
 from timm_ml.models import load_pretrained_file
 from timm_ml.models.pretrained import quiet_hub
@@ -76,18 +76,12 @@ def _output_fmt(model) -> str:
     return str(getattr(model, 'output_fmt', 'NCHW'))
 
 
-def _digest(state: Dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha1()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].detach().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def _check_folder(out: str, info_settings: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The existing cache to resume (same settings), None for a new one; anything else is refused."""
     if os.path.islink(out):
         raise OutputError(f'--out {out}: a symbolic link; a cache is never written through one')
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f'--out {out}: that is a file, not a cache folder; name a new folder')
     if not os.path.isdir(out) or not os.listdir(out):
         return None
     if own_folder_kind(out) != 'features':
@@ -117,7 +111,7 @@ def write_feature_cache(labels_cfg: LabelsConfig, spec: FeatureCacheSpec, out: s
     train_cfg = LabelsConfig(**{**asdict(labels_cfg), 'train_split': splits[0], 'val_split': None})
     first, _ = create_label_sets(train_cfg, log=log)
     schema = first.schema
-    settings = dict(spec.settings(), backbone=_digest(state), classes=first.classes)
+    settings = dict(spec.settings(), backbone=state_digest(state), classes=first.classes)
     existing = _check_folder(out, settings)
     os.makedirs(out, exist_ok=True)
     info = existing or dict(writer=GENERATOR, format=FORMAT, **settings, output_fmt=_output_fmt(model),
@@ -137,11 +131,24 @@ def write_feature_cache(labels_cfg: LabelsConfig, spec: FeatureCacheSpec, out: s
 
 def _write_split(model, labels, split, spec, data_config, out, info, device, views):
     folder = os.path.join(out, split)
+    if os.path.islink(folder) or (os.path.exists(folder) and not os.path.isdir(folder)):
+        raise OutputError(f'--out {out}: {folder} is a symbolic link or a file; a cache writes only its own folders')
     os.makedirs(folder, exist_ok=True)
     split_info = info['splits'].setdefault(split, dict(complete=False, done=[]))
+    image_root = os.path.abspath(labels.root) if labels.root else ''
+    digest = images_digest(image_root, labels.paths)
+    if split_info['done'] and split_info.get('images_digest', digest) != digest:
+        raise OutputError(f'--out {out}: its {split} features were made from other images (another list, order or '
+                          f'image root than {labels.source} now gives); resuming would pair them with the wrong '
+                          'labels. Name a new folder, or remove this one.')
+    dense = labels.targets.dense()
+    targets_digest = array_digest(dense)
+    if split_info.get('targets_digest') not in (None, targets_digest):
+        _logger.info(f'{split}: the labels changed since the cache was written (same images): targets rewritten, '
+                     'features kept')
     split_info.update(images=len(labels), shard_size=spec.shard_size, views=views, source=labels.source,
-                      image_root=os.path.abspath(labels.root) if labels.root else '')
-    write_file(os.path.join(folder, 'targets.npy'), lambda tmp: np.save(open(tmp, 'wb'), labels.targets.dense()),
+                      image_root=image_root, images_digest=digest, targets_digest=targets_digest)
+    write_file(os.path.join(folder, 'targets.npy'), lambda tmp: np.save(open(tmp, 'wb'), dense),
                '--out', kinds=None)
     write_text(os.path.join(folder, 'paths.json'), json.dumps(labels.paths), '--out', kinds=None)
     eval_transform = create_transform(**data_config, is_training=False)

@@ -140,6 +140,7 @@ def create_teacher(cfg: DistillConfig, student: LabelSchema, in_chans: int = 3,
         scoring = LabelSchema(classes) if cfg.kd_teacher_activation == 'sigmoid' else None
         teacher = Teacher(module, classes, scoring, [0.5] * len(classes), student,
                           f'{cfg.kd_model_name} (stock timm, {cfg.kd_teacher_activation})')
+    check_teacher_finite(module, cfg.kd_checkpoint or cfg.kd_pretrained_path or cfg.kd_model_name)
     if log:
         _logger.info(teacher.describe())
     return teacher.to(device) if device is not None else teacher
@@ -154,9 +155,20 @@ def _load_whole_model(model: nn.Module, path: str, model_name: str) -> None:
             state = state[key]
             break
     state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
+    expected = model.state_dict()
+    misfit = [f'{k} {tuple(v.shape)} (the model: {tuple(expected[k].shape)})' for k, v in state.items()
+              if k in expected and v.shape != expected[k].shape]
+    missing = [k for k in expected if k not in state]
+    if misfit or missing:
         raise CheckpointError(f'--kd-pretrained-path {path}: its tensors do not fit {model_name} with '
-                              f'{model.num_classes} outputs (the --kd-class-map lines): {str(e).splitlines()[0][:200]}'
-                              ) from None
+                              f'{model.num_classes} outputs (the --kd-class-map lines): '
+                              + '; '.join(misfit[:3] + [f'missing {k}' for k in missing[:3]]))
+    model.load_state_dict(state, strict=False)
+
+
+def check_teacher_finite(model: nn.Module, source: str) -> None:
+    """A teacher with NaN or infinite weights would teach NaN targets: refused where it is loaded."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f'{source}: the teacher\'s weights hold NaN or infinite values ({", ".join(bad[:3])}'
+                              f'{" ..." if len(bad) > 3 else ""}); it cannot teach')

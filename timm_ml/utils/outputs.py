@@ -58,6 +58,9 @@ def own_folder_kind(path: str) -> Optional[str]:
         if os.path.isfile(info) and (_holds(info, f'"writer": "{GENERATOR}"'.encode()) or
                                      _holds(info, b'"format": "timm_ml-wds-1"')):
             return 'shards'
+    if _json_key(os.path.join(path, 'search.json'), 'writer') and \
+            _holds(os.path.join(path, 'search.json'), f'"writer": "{GENERATOR}'.encode()):
+        return 'search'
     if _json_key(os.path.join(path, 'features.json'), 'writer') and \
             _holds(os.path.join(path, 'features.json'), f'"writer": "{GENERATOR}'.encode()):
         return 'features'

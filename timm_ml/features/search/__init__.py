@@ -6,6 +6,7 @@ Writes search.csv (every run), table.md and table.png.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ import pandas as pd  # noqa: E402
 from timm_ml.metrics import compute_multilabel_metrics  # noqa: E402
 from timm_ml.recipes import scoring_schema  # noqa: E402
 from timm_ml.schema import LabelSchema  # noqa: E402
+from timm_ml.data.feature_cache import cache_identity  # noqa: E402
 from timm_ml.utils.escape import plot_text  # noqa: E402
-from timm_ml.utils.outputs import PNG_METADATA  # noqa: E402
+from timm_ml.utils.outputs import GENERATOR, PNG_METADATA, OutputError, own_folder_kind  # noqa: E402
 from timm_ml.utils.writer import write_file, write_text  # noqa: E402
 
 from ..scoring import cache_scores  # noqa: E402
@@ -61,33 +63,81 @@ class SearchSpec:
     runs: List[dict] = field(default_factory=list)
 
 
+ROW_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}')
+# set by the search itself for every run: a row or --shared giving them would train on another cache or budget
+SEARCH_FLAGS = ('--features', '--lr', '--epochs', '--early-stop-patience', '--seed', '--val-split', '--output',
+                '--experiment', '--resume', '--initial-checkpoint', '--checkpoint-hist', '--data-dir', '--data')
+MARKER = 'search.json'
+
+
+class SearchError(ValueError):
+    """A search the user asked for that cannot run as given (the message names the flag or the failed run)."""
+
+
 def row_flags(row: str) -> Tuple[str, List[str]]:
     if '=' in row:
         name, _, flags = row.partition('=')
-        return name, flags.split()
-    if row not in ROWS:
-        raise ValueError(f'row {row!r}: one of {", ".join(ROWS)} or name="--flags ..."')
-    return row, list(ROWS[row])
+        flags = flags.split()
+    elif row in ROWS:
+        name, flags = row, list(ROWS[row])
+    else:
+        raise SearchError(f'--rows {row!r}: one of {", ".join(ROWS)} or name="--flags ..."')
+    if not ROW_NAME.fullmatch(name) or '..' in name:
+        raise SearchError(f'--rows {row!r}: a row name is a plain name (letters, digits, "_.+-"; it names the run '
+                          'folders)')
+    check_flags(flags, f'--rows {name}')
+    return name, flags
+
+
+def check_flags(flags: Sequence[str], what: str):
+    """train.py reads abbreviations too (argparse): `--feat X` is `--features X`."""
+    names = [f.split('=', 1)[0] for f in flags if f.startswith('--')]
+    given = [n for n in names if any(full.startswith(n) for full in SEARCH_FLAGS)]
+    if given:
+        raise SearchError(f'{what}: {" ".join(given)} refused: the search sets {", ".join(SEARCH_FLAGS)} itself '
+                          'for every run, and takes only train.py flags')
+
+
+def prepare_out(out: str, cache: str):
+    """The search folder: new, or an earlier search's (its marker); never a symlink or someone else's folder."""
+    if os.path.islink(out):
+        raise OutputError(f'--out {out}: a symbolic link; a search never writes through one')
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputError(f'--out {out}: that is a file; name a new folder')
+    if os.path.isdir(out) and os.listdir(out) and own_folder_kind(out) != 'search':
+        raise OutputError(f'--out {out}: that folder exists and is not a search of ours; name a new folder')
+    os.makedirs(out, exist_ok=True)
+    write_text(os.path.join(out, MARKER), json.dumps(dict(writer=GENERATOR, cache=cache)), '--out', kinds=None)
 
 
 def _train(spec: SearchSpec, name: str, flags: List[str], lr: float, seed: int, log) -> dict:
     exp = f'{name}-lr{lr:g}-s{seed}'
     folder = os.path.join(spec.out, 'runs', exp)
-    cmd = [sys.executable, os.path.join(REPO, 'train.py'), '--features', spec.cache, *flags, *spec.extra,
+    cmd = [sys.executable, os.path.join(REPO, 'train.py'), *flags, *spec.extra, '--features', spec.cache,
            '--lr', f'{lr:g}', '--epochs', str(spec.epochs), '--early-stop-patience', str(spec.patience),
            '--seed', str(seed), '--val-split', spec.val_split, '-j', '0', '--log-interval', '100000',
            '--checkpoint-hist', '1', '--output', os.path.join(spec.out, 'runs'), '--experiment', exp]
     stamp = os.path.join(folder, 'search_command.json')
-    if not (os.path.isfile(stamp) and json.load(open(stamp)) == cmd[1:]):
+    record = dict(command=cmd[1:], cache=cache_identity(spec.cache))  # a rebuilt cache is never scored by old runs
+    if not (os.path.isfile(stamp) and not os.path.islink(stamp) and _read_json(stamp) == record):
         log(f'{exp}: training')
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f'{exp} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""}')
-        write_text(stamp, json.dumps(cmd[1:]), kinds=None)
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f'exit status {proc.returncode}'
+            raise SearchError(f'run {exp} failed ({os.path.join(spec.out, "runs", exp)}): {last}')
+        write_text(stamp, json.dumps(record), kinds=None)
     summary = pd.read_csv(os.path.join(folder, 'summary.csv'))
     best = int(summary.eval_map.idxmax())
     return dict(row=name, lr=lr, seed=seed, val_map=float(summary.eval_map.max()),
                 best_epoch=int(summary.epoch[best]), epochs_run=len(summary), folder=folder)
+
+
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def _test(spec: SearchSpec, run: dict) -> float:
@@ -100,8 +150,13 @@ def _test(spec: SearchSpec, run: dict) -> float:
 def run_search(spec: SearchSpec, log=print) -> pd.DataFrame:
     """Every row x lr at the first seed, the chosen lr per row by val, the top rows at the other seeds; test scored
     for the chosen runs only. Returns the table (one line per row)."""
-    os.makedirs(spec.out, exist_ok=True)
+    spec.cache, spec.out = os.path.abspath(spec.cache), os.path.abspath(spec.out)  # the runs start in the repo
     rows = [row_flags(r) for r in spec.rows]
+    check_flags(spec.extra, '--shared')
+    if len({name for name, _ in rows}) != len(rows):
+        raise SearchError(f'--rows: two rows share a name ({", ".join(name for name, _ in rows)})')
+    cache_identity(spec.cache)  # a readable, finished cache before any run
+    prepare_out(spec.out, spec.cache)
     runs = []
     for name, flags in rows:
         for lr in spec.lrs:

@@ -10,9 +10,9 @@ A row is a name of the built-in rows or name="--ml-head ... --loss ...".
 import argparse
 import shlex
 
-from timm_ml.cli.errors import run_cli
+from timm_ml.cli.errors import UserError, run_cli
 
-from . import ROWS, SearchSpec, run_search, table_markdown
+from . import ROWS, SearchError, SearchSpec, run_search, table_markdown
 
 
 def main():
@@ -30,11 +30,19 @@ def main():
     parser.add_argument('--shared', default=' '.join(SearchSpec.extra),
                         help=f'train.py flags every run shares (default: {" ".join(SearchSpec.extra)})')
     args = parser.parse_args()
-    extra = shlex.split(args.shared)
+    try:
+        extra = shlex.split(args.shared)
+    except ValueError as e:
+        parser.error(f'--shared {args.shared!r}: {e}')
+    if not args.lrs or not all(0 < lr < float('inf') for lr in args.lrs) or args.epochs < 1 or not args.seeds:
+        parser.error('--lrs: positive finite values; --epochs at least 1; --seeds at least one')
     spec = SearchSpec(cache=args.cache, out=args.out, rows=args.rows, lrs=args.lrs, epochs=args.epochs,
                       patience=args.patience, seeds=args.seeds, top=args.top, extra=extra,
                       val_split=args.val_split, test_split=args.test_split)
-    table = run_search(spec)
+    try:
+        table = run_search(spec)
+    except SearchError as e:
+        raise UserError(str(e)) from None
     print(table_markdown(table, spec))
 
 
