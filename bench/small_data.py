@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import ROOT, ensure_weights, run  # noqa: E402
 
-DATA = os.path.join(ROOT, 'data', 'emoji_small')
+DATA = os.path.join(ROOT, 'data', 'emoji')  # small_train.json / small_val.json written beside its splits
 OUT = os.path.join(ROOT, 'output', 'bench_small_data')
 
 
@@ -28,21 +28,18 @@ def build(train=400, val=300, seed=0):
     source = os.path.join(ROOT, 'data', 'emoji')
     if not os.path.isfile(os.path.join(source, 'train.json')):
         raise SystemExit('error: data/emoji is missing: python bench/emoji_set.py builds it')
-    os.makedirs(DATA, exist_ok=True)
-    for split, n in (('train', train), ('val', val), ('test', None)):
+    for split, n in (('train', train), ('val', val)):  # beside the set's own files: the paths stay inside its root
         data = json.load(open(os.path.join(source, f'{split}.json')))
-        images = list(data['images'])
-        if n is not None:
-            images = random.Random(seed).sample(images, n)
-        images = [[os.path.relpath(os.path.join(source, p), DATA), labels] for p, labels in images]
-        with open(os.path.join(DATA, f'{split}.json'), 'w') as f:
+        images = random.Random(seed).sample(list(data['images']), n)
+        with open(os.path.join(DATA, f'small_{split}.json'), 'w') as f:
             json.dump(dict(classes=data['classes'], images=images), f)
 
 
 def flags(extra):
     return ['--model', 'tf_efficientnet_lite0', '--pretrained-path', ensure_weights(), '--img-size', '64', '-b', '32',
             '--opt', 'adamw', '--lr', '1e-3', '--weight-decay', '1e-4', '--sched', 'cosine', '--epochs', '12',
-            '--seed', '0', '--log-interval', '1000', '-j', '2', *extra]
+            '--seed', '0', '--log-interval', '1000', '-j', '2', '--train-split', 'small_train', '--val-split',
+            'small_val', *extra]
 
 
 def main():
