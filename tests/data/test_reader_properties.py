@@ -214,3 +214,11 @@ def test_python_list_cells_read_back_the_truth(tmp_path_factory, data):
     ls = _read(tmp_path, 'train.csv', classes=classes)
     read_back = [{c for c, v in zip(ls.classes, row) if v == 1} for row in ls.targets.dense().tolist()]
     assert read_back == [set(r) for r in rows]
+
+
+@pytest.mark.parametrize('column', ['error', 'scores', 'top3'])
+def test_a_column_named_like_a_prediction_field_is_refused_naming_the_file(tmp_path, column):
+    """Found by the attribute-table property above: the schema refused the group name without naming the file."""
+    (tmp_path / 'train.csv').write_text(f'filename,{column}\n0.png,a\n1.png,b\n')
+    with pytest.raises(LabelFileError, match=r'train\.csv: a label group is named'):
+        read_label_set(None, str(tmp_path / 'train.csv'), 'attributes', LabelOptions(), log=False)

@@ -16,6 +16,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from timm_ml.schema import SchemaError
+
 from ..label_set import LabelSet
 from .reader import LabelFileError, LabelOptions, LabelReader
 from .reader_attributes import AttributeCsvReader
@@ -321,6 +323,8 @@ def read_label_set(
             label_set = reader.read(source, split, options)
     except UnicodeDecodeError as e:
         raise LabelFileError(f'{source}: not UTF-8 text (byte {e.start}: {e.reason}); save the file as UTF-8') from e
+    except SchemaError as e:  # the classes / groups the file declares (a reserved group name, look-alike names)
+        raise LabelFileError(f'{source}: {e}') from None
     label_set.format = reader.name
     label_set.split = label_set.split or split
     label_set.meanings = label_set.meanings or reader.meanings
