@@ -182,7 +182,7 @@ def test_cache_train_validate_search_and_audit_from_the_command_line(tiny, tmp_p
     run's own val mAP, a search table and an audit page."""
     from tests.helpers import run_script
     cache = str(tmp_path / 'cache')
-    run_script(['-m', 'timm_ml.features', str(tiny), '--model', 'test_resnet', '--pretrained-path',
+    run_script(['-m', 'timm_ml.features', str(tiny), '--model', 'test_resnet', '--pretrained-path',  # a local file
                 str(tiny / 'backbone.pth'), '--img-size', '32', '--out', cache, '--splits', 'train', 'validation',
                 '-j', '0'])
     run_script(['train.py', '--features', cache, '-b', '8', '-j', '0', '--epochs', '3', '--warmup-epochs', '0',
