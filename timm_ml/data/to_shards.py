@@ -165,11 +165,17 @@ def convert(root, out, splits, shard_size=1000, label_format='auto', options=Non
         raise OutputError(f'--out {out}: that folder exists and is not a shard folder of timm_ml.data.to_shards (another '
                           'tool\'s WebDataset folder, or files of yours); converting into it would replace what it '
                           'holds. Name a new folder.')
+    created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     lock = RunLock(out, 'timm_ml.data.to_shards', 'two conversions must not write one shard folder (wait for it to '
                                                   'end, or give this one another --out)')
     try:
         return _convert(root, out, splits, shard_size, label_format, options, verify, log)
+    except BaseException:
+        if created and os.listdir(out) == [LOCK_FILE]:  # refused before its first shard: leave no folder behind
+            os.remove(os.path.join(out, LOCK_FILE))
+            os.rmdir(out)
+        raise
     finally:
         lock.release()
 

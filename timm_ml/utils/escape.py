@@ -3,7 +3,7 @@ figure: escaped here, in one place, so a name is shown as written and never runs
 import html
 import re
 
-_MARKDOWN_SPECIAL = re.compile(r'([\\`*_{}\[\]()#+\-!|>~])')
+_MARKDOWN_SPECIAL = re.compile(r'([\\`*_{}\[\]()#+\-!|>~$])')  # $: math in model-card viewers
 
 
 def html_text(text) -> str:
