@@ -144,7 +144,8 @@ def check_args(args):
         for path, kind in export_outputs(args):
             check_writable(path, '--output', kinds=(kind,))
         return
-    if args.input and os.path.isdir(args.input) and os.path.isfile(args.output):
+    if args.input and os.path.isdir(args.input) and os.path.isfile(args.output) and \
+            args.output.lower().endswith(IMAGE_EXTENSIONS):
         inside = os.path.relpath(os.path.realpath(args.output), os.path.realpath(args.input))
         if not inside.startswith('..'):
             check_output_is_not_an_image(args.output, args.input, [inside])  # the precise reason, before any work

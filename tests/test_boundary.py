@@ -469,3 +469,49 @@ def test_an_error_line_stays_short_and_keeps_its_advice():
     from timm_ml.cli.errors import MAX_ERROR_CHARS, _one_line
     text = _one_line(ValueError('columns: ' + ', '.join(f'c{i}' for i in range(200000)) + '; pass --labels-column x'))
     assert len(text) < MAX_ERROR_CHARS + 100 and text.endswith('pass --labels-column x')
+
+
+# names that reach a spreadsheet ------------------------------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://x","click")', '=cmd|\' /C calc\'!A0', '+1', '-2+3', '@SUM(A1)', '\tx', "'quoted",
+            "'=already", 'plain']
+
+
+@settings(deadline=None)
+@given(st.one_of(hostile_text, st.sampled_from(FORMULAS)))
+def test_a_spreadsheet_cell_never_starts_a_formula_and_reads_back_as_written(name):
+    from timm_ml.utils.escape import read_spreadsheet_cell, spreadsheet_cell
+    cell = spreadsheet_cell(name)
+    assert not cell.startswith(('=', '+', '-', '@', '\t', '\r'))
+    assert read_spreadsheet_cell(cell) == name
+
+
+def _cells(path):
+    import csv
+    with open(path, newline='') as f:
+        return [c for row in csv.reader(f) for c in row]
+
+
+def test_class_names_and_paths_written_to_csv_are_text_in_a_spreadsheet_and_read_back(tmp_path):
+    """A class name or file name starting with = + - @ reached thresholds.csv, the class prior, predictions and the
+    per-class table as it was: a formula when the file is opened in a spreadsheet."""
+    from timm_ml.deploy.predictions import write_predictions_csv
+    from timm_ml.loss.prior import read_class_prior, write_class_prior
+    from timm_ml.metrics.thresholds import read_thresholds, save_thresholds
+    from timm_ml.report import write_per_class_report
+    names = [n for n in FORMULAS if n != '\tx']  # control characters are refused by the schema
+    schema = LabelSchema(names)
+    thresholds = np.linspace(0.1, 0.9, len(names)).astype(np.float32)
+    written = save_thresholds(str(tmp_path / 'thresholds.npy'), names, thresholds)
+    write_class_prior(str(tmp_path / 'prior.csv'), names, thresholds)
+    write_predictions_csv(str(tmp_path / 'p.csv'), ['=1+1.png', 'ok.png'], np.full((2, len(names)), 0.95), schema,
+                          [0.5] * len(names))
+    rows = [dict(index=i, name=n, ap=50., positives=3, unknown=0, precision=1., recall=1., f1=1., threshold=.5,
+                 group='') for i, n in enumerate(names)]
+    write_per_class_report(rows, str(tmp_path / 'v'), title='t')
+    for path in (written, tmp_path / 'prior.csv', tmp_path / 'p.csv', tmp_path / 'v_per_class.csv'):
+        formulas = [c for c in _cells(path) if c.startswith(('=', '+', '-', '@', '\t'))]
+        assert formulas == [], (path, formulas)
+    np.testing.assert_allclose(read_thresholds(written, names), thresholds, rtol=1e-5)
+    np.testing.assert_allclose(read_class_prior(str(tmp_path / 'prior.csv'), names).numpy(), thresholds, rtol=1e-6)
+    assert "'=1+1.png" in _cells(tmp_path / 'p.csv')

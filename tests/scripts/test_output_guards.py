@@ -62,6 +62,12 @@ def test_infer_never_writes_over_an_input_image_and_names_unknown_groups(trained
                       check=False)
     _refused(proc, 'that is one of the input images')
     assert _digest(images / first) == before
+    shutil.copy(os.path.join(mosaic_data, 'val.json'), images / 'labels.json')  # a label file is not called an image
+    before = _digest(images / 'labels.json')
+    proc = run_script(['infer.py', str(images), '--checkpoint', ck, '--output', str(images / 'labels.json'), '-j', '0'],
+                      check=False)
+    _refused(proc, 'writing it would destroy it')
+    assert 'input images' not in proc.stderr and _digest(images / 'labels.json') == before
     proc = run_script(['infer.py', str(images), '--checkpoint', ck, '--output', str(tmp_path / 'p.csv'), '-j', '0',
                        '--column-names', 'nekc=Neck'], check=False)
     _refused(proc, "--column-names ['nekc']: not groups of this model")

@@ -12,6 +12,7 @@ from timm.utils import get_outdir, trim_summary, update_summary
 from timm_ml.utils.checkpoint_io import MultiLabelCheckpointSaver
 from timm_ml.utils.faults import fault_point
 from timm_ml.utils.lock import RunLock
+from timm_ml.utils.escape import spreadsheet_cell
 from timm_ml.utils.writer import write_file
 
 from .run_state import RunState
@@ -184,7 +185,7 @@ class RunFolder:
         if not train.split.startswith('train (seeded'):
             return None
         out = os.path.join(self.path, 'split.csv')
-        rows = [['path', 'split']] + [[p, name] for name, labels in (('train', train), ('val', val))
+        rows = [['path', 'split']] + [[spreadsheet_cell(p), name] for name, labels in (('train', train), ('val', val))
                                       if labels is not None for p in labels.paths]
         write_csv_rows(out, rows)
         _logger.info(f'Seeded split ({train.split[len("train "):]}) written to {out}')

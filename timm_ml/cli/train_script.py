@@ -30,6 +30,7 @@ from timm_ml.utils.checkpoint_io import check_training_checkpoint, load_checkpoi
 from timm_ml.utils.distributed import (gather_loss_meters, gather_objects, install_process_group_timeout, reduce_counts,
                                       stop_requested)
 from timm_ml.utils.early_stop import EarlyStopping
+from timm_ml.utils.escape import spreadsheet_cell
 from timm_ml.utils.writer import write_text
 
 from .errors import Interrupted, StopRequest
@@ -328,7 +329,7 @@ class TrainScript:
                      + ', '.join(f'{classes[c]} {counts[c]}' for c in top if counts[c]))
         if self.run_folder is not None:
             table = io.StringIO()
-            csv.writer(table, lineterminator='\n').writerows([('class', 'filled_last_epoch'), *zip(classes, counts)])
+            csv.writer(table, lineterminator='\n').writerows([('class', 'filled_last_epoch'), *zip(map(spreadsheet_cell, classes), counts)])
             write_text(os.path.join(self.run_folder.path, 'filled_per_class.csv'), table.getvalue(), 'run folder',
                        kinds=None)
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 from timm.models import save_for_hf
 
-from timm_ml.utils.escape import markdown_text
+from timm_ml.utils.escape import markdown_text, read_spreadsheet_cell
 from timm_ml.utils.writer import replace_folder
 
 from timm_ml.recipes import GROUP_HEADS, scoring_schema
@@ -127,7 +127,7 @@ def export_hf(model, config, checkpoint_path: str, out: str, results_path: Optio
         table = os.path.splitext(results_path)[0] + '_per_class.csv'
         if os.path.isfile(table):
             with open(table, newline='') as f:
-                per_class = list(csv.DictReader(f))
+                per_class = [{k: read_spreadsheet_cell(v or '') for k, v in r.items()} for r in csv.DictReader(f)]
     card = _card(config, meta, os.path.basename(os.path.normpath(out)), train_args,
                  None if results else _best_summary_row(checkpoint_path), results, per_class)
 

@@ -8,6 +8,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from timm_ml.schema import LabelSchema, decode
+from timm_ml.utils.escape import spreadsheet_cell as cell
 from timm_ml.utils.writer import write_file
 
 
@@ -68,13 +69,13 @@ def write_predictions_csv(out_path, paths, scores, schema, thresholds, topk=3, c
             w.writerow(header)
             for r in prediction_records(paths, scores, schema, thresholds, topk, errors):
                 if 'error' in r:
-                    w.writerow([r['path'], '', ''] + ([''] if mixed else []) + [r['error']] +
+                    w.writerow([cell(r['path']), '', ''] + ([''] if mixed else []) + [cell(r['error'])] +
                                [''] * (len(header) - 4 - mixed))
                     continue
-                row = [r['path'], ';'.join(r['labels']), ';'.join(r['topk'])] + \
-                    ([';'.join(r['tags'])] if mixed else []) + ([''] if errors else [])
+                row = [cell(r['path']), cell(';'.join(r['labels'])), cell(';'.join(r['topk']))] + \
+                    ([cell(';'.join(r['tags']))] if mixed else []) + ([''] if errors else [])
                 for name in names:
-                    row += [r[name]['value'], f'{r[name]["score"]:.6f}'] if name in r else ['', '']
+                    row += [cell(r[name]['value']), f'{r[name]["score"]:.6f}'] if name in r else ['', '']
                 row += [f'{r["scores"][c]:.6f}' for c in schema.classes]
                 w.writerow(row)
     return write_file(out_path, write, '--output', kinds=('predictions',))

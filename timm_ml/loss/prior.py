@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from timm_ml.utils.escape import read_spreadsheet_cell, spreadsheet_cell
 from timm_ml.utils.writer import write_file
 
 _logger = logging.getLogger('train')
@@ -61,7 +62,7 @@ def write_class_prior(path: str, classes: Sequence[str], prior: Sequence[float])
             w = csv.writer(f)
             w.writerow(['index', 'class', 'prior'])
             for i, (c, p) in enumerate(zip(classes, prior)):
-                w.writerow([i, c, f'{float(p):.8g}'])
+                w.writerow([i, spreadsheet_cell(c), f'{float(p):.8g}'])
     write_file(path, write, 'class prior', kinds=('prior',))
 
 
@@ -82,6 +83,7 @@ def read_class_prior(path: str, classes: Sequence[str]) -> torch.Tensor:
                                      'a probability in [0, 1]')
             if not 0 <= idx < len(classes):
                 raise PriorFileError(f'{path}: row {row_num}: class index {idx} out of range (0..{len(classes) - 1})')
+            row['class'] = read_spreadsheet_cell(row['class'] or '')
             if row['class'] != classes[idx]:
                 raise PriorFileError(
                     f'{path}: row {row_num}: class {idx} is named {row["class"]!r}, the model calls it {classes[idx]!r}')

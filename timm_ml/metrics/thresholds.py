@@ -5,6 +5,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from timm_ml.utils.escape import read_spreadsheet_cell, spreadsheet_cell
 from timm_ml.utils.writer import check_writable, write_file
 
 
@@ -53,7 +54,7 @@ def save_thresholds_csv(path: str, classes: Sequence[str], thresholds: Sequence[
             w = csv.writer(f)
             w.writerow(['index', 'class', 'threshold'])
             for i, (c, t) in enumerate(zip(classes, thresholds)):
-                w.writerow([i, c, f'{float(t):.6g}'])
+                w.writerow([i, spreadsheet_cell(c), f'{float(t):.6g}'])
     return write_file(path, write, 'thresholds file', kinds=('thresholds',))
 
 
@@ -87,6 +88,7 @@ def read_thresholds(path: str, classes: Sequence[str]) -> np.ndarray:
             except (TypeError, ValueError):
                 raise ThresholdFileError(f'{path}: row {n}: index {r["index"]!r} / threshold {r["threshold"]!r} '
                                          'is not a number') from None
+            r['class'] = read_spreadsheet_cell(r['class'] or '')
             if not 0 <= i < len(classes) or r['class'] != classes[i]:
                 raise ThresholdFileError(f'{path}: row {n}: class {r["class"]!r} at index {i} is not the model\'s '
                                          'class there')

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from timm_ml.utils.escape import plot_text  # noqa: E402
+from timm_ml.utils.escape import plot_text, spreadsheet_cell  # noqa: E402
 from timm_ml.utils.outputs import PNG_METADATA  # noqa: E402
 from timm_ml.utils.writer import check_writable, write_file  # noqa: E402
 
@@ -27,7 +27,8 @@ def write_per_class_report(per_class, prefix: str, title: str = ''):
         with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=list(per_class[0].keys()))
             w.writeheader()
-            w.writerows(per_class)
+            w.writerows({k: spreadsheet_cell(v) if isinstance(v, str) else v for k, v in r.items()}
+                        for r in per_class)
     write_file(csv_path, write_table, 'per-class table', kinds=('per-class',))
     rows = sorted((r for r in per_class if not math.isnan(r['ap'])), key=lambda r: r['ap'])
     height = max(3., 0.22 * len(rows) + 1.2)

@@ -21,3 +21,20 @@ def markdown_text(text) -> str:
 def plot_text(text) -> str:
     """Text for a matplotlib label or title: `$` would start mathtext (and a malformed formula aborts the figure)."""
     return str(text).replace('$', r'\$')
+
+
+_SPREADSHEET_FORMULA = ('=', '+', '-', '@', '\t', '\r')
+
+
+def spreadsheet_cell(text) -> str:
+    """Text for a CSV cell a spreadsheet may open (a class name, an image path): a cell starting with = + - @ (or a
+    tab / carriage return) is a formula there (=HYPERLINK(...) on a click, =cmd|... on open); a leading ' makes it text
+    and is not shown. A leading ' of the text itself is doubled, so `read_spreadsheet_cell` gives back exactly the
+    text written."""
+    text = str(text)
+    return "'" + text if text.startswith(_SPREADSHEET_FORMULA + ("'",)) else text
+
+
+def read_spreadsheet_cell(text: str) -> str:
+    """The text `spreadsheet_cell` wrote into a cell."""
+    return text[1:] if text.startswith("'") else text

@@ -17,7 +17,7 @@ import torch
 from timm_ml.data import load_image
 from timm_ml.data.feature_cache import FeatureDataset, cache_label_set
 from timm_ml.loss import create_ml_loss
-from timm_ml.utils.escape import html_text
+from timm_ml.utils.escape import html_text, spreadsheet_cell
 from timm_ml.utils.outputs import PAGE_GENERATOR_TAG
 from timm_ml.utils.writer import replace_folder
 
@@ -119,7 +119,8 @@ def write_audit(out: str, labels, scores: np.ndarray, ranked, top: int = 60) -> 
     table = pd.DataFrame(records)
 
     def build(folder):
-        table.rename(columns={'cls': 'class'}).to_csv(os.path.join(folder, 'audit.csv'), index=False)
+        cells = table.assign(path=table.path.map(spreadsheet_cell), cls=table.cls.map(spreadsheet_cell))
+        cells.rename(columns={'cls': 'class'}).to_csv(os.path.join(folder, 'audit.csv'), index=False)
         with open(os.path.join(folder, 'index.html'), 'w', encoding='utf-8') as f:
             f.write(_page(labels, table, top))
     replace_folder(out, build, '--out', kinds=('report',))
