@@ -36,7 +36,8 @@ def main():
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--epochs', type=int, default=20)
     parser.add_argument('--lrs', nargs='+', default=['3e-4', '1e-3', '3e-3'])
-    parser.add_argument('--rps', nargs='+', default=['0.5', '0.9'])
+    parser.add_argument('--rps', nargs='*', default=['0.5', '0.9'], help='RPS of the partial-label rows; none: '
+                        'head rows only')
     parser.add_argument('--heads', nargs='+', default=HEAD_ROWS)
     args = parser.parse_args()
     ensure_sets(args.sets)
