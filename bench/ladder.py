@@ -8,10 +8,12 @@ fine-tuned one?" is answered on one set.
 Protocol: bench/real_data.py's recipe (tf_efficientnet_lite0 from ImageNet weights, AdamW, cosine per update, batch
 64, 4 epochs, no warmup, --channels-last), each row's own flags; every row keeps at every rung the lr it chose on val
 in the 64 px fair table (searched over 3e-4 / 1e-3 / 3e-3), so a rung differs from the next by the image size only.
-model_best (best val mAP) is reported on test (`--splits test,test_twemoji` adds the Twemoji-style split). The frozen column is the row's
-test mAP on the 224 px cache (bench/feature_table.py's search; read from its search folder when present).
-Rungs run smallest first, so an interrupted ladder still has whole rungs; finished runs are reused when their command
-is unchanged. Writes output/bench_ladder/<set>/{results.csv, table.md, ladder.png}.
+Each cell runs seeds 0 and 1 (mean ± half-range): equivalent runs of this recipe differ by 2 to 3 val mAP on this
+CPU (thread count, memory format). model_best (best val mAP) is reported on test (`--splits test,test_twemoji` adds
+the Twemoji-style split). The frozen column is the row's test mAP on the 224 px cache (bench/feature_table.py's
+search; read from its search folder when present). Every cell's first seed runs before any second one, smallest rung
+first, so an interrupted ladder still has whole rungs; finished runs are reused when their command is unchanged.
+Writes output/bench_ladder/<set>/{runs.csv (per seed), results.csv, table.md, ladder.png}.
 """
 import argparse
 import json
@@ -71,7 +73,8 @@ def plot(table: pd.DataFrame, frozen: dict, path: str, set_name: str):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (row, part) in enumerate(table.groupby('row', sort=False)):
         color = f'C{i}'
-        ax.plot(part.img_size, part.test_map, marker='o', color=color, label=f'{row}, fine-tuned')
+        ax.errorbar(part.img_size, part.test_map, yerr=part.test_half_range, marker='o', capsize=3, color=color,
+                    label=f'{row}, fine-tuned')
         if row in frozen:
             ax.axhline(frozen[row], color=color, linestyle=':', label=f'{row}, frozen 224 px head')
     ax.set_xlabel('image size (px), end-to-end fine-tuning, same epochs')
@@ -92,7 +95,7 @@ def to_markdown(table: pd.DataFrame, frozen: dict, sizes, epochs: int, splits) -
     head = ' | '.join(f'{s} px: val / test' + (' / Twemoji' if 'test_twemoji' in splits else '') for s in sizes)
     lines = [f'| row | lr | frozen 224 px head: test (rank) | {head} | rank by test at {" / ".join(map(str, sizes))} '
              f'px |', '|---' * (4 + len(sizes)) + '|']
-    ranks = {s: rank({r: p.test_map.iloc[0] for r, p in table[table.img_size == s].groupby('row')}) for s in sizes}
+    ranks = {s: rank({r: p.test_map.mean() for r, p in table[table.img_size == s].groupby('row')}) for s in sizes}
     for row in rows:
         part = table[table.row == row].set_index('img_size')
         cells = []
@@ -101,17 +104,19 @@ def to_markdown(table: pd.DataFrame, frozen: dict, sizes, epochs: int, splits) -
                 cells.append('not run')
                 continue
             r = part.loc[s]
-            cell = f'{r.val_map:.2f} / {r.test_map:.2f}'
+            cell = f'{r.val_map:.2f} / {r.test_map:.2f}' + (f' ± {r.test_half_range:.2f}' if r.seeds > 1 else '')
             if 'test_twemoji' in splits:
                 cell += f' / {r.test_twemoji_map:.2f}'
             cells.append(cell)
         fz = f'{frozen[row]:.2f} ({frozen_rank[row]})' if row in frozen else 'not run'
         order = ' / '.join(str(ranks[s].get(row, '-')) for s in sizes)
         lines.append(f'| {row} | {part.lr.iloc[0]:g} | {fz} | ' + ' | '.join(cells) + f' | {order} |')
-    minutes = ' / '.join(f'{table[table.img_size == s].seconds.mean() / 60:.1f}' for s in sizes
-                         if (table.img_size == s).any())
-    lines += ['', f'{epochs} epochs at every rung; minutes per training run (mean over rows, incl. val each epoch): '
-              f'{minutes} at {" / ".join(map(str, sizes))} px.']
+    ran = [s for s in sizes if (table.img_size == s).any()]
+    minutes = ' / '.join(f'{table[table.img_size == s].seconds.mean() / 60:.1f}' for s in ran)
+    seeds = sorted(set(table.seeds))
+    lines += ['', f'{epochs} epochs at every rung; val / test mAP are means over {"/".join(map(str, seeds))} seed(s) '
+              '(± half-range of test); minutes per run (mean over rows: training with val each epoch, '
+              f'then test): {minutes} at {" / ".join(map(str, ran))} px.']
     return '\n'.join(lines) + '\n'
 
 
@@ -124,6 +129,38 @@ def write_readme(markdown: str):
     open(path, 'w').write(text)
 
 
+def ladder_run(args, data, out_root, flags_of, row, size, seed, splits):
+    """One cell's run of one seed (trained unless finished with the same command); None when --cached-only skips it."""
+    lr = FAIR_LRS[row]
+    out_dir = os.path.join(out_root, slug(row), f'{size}px-lr{lr:g}-s{seed}')
+    flags = recipe(size, args.epochs, lr, 0, seed, ['--channels-last', '-j', '2']) + flags_of[row]
+    if args.cached_only and not os.path.isfile(os.path.join(out_dir, 'bench_command.json')):
+        print(f'{size:4d} px  {row:16s} lr {lr:g} seed {seed}: not run', flush=True)
+        return None
+    result = timed_run(os.path.join(ROOT, data), flags, out_dir, splits)
+    summary = result['summary']
+    record = dict(row=row, img_size=size, lr=lr, seed=seed, val_map=summary.eval_map.max(),
+                  best_epoch=int(summary.epoch[summary.eval_map.idxmax()]), seconds=result['seconds'])
+    for s in splits:
+        record[f'{s}_map'] = result[s]['map']
+    print(f'{size:4d} px  {row:16s} lr {lr:g} seed {seed}: val {record["val_map"]:.2f}  '
+          + '  '.join(f'{s} {record[s + "_map"]:.2f}' for s in splits)
+          + f'  ({record["seconds"] / 60:.1f} min)', flush=True)
+    return record
+
+
+def aggregate(runs: pd.DataFrame, splits) -> pd.DataFrame:
+    """One row per (row, image size): means over seeds, the test half-range and the number of seeds."""
+    cells = []
+    for (row, size), part in runs.groupby(['row', 'img_size'], sort=False):
+        cell = dict(row=row, img_size=size, lr=part.lr.iloc[0], seeds=len(part), val_map=part.val_map.mean(),
+                    seconds=part.seconds.mean(), test_half_range=(part.test_map.max() - part.test_map.min()) / 2)
+        for s in splits:
+            cell[f'{s}_map'] = part[f'{s}_map'].mean()
+        cells.append(cell)
+    return pd.DataFrame(cells)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--set', default='emoji', choices=SETS)
@@ -131,8 +168,11 @@ def main():
                         help='comma-separated rows (the top three of the 224 px frozen table on emoji)')
     parser.add_argument('--sizes', default='64,96,128')
     parser.add_argument('--epochs', type=int, default=4)
+    parser.add_argument('--seeds', default='0,1', help='comma-separated seeds of every cell (mean ± half-range)')
     parser.add_argument('--output', default=os.path.join(ROOT, 'output', 'bench_ladder'))
     parser.add_argument('--splits', default='test', help='comma-separated test splits (emoji also has test_twemoji)')
+    parser.add_argument('--cached-only', action='store_true',
+                        help='table the finished runs only (the others are named "not run")')
     parser.add_argument('--readme', action='store_true')
     args = parser.parse_args()
     ensure_sets([args.set])
@@ -148,22 +188,15 @@ def main():
         raise SystemExit(f'error: --splits {args.splits}: {args.set} has {", ".join(known)}')
     out_root = os.path.join(args.output, args.set)
     records = []
-    for size in sizes:
-        for row in rows:
-            lr = FAIR_LRS[row]
-            out_dir = os.path.join(out_root, slug(row), f'{size}px-lr{lr:g}-s0')
-            flags = recipe(size, args.epochs, lr, 0, 0, ['--channels-last', '-j', '2']) + flags_of[row]
-            result = timed_run(os.path.join(ROOT, data), flags, out_dir, splits)
-            summary = result['summary']
-            record = dict(row=row, img_size=size, lr=lr, val_map=summary.eval_map.max(),
-                          best_epoch=int(summary.epoch[summary.eval_map.idxmax()]), seconds=result['seconds'])
-            for s in splits:
-                record[f'{s}_map'] = result[s]['map']
-            records.append(record)
-            print(f'{size:4d} px  {row:16s} lr {lr:g}: val {record["val_map"]:.2f}  '
-                  + '  '.join(f'{s} {record[s + "_map"]:.2f}' for s in splits)
-                  + f'  ({record["seconds"] / 60:.1f} min)', flush=True)
-    table = pd.DataFrame(records)
+    seeds = [int(x) for x in args.seeds.split(',') if x.strip()]
+    for seed in seeds:  # every cell's first seed before any second one: an interrupted ladder still has whole rungs
+        for size in sizes:
+            for row in rows:
+                record = ladder_run(args, data, out_root, flags_of, row, size, seed, splits)
+                if record:
+                    records.append(record)
+    table = aggregate(pd.DataFrame(records), splits)
+    pd.DataFrame(records).to_csv(os.path.join(out_root, 'runs.csv'), index=False)
     table.to_csv(os.path.join(out_root, 'results.csv'), index=False)
     frozen = frozen_test_maps(args.set)
     markdown = to_markdown(table, frozen, sizes, args.epochs, splits)
