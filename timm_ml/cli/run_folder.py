@@ -10,9 +10,9 @@ from typing import Optional, Sequence
 from timm.utils import get_outdir, trim_summary, update_summary
 
 from timm_ml.utils.checkpoint_io import MultiLabelCheckpointSaver
+from timm_ml.utils.escape import spreadsheet_cell
 from timm_ml.utils.faults import fault_point
 from timm_ml.utils.lock import RunLock
-from timm_ml.utils.escape import spreadsheet_cell
 from timm_ml.utils.writer import write_file
 
 from .run_state import RunState

@@ -329,7 +329,8 @@ class TrainScript:
                      + ', '.join(f'{classes[c]} {counts[c]}' for c in top if counts[c]))
         if self.run_folder is not None:
             table = io.StringIO()
-            csv.writer(table, lineterminator='\n').writerows([('class', 'filled_last_epoch'), *zip(map(spreadsheet_cell, classes), counts)])
+            rows = [('class', 'filled_last_epoch'), *zip(map(spreadsheet_cell, classes), counts)]
+            csv.writer(table, lineterminator='\n').writerows(rows)
             write_text(os.path.join(self.run_folder.path, 'filled_per_class.csv'), table.getvalue(), 'run folder',
                        kinds=None)
 
